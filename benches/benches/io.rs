@@ -1,0 +1,14 @@
+//! Benchmarks of `aqueduct-io` beside the crates it replaces.
+//!
+//! Run with `cargo xtask bench io`, which prints the ratios.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+
+fn placeholder(c: &mut Criterion) {
+    c.bench_function("io/placeholder", |b| {
+        b.iter(|| std::hint::black_box(1) + 1);
+    });
+}
+
+criterion_group!(benches, placeholder);
+criterion_main!(benches);

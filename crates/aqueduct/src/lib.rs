@@ -1,0 +1,56 @@
+//! # aqueduct
+//!
+//! Production-grade building blocks for async I/O on Tokio. Each part is its
+//! own crate, re-exported here as a module behind a feature of the same name
+//! (all on by default):
+//!
+//! | module | crate | what it is for |
+//! |---|---|---|
+//! | [`io`] | `aqueduct-io` | files and sockets: fast line streams, atomic writes, servers with connection limits, idle timeouts and graceful shutdown |
+//! | [`framing`] | `aqueduct-framing` | zero-copy, bounded codecs: lines, length-prefixed, delimited, fixed |
+//! | [`flow`] | `aqueduct-flow` | backpressure: rate limiters, concurrency limits, instrumented channels, worker pools, stream adapters |
+//! | [`pool`] | `aqueduct-pool` | a fair, cancel-safe RAII object pool (and an adapter onto deadpool) |
+//! | [`resilience`] | `aqueduct-resilience` | timeouts, deadlines, retries, circuit breaker, bulkhead, hedging |
+//!
+//! Feature `full` turns on every module and every optional feature
+//! (`tower`, `tracing`, `deadpool`, `tcp`).
+//!
+//! ```
+//! // Every module is one path away.
+//! use aqueduct::{flow, framing, io, pool, resilience};
+//! # let _ = (stringify!(flow), stringify!(framing), stringify!(io), stringify!(pool), stringify!(resilience));
+//! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "io")]
+#[cfg_attr(docsrs, doc(cfg(feature = "io")))]
+#[doc(inline)]
+pub use aqueduct_io as io;
+
+#[cfg(feature = "framing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "framing")))]
+#[doc(inline)]
+pub use aqueduct_framing as framing;
+
+#[cfg(feature = "flow")]
+#[cfg_attr(docsrs, doc(cfg(feature = "flow")))]
+#[doc(inline)]
+pub use aqueduct_flow as flow;
+
+#[cfg(feature = "pool")]
+#[cfg_attr(docsrs, doc(cfg(feature = "pool")))]
+#[doc(inline)]
+pub use aqueduct_pool as pool;
+
+#[cfg(feature = "resilience")]
+#[cfg_attr(docsrs, doc(cfg(feature = "resilience")))]
+#[doc(inline)]
+pub use aqueduct_resilience as resilience;
+
+/// The extension traits, for a glob import: `use aqueduct::prelude::*;`.
+pub mod prelude {}
+
+// The README's examples are compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

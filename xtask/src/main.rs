@@ -1,0 +1,360 @@
+//! Project automation for aqueduct, run as `cargo xtask <command>`.
+//!
+//! std only: this crate depends on nothing outside the standard library and
+//! on no workspace crate, so it builds in seconds on a fresh machine.
+
+mod bench;
+mod json;
+mod tour;
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+const USAGE: &str = "\
+cargo xtask <command>
+
+commands:
+  demo [NAME|--list]      run every walkthrough in tour order, one by name, or list them
+  test                    run every test in the workspace (all features, doctests, loom models)
+  ci [--skip-test]        fmt --check, clippy -D warnings, test, rustdoc -D warnings, every walkthrough
+  bench [CRATE|kv]        run criterion benches (framing, flow, pool, resilience, io) and print ratios
+  fuzz [TARGET] [SECONDS] run the cargo-fuzz targets in fuzz/ (nightly), each for SECONDS (default 60)
+  publish-check           package every publishable crate in dependency order
+  help                    this text
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let cmd = args.first().map(String::as_str);
+    let rest = if args.is_empty() { &[][..] } else { &args[1..] };
+    let result = match cmd {
+        None | Some("help" | "--help" | "-h") => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some("demo") => demo(rest),
+        Some("test") => test(),
+        Some("ci") => ci(rest),
+        Some("bench") => bench::run(rest),
+        Some("fuzz") => fuzz(rest),
+        Some("publish-check") => publish_check(),
+        Some(other) => {
+            eprintln!("unknown command `{other}`\n");
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("\nxtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Error type of every step: a message naming what failed.
+pub(crate) type Result<T = ()> = std::result::Result<T, String>;
+
+/// The workspace root (the parent of this crate's directory).
+pub(crate) fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root());
+    cmd
+}
+
+/// Runs a command to completion, failing with `what` if it does not succeed.
+pub(crate) fn run(mut cmd: Command, what: &str) -> Result {
+    let status = cmd
+        .status()
+        .map_err(|e| format!("{what}: could not start: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{what} failed ({status})"))
+    }
+}
+
+fn step(title: &str) {
+    println!("\n==> {title}");
+}
+
+fn demo(args: &[String]) -> Result {
+    match args.first().map(String::as_str) {
+        Some("--list") => {
+            for (i, w) in tour::TOUR.iter().enumerate() {
+                let mark = if w.exists() {
+                    ""
+                } else {
+                    "  (not written yet)"
+                };
+                println!("{:>2}. {:<18} {}{mark}", i + 1, w.name, w.purpose);
+            }
+            Ok(())
+        }
+        Some(name) => {
+            let w = tour::find(name).ok_or_else(|| {
+                format!("no walkthrough named `{name}` (see `cargo xtask demo --list`)")
+            })?;
+            build_examples()?;
+            run_walkthrough(w, None)
+        }
+        None => {
+            build_examples()?;
+            let started = Instant::now();
+            let total = tour::TOUR.len();
+            let mut failed = Vec::new();
+            let mut missing = Vec::new();
+            for (i, w) in tour::TOUR.iter().enumerate() {
+                if !w.exists() {
+                    missing.push(w.name);
+                    continue;
+                }
+                if let Err(e) = run_walkthrough(w, Some((i + 1, total))) {
+                    eprintln!("{e}");
+                    failed.push(w.name);
+                }
+            }
+            println!(
+                "\ntour finished in {:.1} s: {} walkthroughs ran, {} failed{}",
+                started.elapsed().as_secs_f64(),
+                total - missing.len(),
+                failed.len(),
+                if missing.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        ", {} not written yet ({})",
+                        missing.len(),
+                        missing.join(", ")
+                    )
+                }
+            );
+            if failed.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("walkthroughs failed: {}", failed.join(", ")))
+            }
+        }
+    }
+}
+
+fn build_examples() -> Result {
+    let mut cmd = cargo();
+    cmd.args([
+        "build",
+        "-q",
+        "--release",
+        "-p",
+        "aqueduct-examples",
+        "--examples",
+    ]);
+    run(cmd, "building the walkthroughs")
+}
+
+fn run_walkthrough(w: &tour::Walkthrough, position: Option<(usize, usize)>) -> Result {
+    let rule = "=".repeat(78);
+    println!("\n{rule}");
+    match position {
+        Some((i, n)) => println!("[{i}/{n}] {} — {}", w.name, w.purpose),
+        None => println!("{} — {}", w.name, w.purpose),
+    }
+    println!("{rule}");
+    let started = Instant::now();
+    let mut cmd = cargo();
+    cmd.args([
+        "run",
+        "-q",
+        "--release",
+        "-p",
+        "aqueduct-examples",
+        "--example",
+        w.name,
+    ]);
+    run(cmd, &format!("walkthrough `{}`", w.name))?;
+    println!(
+        "--- {} finished in {:.2} s",
+        w.name,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn test() -> Result {
+    step("cargo test --workspace --all-features (unit, integration and doctests)");
+    let mut cmd = cargo();
+    cmd.args(["test", "--workspace", "--all-features"]);
+    run(cmd, "cargo test")?;
+    loom_models()
+}
+
+/// Runs every `tests/loom.rs` under `--cfg loom`, in a target directory of
+/// its own so the normal build is not invalidated.
+fn loom_models() -> Result {
+    let crates_dir = root().join("crates");
+    let mut entries: Vec<_> = std::fs::read_dir(&crates_dir)
+        .map_err(|e| format!("reading {}: {e}", crates_dir.display()))?
+        .filter_map(std::result::Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join("tests/loom.rs").is_file())
+        .collect();
+    entries.sort();
+    for dir in entries {
+        let name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        step(&format!("loom models of {name}"));
+        let mut cmd = cargo();
+        cmd.args([
+            "test",
+            "--release",
+            "-p",
+            &name,
+            "--test",
+            "loom",
+            "--all-features",
+        ])
+        .env("RUSTFLAGS", "--cfg loom")
+        .env("CARGO_TARGET_DIR", root().join("target/loom"));
+        run(cmd, &format!("loom models of {name}"))?;
+    }
+    Ok(())
+}
+
+fn ci(args: &[String]) -> Result {
+    let skip_test = match args.first().map(String::as_str) {
+        None => false,
+        Some("--skip-test") => true,
+        Some(other) => {
+            return Err(format!(
+                "ci takes no argument but --skip-test, got `{other}`"
+            ));
+        }
+    };
+    let started = Instant::now();
+    step("cargo fmt --all --check");
+    let mut cmd = cargo();
+    cmd.args(["fmt", "--all", "--check"]);
+    run(cmd, "cargo fmt --check")?;
+
+    step("cargo clippy --workspace --all-targets --all-features -- -D warnings");
+    let mut cmd = cargo();
+    cmd.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--all-features",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    run(cmd, "cargo clippy")?;
+
+    if skip_test {
+        println!("\n(tests skipped: they already ran as `cargo xtask test`)");
+    } else {
+        test()?;
+    }
+
+    step("cargo doc --workspace --no-deps --all-features (RUSTDOCFLAGS=-D warnings)");
+    let mut cmd = cargo();
+    cmd.args(["doc", "--workspace", "--no-deps", "--all-features"])
+        .env("RUSTDOCFLAGS", "-D warnings");
+    run(cmd, "cargo doc")?;
+
+    step("every walkthrough");
+    demo(&[])?;
+
+    println!("\nci green in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn fuzz(args: &[String]) -> Result {
+    let fuzz_dir = root().join("fuzz");
+    if !fuzz_dir.join("Cargo.toml").is_file() {
+        return Err("there is no fuzz/ workspace yet".into());
+    }
+    let has_fuzz = Command::new("cargo")
+        .args(["+nightly", "fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_fuzz {
+        return Err(
+            "cargo-fuzz is not installed: `cargo install cargo-fuzz` (it needs the nightly toolchain)"
+                .into(),
+        );
+    }
+    let seconds: u64 = match args.get(1) {
+        Some(s) => s
+            .parse()
+            .map_err(|_| format!("SECONDS must be a whole number, got `{s}`"))?,
+        None => 60,
+    };
+    let targets: Vec<String> = match args.first() {
+        Some(t) => vec![t.clone()],
+        None => {
+            let out = Command::new("cargo")
+                .args(["+nightly", "fuzz", "list"])
+                .current_dir(&fuzz_dir)
+                .output()
+                .map_err(|e| format!("cargo fuzz list: {e}"))?;
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect()
+        }
+    };
+    let mut summary = Vec::new();
+    for target in &targets {
+        step(&format!("fuzz {target} for {seconds} s"));
+        let out = Command::new("cargo")
+            .args(["+nightly", "fuzz", "run", target, "--release", "--"])
+            .arg(format!("-max_total_time={seconds}"))
+            .current_dir(&fuzz_dir)
+            .output()
+            .map_err(|e| format!("cargo fuzz run {target}: {e}"))?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let runs = stderr
+            .lines()
+            .rev()
+            .find_map(|l| {
+                l.strip_prefix("Done ")
+                    .and_then(|r| r.split_whitespace().next())
+                    .and_then(|n| n.parse::<u64>().ok())
+            })
+            .unwrap_or(0);
+        if !out.status.success() {
+            eprintln!("{stderr}");
+            return Err(format!(
+                "fuzz target `{target}` found a crash after {runs} runs"
+            ));
+        }
+        println!("{target}: {runs} executions, no crash");
+        summary.push((target.clone(), runs));
+    }
+    println!("\n| target | executions |\n|---|---:|");
+    for (t, n) in summary {
+        println!("| {t} | {n} |");
+    }
+    Ok(())
+}
+
+fn publish_check() -> Result {
+    step("cargo publish --workspace --dry-run (every publishable crate, in dependency order)");
+    let mut cmd = cargo();
+    cmd.args(["publish", "--workspace", "--dry-run", "--allow-dirty"]);
+    run(cmd, "publish dry run")
+}
