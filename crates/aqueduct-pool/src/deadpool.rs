@@ -104,8 +104,10 @@ fn meta_of(metrics: &Metrics) -> Meta {
     Meta::from_parts(
         Instant::from_std(metrics.created),
         metrics.recycled.map(Instant::from_std),
-        // deadpool counts recycles; we count uses, the current one included.
-        metrics.recycle_count as u64 + 1,
+        // deadpool counts finished recycles; we count checkouts, the current
+        // one included: the first (creating) checkout, each recycled one,
+        // and this one.
+        metrics.recycle_count as u64 + 2,
     )
 }
 
