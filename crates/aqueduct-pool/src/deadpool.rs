@@ -29,11 +29,16 @@
 
 use std::fmt;
 
-use deadpool::managed::{self, Metrics, RecycleError, RecycleResult};
+use deadpool::managed::{Metrics, RecycleError, RecycleResult};
 use tokio::time::Instant;
 
 use crate::manager::Manager;
 use crate::object::Meta;
+
+/// deadpool's `managed` module, so the adapter's users need no direct
+/// dependency on deadpool to build its pool.
+#[doc(no_inline)]
+pub use deadpool::managed;
 
 /// A deadpool pool over one of our managers.
 pub type DeadPool<M> = managed::Pool<Adapter<M>>;
