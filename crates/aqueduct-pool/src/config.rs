@@ -201,9 +201,11 @@ impl<M: Manager> Builder<M> {
 
     setter! {
         /// Objects created by [`build`](Builder::build) and kept idle
-        /// (default 0). Idle expiry never takes the pool below it, and a
+        /// (default 0). Idle expiry never takes the pool below it; a
         /// checkout that finds fewer objects alive creates one more for the
-        /// idle set after serving itself.
+        /// idle set after serving itself, a slot freed by a discard on return
+        /// goes to the oldest waiter, and [`Pool::replenish`] tops up on
+        /// demand. No background task is started.
         ///
         /// ```
         /// # #[tokio::main(flavor = "current_thread")]
@@ -337,9 +339,11 @@ impl<M: Manager> Builder<M> {
     }
 
     setter! {
-        /// An object idle longer than this is discarded at the next
-        /// checkout that meets it (default: no limit), unless that would take
-        /// the pool below `min_idle`.
+        /// An object idle longer than this is discarded (default: no
+        /// limit), unless that would take the pool below `min_idle`. There
+        /// is no reaper task: checkouts discard the stale objects they meet,
+        /// and every checkout (in LIFO order) and return also looks at the
+        /// longest-idle objects.
         ///
         /// ```
         /// # use std::time::Duration;

@@ -228,6 +228,9 @@ impl<M: Manager> Shared<M> {
             return Begin::Closed;
         }
         if st.waiting == 0 {
+            if let (Some(now), Order::Lifo) = (now, cfg.order) {
+                self.reap(&mut st, now, expired);
+            }
             while let Some(entry) = st.pop_idle(cfg.order) {
                 if let Some(now) = now {
                     if self.is_expired(&entry, now, st.size) {
@@ -265,9 +268,37 @@ impl<M: Manager> Shared<M> {
         if entry.expires.is_some_and(|e| now >= e) {
             return true;
         }
-        match (self.config.idle_timeout, entry.meta.last_used) {
-            (Some(idle), Some(last)) => size > self.config.min_idle && now >= last + idle,
-            _ => false,
+        match self.config.idle_timeout {
+            Some(idle) => {
+                let last = entry.meta.last_used.unwrap_or(entry.meta.created);
+                size > self.config.min_idle && now >= last + idle
+            }
+            None => false,
+        }
+    }
+
+    /// Discards up to two expired objects from the long-idle end of the idle
+    /// set, so expiry progresses even when checkouts only meet fresh objects
+    /// (LIFO order).
+    fn reap(
+        &self,
+        st: &mut State<M::Object, M::Error>,
+        now: Instant,
+        out: &mut Vec<Box<Entry<M::Object>>>,
+    ) {
+        for _ in 0..2 {
+            match st.idle.pop_front() {
+                Some(entry) if self.is_expired(&entry, now, st.size) => {
+                    st.size -= 1;
+                    st.discarded += 1;
+                    out.push(entry);
+                }
+                Some(entry) => {
+                    st.idle.push_front(entry);
+                    break;
+                }
+                None => break,
+            }
         }
     }
 
@@ -282,7 +313,6 @@ impl<M: Manager> Shared<M> {
         }
         let mut st = self.lock();
         let slot = st.free_holder(holder);
-        self.note_leak_on_return(&slot, now);
         if broken || expired || st.closed || st.size > st.max_size {
             st.discarded += 1;
             let waker = st.put_slot();
@@ -297,11 +327,17 @@ impl<M: Manager> Shared<M> {
             }
         } else {
             let waker = st.put_object(entry);
+            let mut expired = Vec::new();
+            if let Some(now) = now {
+                self.reap(&mut st, now, &mut expired);
+            }
             drop(st);
+            drop(expired);
             if let Some(w) = waker {
                 w.wake();
             }
         }
+        self.note_leak_on_return(&slot, now);
     }
 
     /// Forgets a detached object: its slot is freed.
@@ -371,30 +407,48 @@ impl<M: Manager> Shared<M> {
         let _ = (slot, now);
     }
 
-    /// Flags (and, with `tracing`, warns about) holders past `leak_threshold`.
-    fn scan_leaks(&self, st: &mut State<M::Object, M::Error>, now: Instant) -> Vec<Holder> {
+    /// Lists the holders, flagging those past `leak_threshold`; the second
+    /// list holds the leaks not reported before (to warn about once the
+    /// lock is released).
+    fn scan_leaks(
+        &self,
+        st: &mut State<M::Object, M::Error>,
+        now: Instant,
+    ) -> (Vec<Holder>, Vec<Holder>) {
         let limit = self.config.leak_threshold;
         let mut out = Vec::new();
+        let mut fresh = Vec::new();
         for slot in st.holders.iter_mut().filter(|s| s.live) {
             let held_for = slot.since.map(|s| now.saturating_duration_since(s));
             let leaked = matches!((held_for, limit), (Some(h), Some(l)) if h > l);
-            if leaked && !slot.warned {
-                slot.warned = true;
-                #[cfg(feature = "tracing")]
-                tracing::warn!(
-                    location = %slot.location,
-                    held_ms = held_for.unwrap_or_default().as_millis(),
-                    limit_ms = limit.unwrap_or_default().as_millis(),
-                    "pooled object held past the leak threshold"
-                );
-            }
-            out.push(Holder {
+            let holder = Holder {
                 location: slot.location,
                 held_for,
                 leaked,
-            });
+            };
+            if leaked && !slot.warned {
+                slot.warned = true;
+                fresh.push(holder);
+            }
+            out.push(holder);
         }
-        out
+        (out, fresh)
+    }
+
+    /// With feature `tracing`, one warning per newly found leak.
+    #[cfg_attr(not(feature = "tracing"), allow(clippy::unused_self))]
+    fn warn_leaks(&self, fresh: &[Holder]) {
+        #[cfg(feature = "tracing")]
+        for h in fresh {
+            tracing::warn!(
+                location = %h.location,
+                held_ms = h.held_for.unwrap_or_default().as_millis(),
+                limit_ms = self.config.leak_threshold.unwrap_or_default().as_millis(),
+                "pooled object held past the leak threshold"
+            );
+        }
+        #[cfg(not(feature = "tracing"))]
+        let _ = fresh;
     }
 
     fn new_entry(&self, obj: M::Object) -> Box<Entry<M::Object>> {
@@ -700,6 +754,59 @@ impl<M: Manager> Pool<M> {
         self.fill_slot().await
     }
 
+    /// Creates objects until the pool holds `min_idle` idle ones (or is
+    /// full); returns how many were made.
+    ///
+    /// The pool never runs this on its own in the background: checkouts top
+    /// up lazily (one object per checkout that finds the pool below
+    /// `min_idle`). Call it from a task of your own to keep spare objects
+    /// warm after a burst of discards.
+    ///
+    /// # Errors
+    ///
+    /// The first failed create: [`PoolError::Create`] or
+    /// [`PoolError::CreateTimeout`]; [`PoolError::Closed`] after `close`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: an object being created when the future is dropped is
+    /// not made, and its slot is freed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use aqueduct_pool::{Manager, Pool};
+    /// # struct Unit;
+    /// # impl Manager for Unit { type Object = (); type Error = ();
+    /// #     async fn create(&self) -> Result<(), ()> { Ok(()) } }
+    /// let pool = Pool::builder(Unit).min_idle(3).build_lazy().unwrap();
+    /// assert_eq!(pool.replenish().await.unwrap(), 3);
+    /// assert_eq!(pool.status().idle, 3);
+    /// # }
+    /// ```
+    pub async fn replenish(&self) -> Result<usize, PoolError<M::Error>> {
+        let mut made = 0;
+        loop {
+            {
+                let mut st = self.shared.lock();
+                if st.closed {
+                    return Err(PoolError::Closed);
+                }
+                if st.idle.len() >= self.shared.config.min_idle
+                    || st.size >= st.max_size
+                    || st.waiting > 0
+                {
+                    return Ok(made);
+                }
+                st.size += 1;
+            }
+            self.fill_slot().await?;
+            made += 1;
+        }
+    }
+
     /// Creates an object into a slot already counted in `size`.
     async fn fill_slot(&self) -> Result<(), PoolError<M::Error>> {
         let mut guard = Checkout {
@@ -824,13 +931,17 @@ impl<M: Manager> Pool<M> {
             shared,
             key: Some(key),
         };
-        let seen_errors = {
+        let (seen_errors, fresh_leaks) = {
             let mut st = shared.lock();
-            if cfg.leak_threshold.is_some() {
-                shared.scan_leaks(&mut st, start);
-            }
-            st.create_errors
+            let fresh = if cfg.leak_threshold.is_some() {
+                shared.scan_leaks(&mut st, start).1
+            } else {
+                Vec::new()
+            };
+            (st.create_errors, fresh)
         };
+        shared.warn_leaks(&fresh_leaks);
+        drop(fresh_leaks);
         let got = match tokio::time::timeout(cfg.wait_timeout, &mut wait).await {
             Ok(got) => got,
             Err(_) => wait.cancel(),
@@ -1058,7 +1169,10 @@ impl<M: Manager> Pool<M> {
     pub fn holders(&self) -> Vec<Holder> {
         let now = Instant::now();
         let mut st = self.shared.lock();
-        self.shared.scan_leaks(&mut st, now)
+        let (all, fresh) = self.shared.scan_leaks(&mut st, now);
+        drop(st);
+        self.shared.warn_leaks(&fresh);
+        all
     }
 
     /// Changes `max_size`. Shrinking discards idle objects at once and

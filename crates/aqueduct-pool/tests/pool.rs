@@ -589,3 +589,55 @@ async fn many_threads_many_tasks_end_balanced() {
     );
     assert_eq!(s.wait_time.total(), 32 * 500);
 }
+
+#[tokio::test(start_paused = true)]
+async fn lifo_pools_shrink_when_load_drops() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(4)
+        .min_idle(1)
+        .order(Order::Lifo)
+        .idle_timeout(Duration::from_secs(10))
+        .build_lazy()
+        .unwrap();
+    let all: Vec<_> = futures::future::join_all((0..4).map(|_| pool.get())).await;
+    drop(all);
+    assert_eq!(pool.status().idle, 4);
+    // Light load: one caller at a time keeps reusing the same hot object;
+    // the others go stale at the far end and are reaped on the way.
+    for _ in 0..6 {
+        sleep(Duration::from_secs(4)).await;
+        drop(pool.get().await.unwrap());
+    }
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.discarded), (1, 1, 3), "{s:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn prefilled_objects_idle_expire_too() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(3)
+        .min_idle(3)
+        .idle_timeout(Duration::from_secs(5))
+        .build()
+        .await
+        .unwrap();
+    pool.resize(3);
+    sleep(Duration::from_secs(6)).await;
+    // min_idle 3 keeps them all: expiry never goes below it.
+    drop(pool.get().await.unwrap());
+    assert_eq!(pool.status().discarded, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn replenish_tops_up_on_demand() {
+    let pool = pool(3).await;
+    let a = pool.get().await.unwrap();
+    let b = pool.get().await.unwrap();
+    a.discard();
+    b.discard();
+    assert_eq!(pool.status().size, 1);
+    assert_eq!(pool.replenish().await.unwrap(), 2);
+    let s = pool.status();
+    assert_eq!((s.size, s.idle), (3, 3));
+    assert_eq!(pool.replenish().await.unwrap(), 0);
+}
