@@ -1,14 +1,264 @@
-//! Benchmarks of `aqueduct-pool` beside the crates it replaces.
+//! Benchmarks of `aqueduct-pool` beside deadpool 0.13 and bb8 0.9.
+//!
+//! Every pool is prefilled with no-op objects, so what is measured is the
+//! pool itself: checkout and give-back, uncontended and under contention.
+//! bb8 runs twice: `bb8` with `test_on_check_out(true)` (its default) and
+//! `bb8-nocheck` with it off.
 //!
 //! Run with `cargo xtask bench pool`, which prints the ratios.
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use std::convert::Infallible;
+use std::future::Future;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-fn placeholder(c: &mut Criterion) {
-    c.bench_function("pool/placeholder", |b| {
-        b.iter(|| std::hint::black_box(1) + 1);
-    });
+use aqueduct_pool::{Manager, Pool};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use tokio::runtime::{Builder, Runtime};
+use tokio::sync::Barrier;
+
+/// A manager whose objects cost nothing.
+struct Noop;
+
+impl Manager for Noop {
+    type Object = u64;
+    type Error = Infallible;
+
+    async fn create(&self) -> Result<u64, Infallible> {
+        Ok(0)
+    }
 }
 
-criterion_group!(benches, placeholder);
+/// The same for deadpool.
+struct DpNoop;
+
+impl deadpool::managed::Manager for DpNoop {
+    type Type = u64;
+    type Error = Infallible;
+
+    async fn create(&self) -> Result<u64, Infallible> {
+        Ok(0)
+    }
+
+    async fn recycle(
+        &self,
+        _obj: &mut u64,
+        _metrics: &deadpool::managed::Metrics,
+    ) -> deadpool::managed::RecycleResult<Infallible> {
+        Ok(())
+    }
+}
+
+/// The same for bb8.
+struct Bb8Noop;
+
+impl bb8::ManageConnection for Bb8Noop {
+    type Connection = u64;
+    type Error = Infallible;
+
+    async fn connect(&self) -> Result<u64, Infallible> {
+        Ok(0)
+    }
+
+    async fn is_valid(&self, _conn: &mut u64) -> Result<(), Infallible> {
+        Ok(())
+    }
+
+    fn has_broken(&self, _conn: &mut u64) -> bool {
+        false
+    }
+}
+
+/// One checkout and give-back, optionally holding the object across a yield.
+trait Cycle: Clone + Send + Sync + 'static {
+    fn cycle(&self, hold: bool) -> impl Future<Output = ()> + Send;
+}
+
+impl Cycle for Pool<Noop> {
+    async fn cycle(&self, hold: bool) {
+        let obj = self.get().await.unwrap();
+        if hold {
+            tokio::task::yield_now().await;
+        }
+        black_box(*obj);
+    }
+}
+
+impl Cycle for deadpool::managed::Pool<DpNoop> {
+    async fn cycle(&self, hold: bool) {
+        let obj = self.get().await.unwrap();
+        if hold {
+            tokio::task::yield_now().await;
+        }
+        black_box(*obj);
+    }
+}
+
+impl Cycle for bb8::Pool<Bb8Noop> {
+    async fn cycle(&self, hold: bool) {
+        let obj = self.get().await.unwrap();
+        if hold {
+            tokio::task::yield_now().await;
+        }
+        black_box(*obj);
+    }
+}
+
+async fn ours(size: usize) -> Pool<Noop> {
+    Pool::builder(Noop)
+        .max_size(size)
+        .min_idle(size)
+        .build()
+        .await
+        .unwrap()
+}
+
+async fn deadpool_pool(size: usize) -> deadpool::managed::Pool<DpNoop> {
+    let pool = deadpool::managed::Pool::builder(DpNoop)
+        .max_size(size)
+        .build()
+        .unwrap();
+    // Prefill: check out every object at once, then give them all back.
+    let mut held = Vec::new();
+    for _ in 0..size {
+        held.push(pool.get().await.unwrap());
+    }
+    drop(held);
+    pool
+}
+
+async fn bb8_pool(size: usize, test_on_check_out: bool) -> bb8::Pool<Bb8Noop> {
+    let size32 = u32::try_from(size).unwrap();
+    let pool = bb8::Pool::builder()
+        .max_size(size32)
+        .min_idle(Some(size32))
+        .test_on_check_out(test_on_check_out)
+        .build(Bb8Noop)
+        .await
+        .unwrap();
+    while pool.state().idle_connections < size32 {
+        tokio::task::yield_now().await;
+    }
+    pool
+}
+
+fn runtime(multi: bool) -> Runtime {
+    if multi {
+        Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    } else {
+        Builder::new_current_thread().enable_all().build().unwrap()
+    }
+}
+
+fn uncontended(c: &mut Criterion) {
+    let mut group = c.benchmark_group("pool/uncontended");
+    group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30)
+        .throughput(Throughput::Elements(1));
+    for (param, multi) in [("current-thread", false), ("multi-thread", true)] {
+        let rt = runtime(multi);
+        let pool = rt.block_on(ours(8));
+        group.bench_function(BenchmarkId::new("aqueduct", param), |b| {
+            b.to_async(&rt).iter(|| async {
+                let obj = pool.get().await.unwrap();
+                black_box(*obj);
+            });
+        });
+        let pool = rt.block_on(deadpool_pool(8));
+        group.bench_function(BenchmarkId::new("deadpool", param), |b| {
+            b.to_async(&rt).iter(|| async {
+                let obj = pool.get().await.unwrap();
+                black_box(*obj);
+            });
+        });
+        for (name, check) in [("bb8", true), ("bb8-nocheck", false)] {
+            let pool = rt.block_on(bb8_pool(8, check));
+            group.bench_function(BenchmarkId::new(name, param), |b| {
+                b.to_async(&rt).iter(|| async {
+                    let obj = pool.get().await.unwrap();
+                    black_box(*obj);
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
+/// `tasks` tasks, released together by a barrier, share `iters` cycles.
+async fn run_contended<P: Cycle>(pool: &P, tasks: usize, iters: u64, hold: bool) -> Duration {
+    let per_task = iters.div_ceil(tasks as u64);
+    let barrier = Arc::new(Barrier::new(tasks + 1));
+    let mut handles = Vec::with_capacity(tasks);
+    for _ in 0..tasks {
+        let pool = pool.clone();
+        let barrier = Arc::clone(&barrier);
+        handles.push(tokio::spawn(async move {
+            barrier.wait().await;
+            for _ in 0..per_task {
+                pool.cycle(hold).await;
+            }
+        }));
+    }
+    barrier.wait().await;
+    let start = Instant::now();
+    for h in handles {
+        h.await.unwrap();
+    }
+    let elapsed = start.elapsed();
+    // Scale to exactly `iters` cycles.
+    elapsed.mul_f64(iters as f64 / (per_task * tasks as u64) as f64)
+}
+
+fn contended_group(c: &mut Criterion, name: &str, hold: bool) {
+    let rt = runtime(true);
+    let mut group = c.benchmark_group(name);
+    group
+        .warm_up_time(Duration::from_millis(200))
+        .measurement_time(Duration::from_millis(700))
+        .sample_size(10)
+        .throughput(Throughput::Elements(1));
+    for size in [4, 8, 16] {
+        let aq = rt.block_on(ours(size));
+        let dp = rt.block_on(deadpool_pool(size));
+        let bb = rt.block_on(bb8_pool(size, true));
+        let bb_nocheck = rt.block_on(bb8_pool(size, false));
+        for tasks in [2, 4, 8, 16, 32, 64] {
+            let param = format!("t{tasks}-p{size}");
+            group.bench_function(BenchmarkId::new("aqueduct", &param), |b| {
+                b.to_async(&rt)
+                    .iter_custom(|iters| run_contended(&aq, tasks, iters, hold));
+            });
+            group.bench_function(BenchmarkId::new("deadpool", &param), |b| {
+                b.to_async(&rt)
+                    .iter_custom(|iters| run_contended(&dp, tasks, iters, hold));
+            });
+            group.bench_function(BenchmarkId::new("bb8", &param), |b| {
+                b.to_async(&rt)
+                    .iter_custom(|iters| run_contended(&bb, tasks, iters, hold));
+            });
+            group.bench_function(BenchmarkId::new("bb8-nocheck", &param), |b| {
+                b.to_async(&rt)
+                    .iter_custom(|iters| run_contended(&bb_nocheck, tasks, iters, hold));
+            });
+        }
+    }
+    group.finish();
+}
+
+fn contended(c: &mut Criterion) {
+    contended_group(c, "pool/contended", false);
+}
+
+fn contended_hold(c: &mut Criterion) {
+    contended_group(c, "pool/contended-yield", true);
+}
+
+criterion_group!(benches, uncontended, contended, contended_hold);
 criterion_main!(benches);

@@ -1,5 +1,62 @@
-//! `aqueduct-pool`.
+//! A fair, cancel-safe async object pool with RAII guards.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use aqueduct_pool::{Manager, Pool};
+//!
+//! struct Ids(std::sync::atomic::AtomicU32);
+//! impl Manager for Ids {
+//!     type Object = u32;
+//!     type Error = std::convert::Infallible;
+//!     async fn create(&self) -> Result<u32, Self::Error> {
+//!         Ok(self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+//!     }
+//! }
+//!
+//! let pool = Pool::builder(Ids(0.into())).max_size(2).build().await.unwrap();
+//! let a = pool.get().await.unwrap();
+//! let b = pool.get().await.unwrap();
+//! assert_eq!((*a, *b), (0, 1));
+//! drop(a);
+//! assert_eq!(*pool.get().await.unwrap(), 0); // reused, not created
+//! # drop(b);
+//! # }
+//! ```
+//!
+//! - [`Manager`] says how to create, recycle and check an object.
+//! - [`Pool::builder`] sets the limits; every wait is finite by default.
+//! - [`Pool::get`] returns a [`Pooled`] guard that gives the object back on
+//!   drop, synchronously, straight to the oldest waiter.
+//! - [`Pool::status`] and [`Pool::holders`] tell what the pool is doing and
+//!   who holds what.
+//!
+//! Feature `deadpool` adds `deadpool::Adapter` (any `Manager` on deadpool
+//! 0.13), feature `tcp` adds `tcp::TcpManager`, feature `tracing` emits leak
+//! warnings.
 #![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod config;
+mod error;
+mod manager;
+mod object;
+mod pool;
+mod status;
+
+#[cfg(feature = "deadpool")]
+#[cfg_attr(docsrs, doc(cfg(feature = "deadpool")))]
+pub mod deadpool;
+
+#[cfg(feature = "tcp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tcp")))]
+pub mod tcp;
+
+pub use config::{BuildError, Builder, Order};
+pub use error::PoolError;
+pub use manager::Manager;
+pub use object::{Meta, Pooled};
+pub use pool::Pool;
+pub use status::{Holder, Status, WaitHistogram};
 
 // The README's examples are compiled and run as doctests.
 #[cfg(doctest)]

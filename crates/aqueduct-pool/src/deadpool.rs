@@ -1,0 +1,137 @@
+//! Runs any [`Manager`] on deadpool 0.13 (`deadpool::managed`).
+//!
+//! [`Adapter`] implements deadpool's `Manager` by calling ours:
+//! `create` is forwarded, and deadpool's `recycle` first asks
+//! [`Manager::is_broken`] (deadpool has no check on return), then
+//! [`Manager::recycle`] with a [`Meta`] built from deadpool's `Metrics`.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use aqueduct_pool::Manager;
+//! use aqueduct_pool::deadpool::{Adapter, DeadPool};
+//!
+//! struct Unit;
+//! impl Manager for Unit {
+//!     type Object = ();
+//!     type Error = std::convert::Infallible;
+//!     async fn create(&self) -> Result<(), Self::Error> { Ok(()) }
+//! }
+//!
+//! let pool: DeadPool<Unit> = deadpool::managed::Pool::builder(Adapter::new(Unit))
+//!     .max_size(4)
+//!     .build()
+//!     .unwrap();
+//! let obj = pool.get().await.unwrap();
+//! # drop(obj);
+//! # }
+//! ```
+
+use std::fmt;
+
+use deadpool::managed::{Metrics, RecycleError, RecycleResult};
+use tokio::time::Instant;
+
+use crate::manager::Manager;
+use crate::object::Meta;
+
+/// deadpool's `managed` module, so the adapter's users need no direct
+/// dependency on deadpool to build its pool.
+#[doc(no_inline)]
+pub use deadpool::managed;
+
+/// A deadpool pool over one of our managers.
+pub type DeadPool<M> = managed::Pool<Adapter<M>>;
+
+/// Wraps a [`Manager`] so deadpool can drive it.
+///
+/// ```
+/// use aqueduct_pool::deadpool::Adapter;
+/// # struct Unit;
+/// # impl aqueduct_pool::Manager for Unit { type Object = (); type Error = ();
+/// #     async fn create(&self) -> Result<(), ()> { Ok(()) } }
+/// let adapter = Adapter::new(Unit);
+/// let _unit: &Unit = adapter.manager();
+/// let _unit: Unit = adapter.into_inner();
+/// ```
+pub struct Adapter<M> {
+    manager: M,
+}
+
+impl<M> fmt::Debug for Adapter<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Adapter").finish_non_exhaustive()
+    }
+}
+
+impl<M: Manager> Adapter<M> {
+    /// Wraps `manager`.
+    ///
+    /// ```
+    /// # struct Unit;
+    /// # impl aqueduct_pool::Manager for Unit { type Object = (); type Error = ();
+    /// #     async fn create(&self) -> Result<(), ()> { Ok(()) } }
+    /// let adapter = aqueduct_pool::deadpool::Adapter::new(Unit);
+    /// # drop(adapter);
+    /// ```
+    pub fn new(manager: M) -> Self {
+        Self { manager }
+    }
+
+    /// The wrapped manager.
+    ///
+    /// ```
+    /// # struct Unit;
+    /// # impl aqueduct_pool::Manager for Unit { type Object = (); type Error = ();
+    /// #     async fn create(&self) -> Result<(), ()> { Ok(()) } }
+    /// let adapter = aqueduct_pool::deadpool::Adapter::new(Unit);
+    /// let _: &Unit = adapter.manager();
+    /// ```
+    pub fn manager(&self) -> &M {
+        &self.manager
+    }
+
+    /// Unwraps the manager.
+    ///
+    /// ```
+    /// # struct Unit;
+    /// # impl aqueduct_pool::Manager for Unit { type Object = (); type Error = ();
+    /// #     async fn create(&self) -> Result<(), ()> { Ok(()) } }
+    /// let _: Unit = aqueduct_pool::deadpool::Adapter::new(Unit).into_inner();
+    /// ```
+    pub fn into_inner(self) -> M {
+        self.manager
+    }
+}
+
+/// Our view of deadpool's per-object metrics.
+fn meta_of(metrics: &Metrics) -> Meta {
+    Meta::from_parts(
+        Instant::from_std(metrics.created),
+        metrics.recycled.map(Instant::from_std),
+        // deadpool counts finished recycles; we count checkouts, the current
+        // one included: the first (creating) checkout, each recycled one,
+        // and this one.
+        metrics.recycle_count as u64 + 2,
+    )
+}
+
+impl<M: Manager> managed::Manager for Adapter<M> {
+    type Type = M::Object;
+    type Error = M::Error;
+
+    async fn create(&self) -> Result<M::Object, M::Error> {
+        self.manager.create().await
+    }
+
+    async fn recycle(&self, obj: &mut M::Object, metrics: &Metrics) -> RecycleResult<M::Error> {
+        if self.manager.is_broken(obj) {
+            return Err(RecycleError::message("the manager found the object broken"));
+        }
+        let meta = meta_of(metrics);
+        self.manager
+            .recycle(obj, &meta)
+            .await
+            .map_err(RecycleError::Backend)
+    }
+}

@@ -1,0 +1,252 @@
+//! [`TcpManager`]: pooled TCP connections that notice a peer that went away.
+//!
+//! A pooled connection can die while it sits idle: the server restarts, a
+//! load balancer drops it. Writing to it may still succeed, and the caller
+//! learns only at the next read. `TcpManager` checks without blocking:
+//!
+//! - on return ([`Manager::is_broken`]): a non-blocking peek using the
+//!   readiness the runtime already knows; end of stream, an error or stray
+//!   bytes mark the connection broken;
+//! - at checkout ([`Manager::recycle`]): the same peek as a system call on
+//!   the socket, so a close that arrived while the connection was idle is
+//!   seen even before the runtime has reported it.
+//!
+//! A request/response protocol leaves nothing unread on an idle connection,
+//! so bytes waiting there mean it is out of step and it is dropped too.
+//!
+//! ```no_run
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use aqueduct_pool::Pool;
+//! use aqueduct_pool::tcp::TcpManager;
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! let manager = TcpManager::new("127.0.0.1:7000".parse()?)
+//!     .connect_timeout(Duration::from_secs(1));
+//! let pool = Pool::builder(manager).max_size(8).build().await?;
+//! let mut conn = pool.get().await?;
+//! conn.write_all(b"ping\n").await?;
+//! let mut buf = [0; 5];
+//! conn.read_exact(&mut buf).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::io;
+use std::net::SocketAddr;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use tokio::io::ReadBuf;
+use tokio::net::TcpStream;
+
+use crate::manager::Manager;
+use crate::object::Meta;
+
+/// Why a connection could not be made or kept.
+///
+/// ```
+/// use std::time::Duration;
+/// use aqueduct_pool::tcp::TcpError;
+/// let e = TcpError::ConnectTimeout { addr: "127.0.0.1:1".parse().unwrap(), timeout: Duration::from_secs(1) };
+/// assert!(e.to_string().contains("127.0.0.1:1"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TcpError {
+    /// Connecting failed.
+    #[error("connecting to {addr} failed")]
+    Connect {
+        /// The address dialled.
+        addr: SocketAddr,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// Connecting took longer than the connect timeout.
+    #[error("connecting to {addr} took longer than {timeout:?}")]
+    ConnectTimeout {
+        /// The address dialled.
+        addr: SocketAddr,
+        /// The configured connect timeout.
+        timeout: Duration,
+    },
+    /// The peer closed the connection while it was idle.
+    #[error("the peer {addr} closed the connection")]
+    PeerClosed {
+        /// The peer.
+        addr: SocketAddr,
+    },
+    /// Unread bytes were waiting on an idle connection.
+    #[error("{addr} sent bytes to an idle connection")]
+    StrayData {
+        /// The peer.
+        addr: SocketAddr,
+    },
+    /// Checking the connection failed.
+    #[error("checking the connection to {addr} failed")]
+    Io {
+        /// The peer.
+        addr: SocketAddr,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Makes TCP connections to one address and drops those whose peer is gone.
+///
+/// ```
+/// use std::time::Duration;
+/// use aqueduct_pool::tcp::TcpManager;
+/// let m = TcpManager::new("127.0.0.1:7000".parse().unwrap())
+///     .connect_timeout(Duration::from_millis(500))
+///     .nodelay(true);
+/// assert_eq!(m.addr().port(), 7000);
+/// ```
+#[derive(Debug, Clone)]
+pub struct TcpManager {
+    addr: SocketAddr,
+    connect_timeout: Duration,
+    nodelay: bool,
+}
+
+impl TcpManager {
+    /// Connections to `addr`, with a 5 s connect timeout and `TCP_NODELAY` on.
+    ///
+    /// ```
+    /// let m = aqueduct_pool::tcp::TcpManager::new("[::1]:80".parse().unwrap());
+    /// assert!(m.addr().is_ipv6());
+    /// ```
+    #[must_use]
+    pub fn new(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            connect_timeout: Duration::from_secs(5),
+            nodelay: true,
+        }
+    }
+
+    /// How long one connect may take (default 5 s).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let m = aqueduct_pool::tcp::TcpManager::new("127.0.0.1:1".parse().unwrap())
+    ///     .connect_timeout(Duration::from_secs(1));
+    /// # drop(m);
+    /// ```
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Whether to set `TCP_NODELAY` on new connections (default `true`).
+    ///
+    /// ```
+    /// let m = aqueduct_pool::tcp::TcpManager::new("127.0.0.1:1".parse().unwrap()).nodelay(false);
+    /// # drop(m);
+    /// ```
+    #[must_use]
+    pub fn nodelay(mut self, on: bool) -> Self {
+        self.nodelay = on;
+        self
+    }
+
+    /// The address connected to.
+    ///
+    /// ```
+    /// let m = aqueduct_pool::tcp::TcpManager::new("127.0.0.1:9".parse().unwrap());
+    /// assert_eq!(m.addr().port(), 9);
+    /// ```
+    #[must_use]
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+/// What a peek on an idle connection found.
+enum Health {
+    Idle,
+    Closed,
+    Stray,
+    Failed(io::Error),
+}
+
+fn health_of(peeked: io::Result<usize>) -> Health {
+    match peeked {
+        Ok(0) => Health::Closed,
+        Ok(_) => Health::Stray,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Health::Idle,
+        Err(e) => Health::Failed(e),
+    }
+}
+
+/// A non-blocking peek through a duplicate of the socket handle: a real
+/// system call, independent of the readiness the runtime has seen so far.
+fn probe(stream: &TcpStream) -> Health {
+    #[cfg(unix)]
+    let dup = {
+        use std::os::fd::AsFd;
+        stream
+            .as_fd()
+            .try_clone_to_owned()
+            .map(std::net::TcpStream::from)
+    };
+    #[cfg(windows)]
+    let dup = {
+        use std::os::windows::io::AsSocket;
+        stream
+            .as_socket()
+            .try_clone_to_owned()
+            .map(std::net::TcpStream::from)
+    };
+    match dup {
+        // The duplicate shares the socket's non-blocking mode.
+        Ok(std_stream) => health_of(std_stream.peek(&mut [0u8; 1])),
+        Err(e) => Health::Failed(e),
+    }
+}
+
+impl Manager for TcpManager {
+    type Object = TcpStream;
+    type Error = TcpError;
+
+    async fn create(&self) -> Result<TcpStream, TcpError> {
+        let addr = self.addr;
+        let stream = tokio::time::timeout(self.connect_timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| TcpError::ConnectTimeout {
+                addr,
+                timeout: self.connect_timeout,
+            })?
+            .map_err(|source| TcpError::Connect { addr, source })?;
+        if self.nodelay {
+            stream
+                .set_nodelay(true)
+                .map_err(|source| TcpError::Io { addr, source })?;
+        }
+        Ok(stream)
+    }
+
+    async fn recycle(&self, stream: &mut TcpStream, _meta: &Meta) -> Result<(), TcpError> {
+        let addr = self.addr;
+        match probe(stream) {
+            Health::Idle => Ok(()),
+            Health::Closed => Err(TcpError::PeerClosed { addr }),
+            Health::Stray => Err(TcpError::StrayData { addr }),
+            Health::Failed(source) => Err(TcpError::Io { addr, source }),
+        }
+    }
+
+    fn is_broken(&self, stream: &TcpStream) -> bool {
+        let mut byte = [0u8; 1];
+        let mut buf = ReadBuf::new(&mut byte);
+        let mut cx = Context::from_waker(Waker::noop());
+        match stream.poll_peek(&mut cx, &mut buf) {
+            Poll::Pending => false,
+            Poll::Ready(r) => !matches!(health_of(r), Health::Idle),
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! The same manager on our pool and on deadpool 0.13 through the adapter:
+//! every behaviour that both pools promise is checked on both.
+#![cfg(feature = "deadpool")]
+
+mod common;
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::ops::Deref;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aqueduct_pool::deadpool::{Adapter, DeadPool};
+use aqueduct_pool::{Manager, Meta, Pool, Pooled};
+use common::Steered;
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+use tokio::task::JoinSet;
+use tokio::time::sleep;
+
+enum Guard {
+    Ours(Pooled<Steered>),
+    Dead(deadpool::managed::Object<Adapter<Steered>>),
+}
+
+impl Deref for Guard {
+    type Target = u64;
+    fn deref(&self) -> &u64 {
+        match self {
+            Guard::Ours(g) => g,
+            Guard::Dead(g) => g,
+        }
+    }
+}
+
+/// What the tests need from either pool.
+trait Both: Clone + Send + Sync + 'static {
+    fn checkout(&self) -> impl Future<Output = Guard> + Send;
+    fn steer(&self) -> &Steered;
+    /// (size, idle)
+    fn sizes(&self) -> (usize, usize);
+}
+
+impl Both for Pool<Steered> {
+    async fn checkout(&self) -> Guard {
+        Guard::Ours(self.get().await.unwrap())
+    }
+    fn steer(&self) -> &Steered {
+        self.manager()
+    }
+    fn sizes(&self) -> (usize, usize) {
+        let s = self.status();
+        (s.size, s.idle)
+    }
+}
+
+impl Both for DeadPool<Steered> {
+    async fn checkout(&self) -> Guard {
+        Guard::Dead(self.get().await.unwrap())
+    }
+    fn steer(&self) -> &Steered {
+        self.manager().manager()
+    }
+    fn sizes(&self) -> (usize, usize) {
+        let s = self.status();
+        (s.size, s.available)
+    }
+}
+
+fn ours(max: usize) -> Pool<Steered> {
+    Pool::builder(Steered::default())
+        .max_size(max)
+        .wait_timeout(Duration::from_secs(3600))
+        .build_lazy()
+        .unwrap()
+}
+
+fn dead(max: usize) -> DeadPool<Steered> {
+    deadpool::managed::Pool::builder(Adapter::new(Steered::default()))
+        .max_size(max)
+        .build()
+        .unwrap()
+}
+
+async fn settle() {
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+}
+
+async fn broken_objects_are_not_reused(pool: impl Both) {
+    let a = pool.checkout().await;
+    assert_eq!(*a, 0);
+    pool.steer().break_object(0);
+    drop(a);
+    assert_eq!(
+        *pool.checkout().await,
+        1,
+        "a fresh object replaces the broken one"
+    );
+}
+
+async fn failed_recycle_is_replaced(pool: impl Both) {
+    drop(pool.checkout().await);
+    pool.steer().fail_recycle.store(true, Ordering::SeqCst);
+    assert_eq!(*pool.checkout().await, 1);
+    assert_eq!(pool.steer().created(), 2);
+}
+
+async fn waiters_are_fifo(pool: impl Both) {
+    let held = pool.checkout().await;
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let mut set = JoinSet::new();
+    for i in 0..6 {
+        let pool = pool.clone();
+        let order = Arc::clone(&order);
+        set.spawn(async move {
+            let g = pool.checkout().await;
+            order.lock().unwrap().push(i);
+            sleep(Duration::from_millis(1)).await;
+            drop(g);
+        });
+        settle().await;
+    }
+    drop(held);
+    while set.join_next().await.is_some() {}
+    assert_eq!(*order.lock().unwrap(), (0..6).collect::<Vec<_>>());
+}
+
+async fn cancelled_gets_leak_nothing(pool: impl Both, max: usize) {
+    pool.steer()
+        .recycle_delay_ns
+        .store(200_000, Ordering::SeqCst);
+    let mut rng = SmallRng::seed_from_u64(11);
+    let mut set = JoinSet::new();
+    for _ in 0..2_000 {
+        let pool = pool.clone();
+        let start = Duration::from_micros(rng.random_range(0..200_000));
+        let timer = Duration::from_micros(rng.random_range(0..1_000));
+        set.spawn(async move {
+            sleep(start).await;
+            tokio::select! {
+                _g = pool.checkout() => {}
+                () = sleep(timer) => {}
+            }
+        });
+    }
+    while set.join_next().await.is_some() {}
+    let (size, idle) = pool.sizes();
+    assert!(size <= max);
+    assert_eq!(size, idle, "nothing still checked out");
+    pool.steer().recycle_delay_ns.store(0, Ordering::SeqCst);
+    let held: Vec<_> = futures::future::join_all((0..max).map(|_| pool.checkout())).await;
+    assert_eq!(held.len(), max);
+}
+
+/// Records the `Meta` each recycle sees.
+#[derive(Default)]
+struct Recording(Mutex<Vec<u64>>);
+
+impl Manager for Recording {
+    type Object = ();
+    type Error = std::convert::Infallible;
+    async fn create(&self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+    async fn recycle(&self, _: &mut (), meta: &Meta) -> Result<(), Self::Error> {
+        self.0.lock().unwrap().push(meta.use_count());
+        Ok(())
+    }
+}
+
+macro_rules! both {
+    ($name:ident, $body:ident $(, $arg:expr)*) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(start_paused = true)]
+            async fn ours() {
+                $body(super::ours(1) $(, $arg)*).await;
+            }
+            #[tokio::test(start_paused = true)]
+            async fn deadpool() {
+                $body(super::dead(1) $(, $arg)*).await;
+            }
+        }
+    };
+}
+
+both!(broken, broken_objects_are_not_reused);
+both!(recycle, failed_recycle_is_replaced);
+both!(fifo, waiters_are_fifo);
+both!(cancel, cancelled_gets_leak_nothing, 1);
+
+#[tokio::test(start_paused = true)]
+async fn cancelled_gets_leak_nothing_size_4() {
+    cancelled_gets_leak_nothing(ours(4), 4).await;
+    cancelled_gets_leak_nothing(dead(4), 4).await;
+}
+
+#[tokio::test]
+async fn recycle_sees_the_same_use_count_on_both() {
+    let ours = Pool::builder(Recording::default())
+        .max_size(1)
+        .build_lazy()
+        .unwrap();
+    let dead: DeadPool<Recording> =
+        deadpool::managed::Pool::builder(Adapter::new(Recording::default()))
+            .max_size(1)
+            .build()
+            .unwrap();
+    for _ in 0..4 {
+        drop(ours.get().await.unwrap());
+        drop(dead.get().await.unwrap());
+    }
+    let a = ours.manager().0.lock().unwrap().clone();
+    let b = dead.manager().manager().0.lock().unwrap().clone();
+    assert_eq!(a, vec![2, 3, 4]);
+    assert_eq!(a, b);
+    let distinct: HashSet<_> = a.iter().collect();
+    assert_eq!(distinct.len(), 3);
+}

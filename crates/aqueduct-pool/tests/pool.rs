@@ -1,0 +1,643 @@
+//! Behaviour of the pool: fairness, cancellation, expiry, panics, close,
+//! resize, leaks. All timing runs on paused time.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use aqueduct_pool::{Order, Pool, PoolError, WaitHistogram};
+use common::{Steered, TestError};
+use futures::FutureExt;
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+use tokio::sync::Mutex as AsyncMutex;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, sleep};
+
+async fn pool(max: usize) -> Pool<Steered> {
+    Pool::builder(Steered::default())
+        .max_size(max)
+        .min_idle(max)
+        .build()
+        .await
+        .unwrap()
+}
+
+/// Lets every spawned task run until it blocks.
+async fn settle() {
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancellation_storm_leaks_nothing() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(4)
+        .wait_timeout(Duration::from_secs(3600))
+        .build_lazy()
+        .unwrap();
+    // Creates and recycles take time, so timers fire inside them too.
+    pool.manager()
+        .create_delay_ns
+        .store(300_000, Ordering::SeqCst);
+    pool.manager()
+        .recycle_delay_ns
+        .store(400_000, Ordering::SeqCst);
+    let mut rng = SmallRng::seed_from_u64(0x5EED);
+    let mut set = JoinSet::new();
+    for _ in 0..10_000 {
+        let timer = Duration::from_micros(rng.random_range(0..3_000));
+        let hold = Duration::from_micros(rng.random_range(0..300));
+        let start = Duration::from_micros(rng.random_range(0..2_000_000));
+        let pool = pool.clone();
+        set.spawn(async move {
+            sleep(start).await;
+            tokio::select! {
+                () = async {
+                    let obj = pool.get().await.unwrap();
+                    sleep(hold).await;
+                    drop(obj);
+                } => true,
+                () = sleep(timer) => false,
+            }
+        });
+    }
+    let mut completed = 0;
+    let mut cancelled = 0;
+    while let Some(done) = set.join_next().await {
+        if done.unwrap() {
+            completed += 1;
+        } else {
+            cancelled += 1;
+        }
+    }
+    println!("storm: {completed} completed, {cancelled} cancelled");
+    assert!(completed > 500, "completed {completed}");
+    assert!(cancelled > 500, "cancelled {cancelled}");
+
+    let s = pool.status();
+    assert_eq!(s.in_use, 0, "{s:?}");
+    assert_eq!(s.waiting, 0, "{s:?}");
+    assert_eq!(s.idle, s.size, "{s:?}");
+    assert!(s.size <= 4, "{s:?}");
+    // Gets were cancelled while queued and inside recycle (those objects
+    // came back dirty and were recycled again), and nothing was lost.
+    assert!(s.wait_time.queued() > 0, "{s:?}");
+    assert!(pool.manager().dirty_seen.load(Ordering::SeqCst) > 0);
+    assert_eq!(s.discarded, 0, "{s:?}");
+
+    pool.manager().create_delay_ns.store(0, Ordering::SeqCst);
+    pool.manager().recycle_delay_ns.store(0, Ordering::SeqCst);
+    let held: Vec<_> = (0..4)
+        .map(|_| {
+            pool.get()
+                .now_or_never()
+                .expect("ready at once")
+                .expect("an object")
+        })
+        .collect();
+    assert_eq!(pool.status().in_use, 4);
+    drop(held);
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiters_are_served_first_come_first_served() {
+    let pool = pool(1).await;
+    let held = pool.get().await.unwrap();
+    let order = Arc::new(AsyncMutex::new(Vec::new()));
+    let mut set = JoinSet::new();
+    for i in 0..8 {
+        let pool = pool.clone();
+        let order = Arc::clone(&order);
+        set.spawn(async move {
+            let obj = pool.get().await.unwrap();
+            order.lock().await.push(i);
+            sleep(Duration::from_millis(1)).await;
+            drop(obj);
+        });
+        // Queue them in a known order.
+        settle().await;
+    }
+    assert_eq!(pool.status().waiting, 8);
+    drop(held);
+    while set.join_next().await.is_some() {}
+    assert_eq!(*order.lock().await, (0..8).collect::<Vec<_>>());
+    let hist = pool.status().wait_time;
+    assert_eq!(hist.queued(), 8);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_newcomer_does_not_barge_past_the_queue() {
+    let pool = pool(1).await;
+    let held = pool.get().await.unwrap();
+    let waiter = {
+        let pool = pool.clone();
+        tokio::spawn(async move { *pool.get().await.unwrap() })
+    };
+    settle().await;
+    drop(held);
+    // The object went to the queued waiter, not to this later caller.
+    assert!(matches!(
+        pool.try_get(),
+        Err(PoolError::Exhausted { in_use: 1, .. })
+    ));
+    assert_eq!(waiter.await.unwrap(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cancelled_waiter_passes_its_object_on() {
+    let pool = pool(1).await;
+    let held = pool.get().await.unwrap();
+    let mut first = Box::pin(pool.get());
+    let mut second = Box::pin(pool.get());
+    assert!(futures::poll!(first.as_mut()).is_pending());
+    assert!(futures::poll!(second.as_mut()).is_pending());
+    assert_eq!(pool.status().waiting, 2);
+    drop(held); // handed to `first`, which is never polled again
+    drop(first);
+    let obj = second.now_or_never().expect("ready").unwrap();
+    assert_eq!(*obj, 0);
+    assert_eq!(pool.status().waiting, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn wait_timeout_is_typed_and_counted() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(1)
+        .wait_timeout(Duration::from_millis(200))
+        .build_lazy()
+        .unwrap();
+    let held = pool.get().await.unwrap();
+    let start = Instant::now();
+    match pool.get().await {
+        Err(PoolError::Timeout {
+            waited,
+            last_create_error,
+        }) => {
+            assert_eq!(waited, Duration::from_millis(200));
+            assert!(last_create_error.is_none());
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert_eq!(start.elapsed(), Duration::from_millis(200));
+    let s = pool.status();
+    assert_eq!((s.timeouts, s.waiting, s.in_use), (1, 0, 1));
+    drop(held);
+}
+
+#[tokio::test(start_paused = true)]
+async fn create_errors_are_returned_not_hidden_and_free_the_slot() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(1)
+        .build_lazy()
+        .unwrap();
+    pool.manager().fail_create.store(true, Ordering::SeqCst);
+    match pool.get().await {
+        Err(PoolError::Create(TestError(msg))) => assert_eq!(msg, "create refused"),
+        other => panic!("expected a create error, got {other:?}"),
+    }
+    assert_eq!(pool.status().size, 0);
+    pool.manager().fail_create.store(false, Ordering::SeqCst);
+    assert_eq!(*pool.get().await.unwrap(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn create_timeout_frees_the_slot() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(1)
+        .create_timeout(Duration::from_millis(50))
+        .build_lazy()
+        .unwrap();
+    pool.manager()
+        .create_delay_ns
+        .store(1_000_000_000, Ordering::SeqCst);
+    let err = pool.get().await.unwrap_err();
+    assert!(
+        matches!(err, PoolError::CreateTimeout { timeout } if timeout == Duration::from_millis(50))
+    );
+    assert_eq!(pool.status().size, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_recycle_replaces_the_object() {
+    let pool = pool(1).await;
+    pool.manager().break_object(0);
+    // Object 0 fails its recycle: discarded, and a new one made in its slot.
+    assert_eq!(*pool.get().await.unwrap(), 1);
+    let s = pool.status();
+    assert_eq!((s.created, s.discarded, s.size), (2, 1, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn recycle_timeout_replaces_the_object() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(1)
+        .min_idle(1)
+        .recycle_timeout(Duration::from_millis(10))
+        .build()
+        .await
+        .unwrap();
+    pool.manager()
+        .recycle_delay_ns
+        .store(1_000_000_000, Ordering::SeqCst);
+    let start = Instant::now();
+    let obj = pool.get().await.unwrap();
+    assert_eq!(*obj, 1);
+    assert!(start.elapsed() >= Duration::from_millis(10));
+    assert_eq!(pool.status().discarded, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn broken_on_return_gives_the_slot_to_a_waiter() {
+    let pool = pool(1).await;
+    let held = pool.get().await.unwrap();
+    let waiter = {
+        let pool = pool.clone();
+        tokio::spawn(async move { *pool.get().await.unwrap() })
+    };
+    settle().await;
+    pool.manager().break_object(*held);
+    drop(held);
+    // The waiter was given the slot and created object 1.
+    assert_eq!(waiter.await.unwrap(), 1);
+    let s = pool.status();
+    assert_eq!((s.size, s.discarded, s.created), (1, 1, 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_lifetime_is_enforced_at_checkout_and_return() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(2)
+        .min_idle(1)
+        .max_lifetime(Duration::from_secs(60))
+        .build()
+        .await
+        .unwrap();
+    // Expires while idle: replaced at checkout.
+    sleep(Duration::from_secs(61)).await;
+    let obj = pool.get().await.unwrap();
+    assert_eq!(*obj, 1);
+    // Expires while held: dropped at return.
+    sleep(Duration::from_secs(61)).await;
+    drop(obj);
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.discarded), (0, 0, 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn lifetime_jitter_spreads_deadlines_reproducibly() {
+    async fn expiries(seed: u64) -> Vec<u64> {
+        let pool = Pool::builder(Steered::default())
+            .max_size(8)
+            .min_idle(8)
+            .max_lifetime(Duration::from_secs(100))
+            .lifetime_jitter(Duration::from_secs(50))
+            .jitter_seed(seed)
+            .build()
+            .await
+            .unwrap();
+        let start = Instant::now();
+        let mut alive_at = Vec::new();
+        // Step through time; record how many of the first 8 survive.
+        for step in (50..=101).step_by(3) {
+            tokio::time::sleep_until(start + Duration::from_secs(step)).await;
+            let removed =
+                pool.retain(|_, meta| meta.created() + Duration::from_secs(100) > Instant::now());
+            let _ = removed;
+            let held: Vec<_> = (0..8).filter_map(|_| pool.try_get().ok()).collect();
+            alive_at.push(held.iter().filter(|o| ***o < 8).count() as u64);
+        }
+        alive_at
+    }
+    let a = expiries(1).await;
+    let b = expiries(1).await;
+    assert_eq!(a, b, "same seed, same deadlines");
+    assert_eq!(a.first(), Some(&8));
+    assert_eq!(a.last(), Some(&0));
+    // Not all at once: some step sees part of them gone.
+    assert!(a.iter().any(|n| *n > 0 && *n < 8), "{a:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_timeout_discards_above_min_idle() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(3)
+        .min_idle(1)
+        .idle_timeout(Duration::from_secs(10))
+        .build_lazy()
+        .unwrap();
+    let a = pool.get().await.unwrap();
+    let b = pool.get().await.unwrap();
+    let c = pool.get().await.unwrap();
+    drop((a, b, c));
+    assert_eq!(pool.status().idle, 3);
+    sleep(Duration::from_secs(11)).await;
+    // The checkout meets idle objects past the limit and discards them
+    // while the pool stays above min_idle.
+    let obj = pool.get().await.unwrap();
+    let s = pool.status();
+    assert_eq!(s.discarded, 2, "{s:?}");
+    assert_eq!(s.size, 1);
+    assert_eq!(*obj, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_holder_marks_its_object_dirty() {
+    let pool = pool(1).await;
+    let p = pool.clone();
+    let crashed = tokio::spawn(async move {
+        let _obj = p.get().await.unwrap();
+        panic!("holder fails mid-operation");
+    })
+    .await;
+    assert!(crashed.unwrap_err().is_panic());
+    let s = pool.status();
+    assert_eq!((s.size, s.idle), (1, 1));
+    // try_get will not hand out a dirty object without a recycle.
+    assert!(matches!(pool.try_get(), Err(PoolError::Exhausted { .. })));
+    let before = pool.manager().dirty_seen.load(Ordering::SeqCst);
+    let obj = pool.get().await.unwrap();
+    assert_eq!(pool.manager().dirty_seen.load(Ordering::SeqCst), before + 1);
+    assert!(!obj.meta().is_dirty());
+    drop(obj);
+    assert!(pool.try_get().is_ok(), "clean again after a recycle");
+}
+
+#[tokio::test(start_paused = true)]
+async fn close_waits_for_borrowed_objects() {
+    let pool = pool(2).await;
+    let held = pool.get().await.unwrap();
+    let queued = {
+        let pool = pool.clone();
+        let second = pool.get().await.unwrap();
+        let waiter = tokio::spawn(async move {
+            let r = pool.get().await;
+            drop(second);
+            r.map(|_| ())
+        });
+        settle().await;
+        waiter
+    };
+    let returner = tokio::spawn(async move {
+        sleep(Duration::from_secs(2)).await;
+        drop(held);
+    });
+    let start = Instant::now();
+    pool.close().await.unwrap();
+    assert_eq!(start.elapsed(), Duration::from_secs(2));
+    assert!(matches!(queued.await.unwrap(), Err(PoolError::Closed)));
+    returner.await.unwrap();
+    assert!(matches!(pool.get().await, Err(PoolError::Closed)));
+    assert!(matches!(pool.try_get(), Err(PoolError::Closed)));
+    let s = pool.status();
+    assert_eq!((s.size, s.idle), (0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn close_gives_up_after_its_timeout() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(2)
+        .close_timeout(Duration::from_secs(1))
+        .build_lazy()
+        .unwrap();
+    let held = pool.get().await.unwrap();
+    match pool.close().await {
+        Err(PoolError::CloseTimeout {
+            outstanding,
+            waited,
+        }) => {
+            assert_eq!(outstanding, 1);
+            assert_eq!(waited, Duration::from_secs(1));
+        }
+        other => panic!("expected a close timeout, got {other:?}"),
+    }
+    drop(held);
+    assert_eq!(pool.status().size, 0, "dropped on return");
+}
+
+#[tokio::test(start_paused = true)]
+async fn resize_down_while_objects_are_out() {
+    let pool = pool(4).await;
+    let held: Vec<_> = (0..4).map(|_| pool.try_get().unwrap()).collect();
+    pool.resize(2);
+    assert_eq!(pool.status().max_size, 2);
+    drop(held);
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.discarded), (2, 2, 2));
+    let a = pool.get().await.unwrap();
+    let b = pool.get().await.unwrap();
+    assert!(matches!(
+        pool.try_get(),
+        Err(PoolError::Exhausted { max_size: 2, .. })
+    ));
+    // Growing again lets a queued caller create in the new room.
+    let waiter = {
+        let pool = pool.clone();
+        tokio::spawn(async move { *pool.get().await.unwrap() })
+    };
+    settle().await;
+    pool.resize(3);
+    assert_eq!(waiter.await.unwrap(), 4);
+    drop((a, b));
+}
+
+#[tokio::test(start_paused = true)]
+async fn detach_and_discard_free_their_slots() {
+    let pool = pool(2).await;
+    let a = pool.get().await.unwrap();
+    let b = pool.get().await.unwrap();
+    assert_eq!(a.detach(), 0);
+    b.discard();
+    let s = pool.status();
+    assert_eq!((s.size, s.discarded), (0, 1));
+    assert_eq!(*pool.get().await.unwrap(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn holders_name_the_caller_and_flag_leaks() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(2)
+        .leak_threshold(Duration::from_secs(30))
+        .build_lazy()
+        .unwrap();
+    let leaked = pool.get().await.unwrap();
+    let line = line!() - 1;
+    sleep(Duration::from_secs(20)).await;
+    let fresh = pool.get().await.unwrap();
+    sleep(Duration::from_secs(15)).await;
+    let holders = pool.holders();
+    assert_eq!(holders.len(), 2);
+    let old = holders.iter().find(|h| h.leaked).expect("one leak");
+    assert_eq!(old.location.line(), line);
+    assert!(old.location.file().ends_with("pool.rs"));
+    assert_eq!(old.held_for, Some(Duration::from_secs(35)));
+    assert_eq!(holders.iter().filter(|h| h.leaked).count(), 1);
+    drop((leaked, fresh));
+    assert!(pool.holders().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn retain_drops_idle_objects_that_fail_the_predicate() {
+    let pool = pool(4).await;
+    let removed = pool.retain(|id, _| id % 2 == 0);
+    assert_eq!(removed, 2);
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.discarded), (2, 2, 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn lifo_order_reuses_the_last_returned_object() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(3)
+        .min_idle(3)
+        .order(Order::Lifo)
+        .build()
+        .await
+        .unwrap();
+    let a = pool.get().await.unwrap();
+    assert_eq!(*a, 2);
+    drop(a);
+    assert_eq!(*pool.get().await.unwrap(), 2);
+    let fifo = pool_fifo().await;
+    let first = *fifo.get().await.unwrap();
+    assert_eq!(first, 0);
+    assert_eq!(*fifo.get().await.unwrap(), 1, "FIFO rotates");
+}
+
+async fn pool_fifo() -> Pool<Steered> {
+    pool(3).await
+}
+
+#[tokio::test(start_paused = true)]
+async fn min_idle_is_prefilled_and_topped_up_at_checkout() {
+    let pool = pool(2).await;
+    assert_eq!(pool.status().idle, 2);
+    let a = pool.get().await.unwrap();
+    a.discard(); // size 1, below min_idle 2
+    let b = pool.get().await.unwrap();
+    // The checkout created one more for the idle set.
+    let s = pool.status();
+    assert_eq!((s.size, s.idle), (2, 1), "{s:?}");
+    drop(b);
+}
+
+#[tokio::test(start_paused = true)]
+async fn build_reports_prefill_failures() {
+    let m = Steered::default();
+    m.fail_create.store(true, Ordering::SeqCst);
+    let err = Pool::builder(m).min_idle(2).build().await.unwrap_err();
+    assert!(matches!(
+        err,
+        aqueduct_pool::BuildError::Prefill {
+            created: 0,
+            min_idle: 2,
+            ..
+        }
+    ));
+    let err = Pool::builder(Steered::default())
+        .max_size(0)
+        .build_lazy()
+        .unwrap_err();
+    assert!(matches!(err, aqueduct_pool::BuildError::ZeroMaxSize));
+}
+
+#[tokio::test(start_paused = true)]
+async fn wait_histogram_buckets_queued_waits() {
+    let pool = pool(1).await;
+    let held = pool.get().await.unwrap();
+    let waiter = {
+        let pool = pool.clone();
+        tokio::spawn(async move { drop(pool.get().await.unwrap()) })
+    };
+    settle().await;
+    sleep(Duration::from_millis(5)).await;
+    drop(held);
+    waiter.await.unwrap();
+    let h = pool.status().wait_time;
+    assert_eq!(h.buckets[0], 1, "the first checkout did not wait");
+    assert_eq!(
+        h.buckets[WaitHistogram::bucket_of(Duration::from_millis(5))],
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_threads_many_tasks_end_balanced() {
+    let pool = pool(4).await;
+    let mut set = JoinSet::new();
+    for _ in 0..32 {
+        let pool = pool.clone();
+        set.spawn(async move {
+            for _ in 0..500 {
+                let obj = pool.get().await.unwrap();
+                if *obj % 2 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+    let s = pool.status();
+    assert_eq!(
+        (s.size, s.idle, s.in_use, s.waiting, s.created),
+        (4, 4, 0, 0, 4)
+    );
+    assert_eq!(s.wait_time.total(), 32 * 500);
+}
+
+#[tokio::test(start_paused = true)]
+async fn lifo_pools_shrink_when_load_drops() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(4)
+        .min_idle(1)
+        .order(Order::Lifo)
+        .idle_timeout(Duration::from_secs(10))
+        .build_lazy()
+        .unwrap();
+    let all: Vec<_> = futures::future::join_all((0..4).map(|_| pool.get())).await;
+    drop(all);
+    assert_eq!(pool.status().idle, 4);
+    // Light load: one caller at a time keeps reusing the same hot object;
+    // the others go stale at the far end and are reaped on the way.
+    for _ in 0..6 {
+        sleep(Duration::from_secs(4)).await;
+        drop(pool.get().await.unwrap());
+    }
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.discarded), (1, 1, 3), "{s:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn prefilled_objects_idle_expire_too() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(3)
+        .min_idle(3)
+        .idle_timeout(Duration::from_secs(5))
+        .build()
+        .await
+        .unwrap();
+    pool.resize(3);
+    sleep(Duration::from_secs(6)).await;
+    // min_idle 3 keeps them all: expiry never goes below it.
+    drop(pool.get().await.unwrap());
+    assert_eq!(pool.status().discarded, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn replenish_tops_up_on_demand() {
+    let pool = pool(3).await;
+    let a = pool.get().await.unwrap();
+    let b = pool.get().await.unwrap();
+    a.discard();
+    b.discard();
+    assert_eq!(pool.status().size, 1);
+    assert_eq!(pool.replenish().await.unwrap(), 2);
+    let s = pool.status();
+    assert_eq!((s.size, s.idle), (3, 3));
+    assert_eq!(pool.replenish().await.unwrap(), 0);
+}

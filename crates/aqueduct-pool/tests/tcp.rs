@@ -1,0 +1,212 @@
+//! `TcpManager` against a real loopback echo server that restarts mid-run.
+//!
+//! These tests use real sockets, so they use real time, but they never
+//! sleep: they assert that no checkout takes longer than `wait_timeout`.
+#![cfg(all(feature = "tcp", feature = "deadpool"))]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use aqueduct_pool::Pool;
+use aqueduct_pool::deadpool::{Adapter, DeadPool};
+use aqueduct_pool::tcp::TcpManager;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+
+/// A line echo server that closes every connection when stopped.
+struct Echo {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Echo {
+    async fn start(addr: SocketAddr) -> (Self, SocketAddr) {
+        let listener = TcpListener::bind(addr).await.unwrap();
+        let local = listener.local_addr().unwrap();
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            let mut conns = JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let (sock, _) = accepted.unwrap();
+                        let stopped = stopped.clone();
+                        conns.spawn(serve(sock, stopped));
+                    }
+                    _ = stopped.changed() => break,
+                }
+            }
+            drop(listener);
+            // Every connection closes its socket before the server reports
+            // that it stopped.
+            while conns.join_next().await.is_some() {}
+        });
+        (Self { stop, task }, local)
+    }
+
+    async fn stop(self) {
+        self.stop.send(true).unwrap();
+        self.task.await.unwrap();
+    }
+}
+
+async fn serve(sock: TcpStream, mut stopped: watch::Receiver<bool>) {
+    let (read, mut write) = sock.into_split();
+    let mut lines = BufReader::new(read).lines();
+    loop {
+        tokio::select! {
+            line = lines.next_line() => match line {
+                Ok(Some(line)) => {
+                    if write.write_all(format!("{line}\n").as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+                _ => return,
+            },
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
+async fn request(conn: &mut TcpStream, body: &str) -> std::io::Result<String> {
+    conn.write_all(format!("{body}\n").as_bytes()).await?;
+    let mut reader = BufReader::new(conn);
+    let mut line = String::new();
+    reader.read_line(&mut line).await?;
+    Ok(line.trim_end().to_owned())
+}
+
+const WAIT: Duration = Duration::from_secs(2);
+
+/// Runs `n` requests, 4 at a time, each through a pooled connection.
+async fn burst<F, Fut>(n: usize, tag: &str, one: F)
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = (Duration, std::io::Result<String>)> + Send + 'static,
+{
+    let mut set = JoinSet::new();
+    for i in 0..n {
+        set.spawn(one(format!("{tag}-{i}")));
+        if set.len() == 4 {
+            let (waited, reply) = set.join_next().await.unwrap().unwrap();
+            assert!(waited < WAIT, "a checkout waited {waited:?}");
+            reply.expect("every request succeeds");
+        }
+    }
+    while let Some(done) = set.join_next().await {
+        let (waited, reply) = done.unwrap();
+        assert!(waited < WAIT, "a checkout waited {waited:?}");
+        reply.expect("every request succeeds");
+    }
+}
+
+fn manager(addr: SocketAddr) -> TcpManager {
+    TcpManager::new(addr).connect_timeout(Duration::from_secs(1))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_server_our_pool_recovers() {
+    let (server, addr) = Echo::start("127.0.0.1:0".parse().unwrap()).await;
+    let pool = Pool::builder(manager(addr))
+        .max_size(4)
+        .min_idle(4)
+        .wait_timeout(WAIT)
+        .build()
+        .await
+        .unwrap();
+    let one = |body: String| {
+        let pool = pool.clone();
+        async move {
+            let start = Instant::now();
+            let mut conn = pool.get().await.unwrap();
+            let waited = start.elapsed();
+            let reply = request(&mut conn, &body).await;
+            if let Ok(r) = &reply {
+                assert_eq!(*r, body);
+            }
+            (waited, reply)
+        }
+    };
+    burst(40, "before", one).await;
+    assert_eq!(pool.status().created, 4);
+
+    server.stop().await;
+    let (server, again) = Echo::start(addr).await;
+    assert_eq!(again, addr, "same port");
+
+    burst(40, "after", one).await;
+    let s = pool.status();
+    // All four old connections were found dead and replaced.
+    assert_eq!(s.discarded, 4, "{s:?}");
+    assert_eq!(s.created, 8, "{s:?}");
+    assert_eq!(s.timeouts, 0);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_server_deadpool_recovers() {
+    let (server, addr) = Echo::start("127.0.0.1:0".parse().unwrap()).await;
+    let pool: DeadPool<TcpManager> = deadpool::managed::Pool::builder(Adapter::new(manager(addr)))
+        .max_size(4)
+        .wait_timeout(Some(WAIT))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .unwrap();
+    let one = |body: String| {
+        let pool = pool.clone();
+        async move {
+            let start = Instant::now();
+            let mut conn = pool.get().await.unwrap();
+            let waited = start.elapsed();
+            let reply = request(&mut conn, &body).await;
+            (waited, reply)
+        }
+    };
+    burst(40, "before", one).await;
+    server.stop().await;
+    let (server, _) = Echo::start(addr).await;
+    burst(40, "after", one).await;
+    assert_eq!(pool.status().size, 4);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_errors_are_named() {
+    // Bind then drop a listener: nothing listens on that port now.
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let pool = Pool::builder(manager(addr)).build_lazy().unwrap();
+    let err = pool.get().await.unwrap_err();
+    match err {
+        aqueduct_pool::PoolError::Create(aqueduct_pool::tcp::TcpError::Connect {
+            addr: a, ..
+        }) => {
+            assert_eq!(a, addr);
+        }
+        other => panic!("expected a connect error, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_closed_is_broken_on_return() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let pool = Pool::builder(manager(addr))
+        .max_size(1)
+        .build_lazy()
+        .unwrap();
+    let conn = pool.get().await.unwrap();
+    let (peer, _) = listener.accept().await.unwrap();
+    drop(peer);
+    // Wait (without sleeping) until the runtime has seen the close.
+    conn.readable().await.unwrap();
+    drop(conn);
+    let s = pool.status();
+    assert_eq!((s.size, s.discarded), (0, 1), "{s:?}");
+}
