@@ -973,9 +973,9 @@ impl Permit<'_> {
     #[inline]
     pub fn record(self, failed: bool) {
         if failed {
-            self.failure()
+            self.failure();
         } else {
-            self.success()
+            self.success();
         }
     }
 }
@@ -1044,9 +1044,9 @@ impl OwnedPermit {
     /// ```
     pub fn record(self, failed: bool) {
         if failed {
-            self.failure()
+            self.failure();
         } else {
-            self.success()
+            self.success();
         }
     }
 }
