@@ -22,7 +22,7 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use crate::breaker::{AllErrors, CircuitBreaker, IsFailure, Rejected};
+use crate::breaker::{AllErrors, CircuitBreaker, IsFailure, Permit, Rejected};
 use crate::bulkhead::{Bulkhead, BulkheadError};
 use crate::deadline::Deadline;
 use crate::retry::{
@@ -345,11 +345,16 @@ impl<C, H, B> Pipeline<C, H, B> {
                 })?),
                 None => None,
             };
+            // The breaker is asked before `f` is called, so an open breaker
+            // costs the operation nothing.
+            let mut attempts = || {
+                let admitted = self.admit().map(|permit| (permit, f()));
+                self.attempt(admitted)
+            };
             let Some(retry) = &self.retry else {
-                return self.attempt(f()).await;
+                return attempts().await;
             };
             let (policy, classifier, hook, _) = retry.parts();
-            let attempts = || self.attempt(f());
             drive(policy, attempts, &StageClassifier(classifier), hook)
                 .await
                 .map_err(|e| match e {
@@ -374,15 +379,22 @@ impl<C, H, B> Pipeline<C, H, B> {
         }
     }
 
-    async fn attempt<Fut, T, E>(&self, fut: Fut) -> Result<T, Error<E>>
+    fn admit(&self) -> Result<Option<Permit<'_>>, Rejected> {
+        self.breaker
+            .as_ref()
+            .map(CircuitBreaker::try_acquire)
+            .transpose()
+    }
+
+    async fn attempt<Fut, T, E>(
+        &self,
+        admitted: Result<(Option<Permit<'_>>, Fut), Rejected>,
+    ) -> Result<T, Error<E>>
     where
         Fut: Future<Output = Result<T, E>>,
         B: IsFailure<E>,
     {
-        let permit = match &self.breaker {
-            Some(b) => Some(b.try_acquire().map_err(Error::CircuitOpen)?),
-            None => None,
-        };
+        let (permit, fut) = admitted.map_err(Error::CircuitOpen)?;
         let result = match self.attempt_timeout {
             Some(d) => match timeout(d, fut).await {
                 Ok(r) => r,

@@ -242,8 +242,10 @@ fn nanos_since(base: Instant, now: Instant) -> u64 {
     u64::try_from(now.saturating_duration_since(base).as_nanos()).unwrap_or(u64::MAX)
 }
 
-fn ceil_ms(nanos: u64) -> u64 {
-    nanos.div_ceil(1_000_000)
+/// Milliseconds, rounded down: an open breaker may admit its probe up to
+/// 1 ms before the open duration is over, never later.
+fn floor_ms(nanos: u64) -> u64 {
+    nanos / 1_000_000
 }
 
 impl Core {
@@ -308,7 +310,7 @@ impl Core {
                 FORCED_OPEN => return Err(self.reject(Rejected::ForcedOpen)),
                 OPEN => {
                     let now = *now_ms
-                        .get_or_insert_with(|| nanos_since(self.base, Instant::now()) / 1_000_000);
+                        .get_or_insert_with(|| floor_ms(nanos_since(self.base, Instant::now())));
                     let until = w.until_ms();
                     if now < until {
                         return Err(self.reject(Rejected::Open {
@@ -385,7 +387,7 @@ impl Core {
         let now = now.unwrap_or_else(Instant::now);
         let until = nanos_since(self.base, now)
             .saturating_add(u64::try_from(self.open_duration(trip).as_nanos()).unwrap_or(u64::MAX));
-        let next = Word::open(from.next_gen(), ceil_ms(until).min(UNTIL_MAX));
+        let next = Word::open(from.next_gen(), floor_ms(until).min(UNTIL_MAX));
         if self
             .word
             .compare_exchange(from.0, next.0, Ordering::AcqRel, Ordering::Acquire)
@@ -624,7 +626,7 @@ impl Core {
             CLOSED => (field(w.a()), 0, 0, None),
             HALF_OPEN => (0, field(w.a()), field(w.b()), None),
             OPEN => {
-                let now_ms = nanos_since(self.base, now) / 1_000_000;
+                let now_ms = floor_ms(nanos_since(self.base, now));
                 (
                     0,
                     0,
