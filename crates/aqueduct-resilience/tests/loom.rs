@@ -1,0 +1,95 @@
+//! Loom models of the breaker's state word: the half-open probe bound, and
+//! the race between recording threads and transitions.
+#![cfg(loom)]
+
+use std::time::Duration;
+
+use aqueduct_resilience::CircuitBreaker;
+use aqueduct_resilience::breaker::State;
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::thread;
+
+fn tripped(probes: u32) -> CircuitBreaker {
+    let b = CircuitBreaker::builder()
+        .consecutive_failures(1)
+        .open_duration(Duration::ZERO)
+        .half_open_probes(probes)
+        .build();
+    b.try_acquire().unwrap().failure();
+    b
+}
+
+#[test]
+fn half_open_admits_at_most_n_probes() {
+    loom::model(|| {
+        let b = tripped(1);
+        let admitted = Arc::new(AtomicUsize::new(0));
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let (b, admitted, in_flight) = (b.clone(), admitted.clone(), in_flight.clone());
+                thread::spawn(move || {
+                    if let Ok(p) = b.try_acquire() {
+                        admitted.fetch_add(1, Ordering::SeqCst);
+                        let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                        assert_eq!(now, 1, "two probes in flight with one slot");
+                        thread::yield_now();
+                        in_flight.fetch_sub(1, Ordering::SeqCst);
+                        drop(p);
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let n = admitted.load(Ordering::SeqCst);
+        // One probe at a time; a second thread may get in only after the
+        // first dropped its probe.
+        assert!((1..=2).contains(&n));
+        let s = b.snapshot();
+        assert_eq!(s.state, State::HalfOpen);
+        assert_eq!(s.probes_in_flight, 0, "a dropped probe frees its slot");
+    });
+}
+
+#[test]
+fn probe_success_and_failure_race_to_one_consistent_state() {
+    loom::model(|| {
+        let b = tripped(2);
+        let p1 = b.try_acquire_owned().unwrap();
+        let p2 = b.try_acquire_owned().unwrap();
+        assert!(b.try_acquire().is_err());
+        let t1 = thread::spawn(move || p1.success());
+        let t2 = thread::spawn(move || p2.failure());
+        t1.join().unwrap();
+        t2.join().unwrap();
+        // The failure always wins: closing needs both successes.
+        let s = b.snapshot();
+        assert_eq!(s.state, State::Open);
+        assert_eq!(s.probes_in_flight, 0);
+    });
+}
+
+#[test]
+fn concurrent_failures_trip_exactly_once() {
+    loom::model(|| {
+        let b = CircuitBreaker::builder()
+            .consecutive_failures(2)
+            .open_duration(Duration::from_secs(60))
+            .build();
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let b = b.clone();
+                thread::spawn(move || b.try_acquire().unwrap().failure())
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let s = b.snapshot();
+        assert_eq!(s.state, State::Open);
+        assert_eq!(s.consecutive_trips, 1);
+    });
+}

@@ -1,0 +1,133 @@
+//! Pipeline: the stages compose in order and report one typed error.
+
+use std::cell::Cell;
+use std::time::Duration;
+
+use aqueduct_resilience::breaker::{Rejected, State};
+use aqueduct_resilience::pipeline::Error;
+use aqueduct_resilience::retry::Action;
+use aqueduct_resilience::{Backoff, Bulkhead, CircuitBreaker, Pipeline, Retry, RetryBudget};
+use tokio::time::{Instant, sleep};
+
+const MS: fn(u64) -> Duration = Duration::from_millis;
+
+#[tokio::test(start_paused = true)]
+async fn an_open_breaker_stops_the_retries() {
+    let breaker = CircuitBreaker::builder().consecutive_failures(2).build();
+    let p = Pipeline::builder()
+        .retry(
+            Retry::new()
+                .max_attempts(10)
+                .backoff(Backoff::constant(MS(1))),
+        )
+        .breaker(breaker.clone())
+        .build();
+    let calls = Cell::new(0);
+    let e = p
+        .run(|| {
+            calls.set(calls.get() + 1);
+            async { Err::<(), _>("down") }
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::CircuitOpen(Rejected::Open { .. })),
+        "{e:?}"
+    );
+    assert_eq!(calls.get(), 2);
+    assert_eq!(breaker.state(), State::Open);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timed_out_attempt_is_a_breaker_failure_and_is_retried() {
+    let breaker = CircuitBreaker::builder().consecutive_failures(5).build();
+    let p = Pipeline::builder()
+        .retry(
+            Retry::new()
+                .max_attempts(3)
+                .backoff(Backoff::constant(MS(10))),
+        )
+        .breaker(breaker.clone())
+        .attempt_timeout(MS(100))
+        .build();
+    let start = Instant::now();
+    let e = p
+        .run(|| async {
+            sleep(Duration::from_secs(5)).await;
+            Ok::<(), ()>(())
+        })
+        .await
+        .unwrap_err();
+    match e {
+        Error::RetriesExhausted { attempts: 3, last } => {
+            assert!(matches!(*last, Error::Timeout(_)));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(start.elapsed(), MS(320));
+    assert_eq!(breaker.snapshot().consecutive_failures, 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_bounds_everything() {
+    let p = Pipeline::builder()
+        .deadline(MS(250))
+        .retry(
+            Retry::new()
+                .max_attempts(100)
+                .backoff(Backoff::constant(MS(100))),
+        )
+        .build();
+    let start = Instant::now();
+    let e = p.run(|| async { Err::<(), _>(()) }).await.unwrap_err();
+    assert!(matches!(e, Error::DeadlineExceeded));
+    assert!(start.elapsed() <= MS(250));
+}
+
+#[tokio::test(start_paused = true)]
+async fn permanent_errors_are_not_retried_and_come_back_as_inner() {
+    let p = Pipeline::builder()
+        .retry(Retry::new().classify(|e: &u16| {
+            if *e >= 500 {
+                Action::Retry
+            } else {
+                Action::Stop
+            }
+        }))
+        .build();
+    let e = p.run(|| async { Err::<(), u16>(404) }).await.unwrap_err();
+    assert!(matches!(e, Error::Inner(404)));
+    assert_eq!(e.inner(), Some(&404));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_bulkhead_rejects() {
+    let bulkhead = Bulkhead::builder().max_concurrent(1).max_queue(0).build();
+    let p = Pipeline::builder().bulkhead(bulkhead.clone()).build();
+    let _held = bulkhead.acquire().await.unwrap();
+    let e = p.run(|| async { Ok::<_, ()>(()) }).await.unwrap_err();
+    assert!(matches!(e, Error::BulkheadFull(_)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_budget_is_reported() {
+    let p = Pipeline::builder()
+        .retry(
+            Retry::new()
+                .max_attempts(10)
+                .backoff(Backoff::constant(MS(1)))
+                .budget(RetryBudget::new(Duration::from_secs(10), 0, 1.0)),
+        )
+        .build();
+    let e = p
+        .run(|| async { Err::<(), _>(std::io::Error::other("x")) })
+        .await
+        .unwrap_err();
+    // One call deposits one retry: two attempts, then the budget says no.
+    assert!(
+        matches!(e, Error::BudgetExhausted { attempts: 2, .. }),
+        "{e:?}"
+    );
+    let src = std::error::Error::source(&e).map(ToString::to_string);
+    assert_eq!(src.as_deref(), Some("operation failed"));
+}
