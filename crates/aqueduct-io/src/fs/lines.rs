@@ -171,7 +171,7 @@ impl Splitter {
         // The reader stops as soon as the stream is dropped: `blocking_send`
         // fails once the receiver is gone.
         drop(tokio::task::spawn_blocking(move || {
-            read_chunks(&path, chunk, &tx)
+            read_chunks(&path, chunk, &tx);
         }));
         rx
     }
