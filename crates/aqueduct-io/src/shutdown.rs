@@ -3,13 +3,15 @@
 
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tokio_util::task::TaskTracker;
 
 /// What a graceful shutdown achieved.
@@ -104,6 +106,47 @@ impl fmt::Debug for Shutdown {
 impl Default for Shutdown {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A tracked task: its future, raced (biased towards the task) against
+    /// the end of the grace period. It holds a single waiter: on the shutdown
+    /// token first (when that fires the task is polled once more, so it can
+    /// notice), then on the end of the grace period. Written by hand rather
+    /// than with `select!` so the task stays as small as its future allows.
+    pub(crate) struct Tracked<F> {
+        #[pin]
+        task: F,
+        #[pin]
+        wait: WaitForCancellationFutureOwned,
+        graceful: bool,
+        outcome: Outcome,
+    }
+}
+
+impl<F: Future> Future for Tracked<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            if let Poll::Ready(out) = this.task.as_mut().poll(cx) {
+                this.outcome.done = true;
+                return Poll::Ready(Some(out));
+            }
+            match this.wait.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(()) if *this.graceful => {
+                    // Shutdown signalled: poll the task again (above), then
+                    // wait for the end of the grace period.
+                    *this.graceful = false;
+                    this.wait
+                        .set(this.outcome.inner.hard.clone().cancelled_owned());
+                }
+                Poll::Ready(()) => return Poll::Ready(None),
+            }
+        }
     }
 }
 
@@ -216,6 +259,11 @@ impl Shutdown {
     /// waits for it and, after the grace period, drops it. The handle yields
     /// `Some(output)`, or `None` if the task was aborted.
     ///
+    /// When the shutdown is triggered, every tracked task is polled once
+    /// more, so a hand-written future can check [`is_triggered`](Self::is_triggered)
+    /// (or its token's `is_cancelled`) in `poll` without holding a waiter of
+    /// its own.
+    ///
     /// # Panics
     ///
     /// Outside a Tokio runtime.
@@ -237,21 +285,15 @@ impl Shutdown {
 
     /// The future [`spawn`](Self::spawn) runs: `task`, dropped at the end of
     /// the grace period, with its outcome counted.
-    pub(crate) fn wrap<F: Future>(
-        &self,
-        task: F,
-    ) -> impl Future<Output = Option<F::Output>> + use<F> {
-        let inner = Arc::clone(&self.inner);
-        async move {
-            let mut outcome = Outcome { inner, done: false };
-            let hard = outcome.inner.hard.clone();
-            let out = tokio::select! {
-                biased;
-                out = task => Some(out),
-                () = hard.cancelled() => None,
-            };
-            outcome.done = out.is_some();
-            out
+    pub(crate) fn wrap<F: Future>(&self, task: F) -> Tracked<F> {
+        Tracked {
+            task,
+            wait: self.inner.token.clone().cancelled_owned(),
+            graceful: true,
+            outcome: Outcome {
+                inner: Arc::clone(&self.inner),
+                done: false,
+            },
         }
     }
 

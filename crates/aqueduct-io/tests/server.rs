@@ -121,7 +121,7 @@ async fn idle_connection_is_closed_after_idle_timeout() {
     let (n, closed_after) = silent.await.unwrap();
     assert_eq!(n, 0, "the silent connection sees EOF");
     assert!(
-        closed_after >= Duration::from_secs(10) && closed_after < Duration::from_secs(11),
+        closed_after >= Duration::from_secs(10) && closed_after <= Duration::from_millis(10_625),
         "{closed_after:?}"
     );
     // 20 s have passed; the chatty one, never idle for 10 s, is still served.
@@ -136,7 +136,7 @@ async fn idle_connection_is_closed_after_idle_timeout() {
     assert_eq!(chatty.read(&mut [0u8; 1]).await.unwrap(), 0);
     let waited = quiet_from.elapsed();
     assert!(
-        waited >= Duration::from_secs(10) && waited < Duration::from_secs(11),
+        waited >= Duration::from_secs(10) && waited <= Duration::from_millis(10_625),
         "{waited:?}"
     );
     assert_eq!(handle.stats().closed_idle, 2);

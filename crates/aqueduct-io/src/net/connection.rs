@@ -5,11 +5,11 @@ use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
+use futures::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// A connected stream socket: TCP or Unix. Adds buffer-free readiness to
@@ -50,6 +50,12 @@ pub trait Socket: AsyncRead + AsyncWrite + Send + Unpin + 'static {
     ///
     /// `WouldBlock` when the send buffer is full, or the socket's error.
     fn try_write(&self, buf: &[u8]) -> io::Result<usize>;
+    /// The peer's address.
+    ///
+    /// # Errors
+    ///
+    /// The socket's error (a peer that already left, say).
+    fn peer_addr(&self) -> io::Result<Self::Addr>;
 }
 
 impl Socket for tokio::net::TcpStream {
@@ -65,6 +71,9 @@ impl Socket for tokio::net::TcpStream {
     }
     fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         Self::try_write(self, buf)
+    }
+    fn peer_addr(&self) -> io::Result<Self::Addr> {
+        Self::peer_addr(self)
     }
 }
 
@@ -82,6 +91,9 @@ impl Socket for tokio::net::UnixStream {
     }
     fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         Self::try_write(self, buf)
+    }
+    fn peer_addr(&self) -> io::Result<Self::Addr> {
+        Self::peer_addr(self)
     }
 }
 
@@ -142,29 +154,50 @@ impl Listener for tokio::net::UnixListener {
     }
 }
 
-/// When a connection last received bytes, for the idle timeout: nanoseconds
-/// since `base`.
-#[derive(Debug)]
-pub(crate) struct Activity {
-    pub(crate) base: Instant,
-    pub(crate) last: AtomicU64,
+/// Server-wide state a connection needs: the idle clock.
+#[derive(Debug, Default)]
+pub(crate) struct Clock {
+    /// Idle-sweep ticks since the server started.
+    pub(crate) epoch: AtomicU64,
 }
 
-impl Activity {
-    pub(crate) fn new() -> Self {
+/// State shared between a connection's task, its [`Connection`] and the
+/// server: when it last received bytes (in sweep ticks, so a read costs two
+/// relaxed atomics and no clock read), whether the server closed it, and
+/// the task's waker so the server can wake it.
+#[derive(Debug)]
+pub(crate) struct ConnShared {
+    pub(crate) clock: Arc<Clock>,
+    pub(crate) last_epoch: AtomicU64,
+    pub(crate) flags: AtomicU8,
+    pub(crate) waker: AtomicWaker,
+}
+
+/// The server closed the connection for being idle.
+pub(crate) const IDLE: u8 = 1;
+/// The server dropped the connection at the end of the grace period.
+pub(crate) const ABORT: u8 = 2;
+
+impl ConnShared {
+    pub(crate) fn new(clock: Arc<Clock>) -> Self {
+        let now = clock.epoch.load(Ordering::Relaxed);
         Self {
-            base: Instant::now(),
-            last: AtomicU64::new(0),
+            clock,
+            last_epoch: AtomicU64::new(now),
+            flags: AtomicU8::new(0),
+            waker: AtomicWaker::new(),
         }
     }
 
     fn touch(&self) {
-        let nanos = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.last.store(nanos, Ordering::Relaxed);
+        self.last_epoch
+            .store(self.clock.epoch.load(Ordering::Relaxed), Ordering::Relaxed);
     }
 
-    pub(crate) fn last(&self) -> Instant {
-        self.base + std::time::Duration::from_nanos(self.last.load(Ordering::Relaxed))
+    /// Marks the connection and wakes its task.
+    pub(crate) fn signal(&self, flag: u8) {
+        self.flags.fetch_or(flag, Ordering::AcqRel);
+        self.waker.wake();
     }
 }
 
@@ -176,32 +209,24 @@ impl Activity {
 /// [`get_ref`](Self::get_ref), or the server will consider the peer idle.
 pub struct Connection<S: Socket> {
     io: S,
-    peer: S::Addr,
     shutdown: CancellationToken,
-    activity: Option<Arc<Activity>>,
+    shared: Option<Arc<ConnShared>>,
 }
 
 impl<S: Socket + fmt::Debug> fmt::Debug for Connection<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
             .field("io", &self.io)
-            .field("peer", &self.peer)
             .finish_non_exhaustive()
     }
 }
 
 impl<S: Socket> Connection<S> {
-    pub(crate) fn new(
-        io: S,
-        peer: S::Addr,
-        shutdown: CancellationToken,
-        activity: Option<Arc<Activity>>,
-    ) -> Self {
+    pub(crate) fn new(io: S, shutdown: CancellationToken, shared: Option<Arc<ConnShared>>) -> Self {
         Self {
             io,
-            peer,
             shutdown,
-            activity,
+            shared,
         }
     }
 
@@ -212,28 +237,31 @@ impl<S: Socket> Connection<S> {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let (a, _b) = tokio::net::UnixStream::pair().unwrap();
-    /// let peer = a.peer_addr().unwrap();
-    /// let conn = aqueduct_io::net::Connection::from_socket(a, peer, Default::default());
+    /// let conn = aqueduct_io::net::Connection::from_socket(a, Default::default());
     /// assert!(!conn.shutdown_token().is_cancelled());
     /// # }
     /// ```
-    pub fn from_socket(io: S, peer: S::Addr, shutdown: CancellationToken) -> Self {
-        Self::new(io, peer, shutdown, None)
+    pub fn from_socket(io: S, shutdown: CancellationToken) -> Self {
+        Self::new(io, shutdown, None)
     }
 
-    /// The peer's address.
+    /// The peer's address (asked of the socket: connections do not store
+    /// it, to stay small).
+    ///
+    /// # Errors
+    ///
+    /// The socket's error.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let (a, _b) = tokio::net::UnixStream::pair().unwrap();
-    /// let peer = a.peer_addr().unwrap();
-    /// let conn = aqueduct_io::net::Connection::from_socket(a, peer, Default::default());
-    /// assert!(conn.peer_addr().is_unnamed());
+    /// let conn = aqueduct_io::net::Connection::from_socket(a, Default::default());
+    /// assert!(conn.peer_addr().unwrap().is_unnamed());
     /// # }
     /// ```
-    pub fn peer_addr(&self) -> &S::Addr {
-        &self.peer
+    pub fn peer_addr(&self) -> io::Result<S::Addr> {
+        self.io.peer_addr()
     }
 
     /// The server's shutdown token: signalled when a graceful shutdown starts.
@@ -243,9 +271,8 @@ impl<S: Socket> Connection<S> {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// # let (a, _b) = tokio::net::UnixStream::pair().unwrap();
-    /// # let peer = a.peer_addr().unwrap();
     /// let token = tokio_util::sync::CancellationToken::new();
-    /// let conn = aqueduct_io::net::Connection::from_socket(a, peer, token.clone());
+    /// let conn = aqueduct_io::net::Connection::from_socket(a, token.clone());
     /// token.cancel();
     /// assert!(conn.is_shutting_down());
     /// # }
@@ -260,8 +287,7 @@ impl<S: Socket> Connection<S> {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// # let (a, _b) = tokio::net::UnixStream::pair().unwrap();
-    /// # let peer = a.peer_addr().unwrap();
-    /// let conn = aqueduct_io::net::Connection::from_socket(a, peer, Default::default());
+    /// let conn = aqueduct_io::net::Connection::from_socket(a, Default::default());
     /// assert!(!conn.is_shutting_down());
     /// # }
     /// ```
@@ -275,8 +301,7 @@ impl<S: Socket> Connection<S> {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// # let (a, _b) = tokio::net::UnixStream::pair().unwrap();
-    /// # let peer = a.peer_addr().unwrap();
-    /// let conn = aqueduct_io::net::Connection::from_socket(a, peer, Default::default());
+    /// let conn = aqueduct_io::net::Connection::from_socket(a, Default::default());
     /// assert!(conn.get_ref().local_addr().is_ok());
     /// # }
     /// ```
@@ -290,8 +315,7 @@ impl<S: Socket> Connection<S> {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// # let (a, _b) = tokio::net::UnixStream::pair().unwrap();
-    /// # let peer = a.peer_addr().unwrap();
-    /// let mut conn = aqueduct_io::net::Connection::from_socket(a, peer, Default::default());
+    /// let mut conn = aqueduct_io::net::Connection::from_socket(a, Default::default());
     /// let _socket: &mut tokio::net::UnixStream = conn.get_mut();
     /// # }
     /// ```
@@ -305,8 +329,7 @@ impl<S: Socket> Connection<S> {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// # let (a, _b) = tokio::net::UnixStream::pair().unwrap();
-    /// # let peer = a.peer_addr().unwrap();
-    /// let conn = aqueduct_io::net::Connection::from_socket(a, peer, Default::default());
+    /// let conn = aqueduct_io::net::Connection::from_socket(a, Default::default());
     /// let _socket = conn.into_inner();
     /// # }
     /// ```
@@ -316,8 +339,8 @@ impl<S: Socket> Connection<S> {
 
     fn touch(&self, n: usize) {
         if n > 0 {
-            if let Some(a) = &self.activity {
-                a.touch();
+            if let Some(shared) = &self.shared {
+                shared.touch();
             }
         }
     }
@@ -337,8 +360,7 @@ impl<S: Socket> Connection<S> {
     /// # async fn main() {
     /// use tokio::io::AsyncWriteExt;
     /// let (a, mut b) = tokio::net::UnixStream::pair().unwrap();
-    /// let peer = a.peer_addr().unwrap();
-    /// let conn = aqueduct_io::net::Connection::from_socket(a, peer, Default::default());
+    /// let conn = aqueduct_io::net::Connection::from_socket(a, Default::default());
     /// b.write_all(b"hi").await.unwrap();
     /// conn.readable().await.unwrap();
     /// let mut buf = [0; 8];
@@ -359,8 +381,7 @@ impl<S: Socket> Connection<S> {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let (a, _b) = tokio::net::UnixStream::pair().unwrap();
-    /// let peer = a.peer_addr().unwrap();
-    /// let conn = aqueduct_io::net::Connection::from_socket(a, peer, Default::default());
+    /// let conn = aqueduct_io::net::Connection::from_socket(a, Default::default());
     /// let err = conn.try_read(&mut [0; 8]).unwrap_err();
     /// assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
     /// # }
@@ -385,8 +406,7 @@ impl<S: Socket> Connection<S> {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let (a, _b) = tokio::net::UnixStream::pair().unwrap();
-    /// let peer = a.peer_addr().unwrap();
-    /// let conn = aqueduct_io::net::Connection::from_socket(a, peer, Default::default());
+    /// let conn = aqueduct_io::net::Connection::from_socket(a, Default::default());
     /// conn.writable().await.unwrap();
     /// assert_eq!(conn.try_write(b"hello").unwrap(), 5);
     /// # }
@@ -405,8 +425,7 @@ impl<S: Socket> Connection<S> {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let (a, _b) = tokio::net::UnixStream::pair().unwrap();
-    /// let peer = a.peer_addr().unwrap();
-    /// let conn = aqueduct_io::net::Connection::from_socket(a, peer, Default::default());
+    /// let conn = aqueduct_io::net::Connection::from_socket(a, Default::default());
     /// assert_eq!(conn.try_write(b"x").unwrap(), 1);
     /// # }
     /// ```

@@ -1,6 +1,9 @@
 //! The echo handler: no buffer while idle.
 
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
 use super::{Connection, Socket};
 
@@ -49,34 +52,21 @@ fn pump<S: Socket>(conn: &Connection<S>, pending: &mut Vec<u8>) -> io::Result<Pu
     Ok(Pump::Busy)
 }
 
-/// Writes `pending` out, waiting for writability, then frees it.
-async fn drain<S: Socket>(conn: &Connection<S>, pending: &mut Vec<u8>) -> io::Result<()> {
-    let mut off = 0;
-    while off < pending.len() {
-        conn.writable().await?;
-        match conn.try_write(&pending[off..]) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(w) => off += w,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                ) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    *pending = Vec::new();
-    Ok(())
-}
-
 /// Echoes every byte back until the peer closes, or until the server shuts
 /// down while the connection is idle. Use it as a [`Server`](super::Server)
 /// handler for TCP or Unix sockets.
 ///
-/// While waiting for data it holds no buffer at all: it awaits readiness,
-/// then reads and writes through an 8 KiB stack buffer that is released
-/// before the next wait. An idle connection costs its task and socket
+/// While waiting for data it holds no buffer at all: it waits for
+/// readiness, then reads and writes through an 8 KiB stack buffer that is
+/// released before the next wait. Bytes the peer is too slow to take are
+/// kept in a heap buffer until written, then freed. The whole future is
+/// about a hundred bytes; an idle connection costs its task and socket
 /// registration only.
+///
+/// It notices a shutdown when polled: under a [`Server`](super::Server)
+/// (or [`Shutdown::spawn`](crate::Shutdown::spawn)) every connection is
+/// polled once when the shutdown is signalled, so idle echo connections end
+/// at once. Elsewhere it ends when the peer closes.
 ///
 /// # Errors
 ///
@@ -84,9 +74,8 @@ async fn drain<S: Socket>(conn: &Connection<S>, pending: &mut Vec<u8>) -> io::Re
 ///
 /// # Cancel safety
 ///
-/// Cancel safe at its awaits: dropping it loses no data already read, since
-/// read data is written back before the next await, except bytes in a
-/// partially written burst when the peer does not read.
+/// Dropping it loses no data already read except bytes the peer has not
+/// yet taken because it stopped reading.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -94,8 +83,7 @@ async fn drain<S: Socket>(conn: &Connection<S>, pending: &mut Vec<u8>) -> io::Re
 /// use aqueduct_io::net::{echo, Connection};
 /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// let (a, mut b) = tokio::net::UnixStream::pair().unwrap();
-/// let peer = a.peer_addr().unwrap();
-/// let task = tokio::spawn(echo(Connection::from_socket(a, peer, Default::default())));
+/// let task = tokio::spawn(echo(Connection::from_socket(a, Default::default())));
 /// b.write_all(b"marco").await.unwrap();
 /// let mut reply = [0; 5];
 /// b.read_exact(&mut reply).await.unwrap();
@@ -104,29 +92,69 @@ async fn drain<S: Socket>(conn: &Connection<S>, pending: &mut Vec<u8>) -> io::Re
 /// task.await.unwrap().unwrap();
 /// # }
 /// ```
-pub async fn echo<S: Socket>(conn: Connection<S>) -> io::Result<()> {
-    let mut pending = Vec::new();
-    // Created once: registering with the token on every wait would take its
-    // lock each time.
-    let stop = conn.shutdown_token().cancelled();
-    tokio::pin!(stop);
-    loop {
-        match pump(&conn, &mut pending)? {
-            Pump::Eof => return Ok(()),
-            Pump::Busy => {
-                if !pending.is_empty() {
-                    drain(&conn, &mut pending).await?;
+pub fn echo<S: Socket>(conn: Connection<S>) -> Echo<S> {
+    Echo {
+        conn,
+        pending: Vec::new(),
+        written: 0,
+    }
+}
+
+/// The future returned by [`echo`].
+#[must_use = "futures do nothing unless polled"]
+pub struct Echo<S: Socket> {
+    conn: Connection<S>,
+    pending: Vec<u8>,
+    written: usize,
+}
+
+impl<S: Socket + std::fmt::Debug> std::fmt::Debug for Echo<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Echo")
+            .field("conn", &self.conn)
+            .field("pending", &(self.pending.len() - self.written))
+            .finish()
+    }
+}
+
+impl<S: Socket> Future for Echo<S> {
+    type Output = io::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        // A budget of bursts per poll keeps one flooding peer from starving
+        // the other connections on this worker.
+        for _ in 0..4 {
+            // First write out what a slow peer left behind.
+            while this.written < this.pending.len() {
+                ready!(this.conn.get_ref().poll_write_ready(cx))?;
+                match this.conn.try_write(&this.pending[this.written..]) {
+                    Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                    Ok(n) => this.written += n,
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                        ) => {}
+                    Err(e) => return Poll::Ready(Err(e)),
                 }
-                // Let other connections run.
-                tokio::task::yield_now().await;
             }
-            Pump::Idle => {
-                tokio::select! {
-                    biased;
-                    r = conn.readable() => r?,
-                    () = &mut stop => return Ok(()),
+            if !this.pending.is_empty() {
+                this.pending = Vec::new();
+                this.written = 0;
+            }
+            match pump(&this.conn, &mut this.pending)? {
+                Pump::Eof => return Poll::Ready(Ok(())),
+                Pump::Busy => {}
+                Pump::Idle => {
+                    if this.conn.is_shutting_down() {
+                        return Poll::Ready(Ok(()));
+                    }
+                    ready!(this.conn.get_ref().poll_read_ready(cx))?;
                 }
             }
         }
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 }

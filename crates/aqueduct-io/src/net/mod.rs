@@ -58,6 +58,6 @@ pub mod udp;
 pub mod unix;
 
 pub use connection::{Connection, Listener, Socket};
-pub use echo::echo;
+pub use echo::{Echo, echo};
 pub use error::NetError;
 pub use server::{LimitPolicy, Server, ServerBuilder, ServerHandle, ServerStats};
