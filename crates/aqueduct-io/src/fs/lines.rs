@@ -187,24 +187,38 @@ impl Splitter {
         }
     }
 
-    fn poll_line(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, FsError>>> {
+    /// Finds the next line. A line inside the current chunk is handed to
+    /// `in_chunk` as the chunk and the line's length, without a copy or a
+    /// reference-count update; a line that spanned chunks is handed to
+    /// `joined`.
+    fn poll_line<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        in_chunk: impl FnOnce(&Bytes, usize) -> T,
+        joined: impl FnOnce(Bytes) -> T,
+    ) -> Poll<Option<Result<T, FsError>>> {
         loop {
             if let Some(i) = memchr::memchr(b'\n', &self.chunk) {
-                let mut line = if self.partial.is_empty() {
-                    if i > self.opts.max_line_length + 1 {
+                if self.partial.is_empty() {
+                    let len = if i > 0 && self.chunk[i - 1] == b'\r' {
+                        i - 1
+                    } else {
+                        i
+                    };
+                    if len > self.opts.max_line_length {
                         return Poll::Ready(Some(Err(self.too_long())));
                     }
-                    let line = self.chunk.slice(..i);
+                    let out = in_chunk(&self.chunk, len);
                     bytes::Buf::advance(&mut self.chunk, i + 1);
-                    line
-                } else {
-                    if self.partial.len() + i > self.opts.max_line_length + 1 {
-                        return Poll::Ready(Some(Err(self.too_long())));
-                    }
-                    self.partial.extend_from_slice(&self.chunk[..i]);
-                    bytes::Buf::advance(&mut self.chunk, i + 1);
-                    self.partial.split().freeze()
-                };
+                    self.line += 1;
+                    return Poll::Ready(Some(Ok(out)));
+                }
+                if self.partial.len() + i > self.opts.max_line_length + 1 {
+                    return Poll::Ready(Some(Err(self.too_long())));
+                }
+                self.partial.extend_from_slice(&self.chunk[..i]);
+                bytes::Buf::advance(&mut self.chunk, i + 1);
+                let mut line = self.partial.split().freeze();
                 if line.last() == Some(&b'\r') {
                     line.truncate(line.len() - 1);
                 }
@@ -212,7 +226,7 @@ impl Splitter {
                     return Poll::Ready(Some(Err(self.too_long())));
                 }
                 self.line += 1;
-                return Poll::Ready(Some(Ok(line)));
+                return Poll::Ready(Some(Ok(joined(line))));
             }
             if !self.chunk.is_empty() {
                 // `+ 1` leaves room for a `\r` that the next chunk's `\n` ends.
@@ -251,7 +265,7 @@ impl Splitter {
                         return Poll::Ready(Some(Err(self.too_long())));
                     }
                     self.line += 1;
-                    return Poll::Ready(Some(Ok(line)));
+                    return Poll::Ready(Some(Ok(joined(line))));
                 }
             }
         }
@@ -335,17 +349,19 @@ impl Stream for Lines {
     type Item = Result<String, FsError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        fn text(bytes: &[u8]) -> Result<String, std::str::Utf8Error> {
+            std::str::from_utf8(bytes).map(str::to_owned)
+        }
         let this = &mut self.get_mut().inner;
-        let line = match ready!(this.poll_line(cx)) {
-            None => return Poll::Ready(None),
-            Some(Err(e)) => return Poll::Ready(Some(Err(e))),
-            Some(Ok(line)) => line,
-        };
-        match std::str::from_utf8(&line) {
-            Ok(s) => Poll::Ready(Some(Ok(s.to_owned()))),
-            Err(source) => {
+        let line = ready!(this.poll_line(cx, |chunk, len| text(&chunk[..len]), |line| text(&line)));
+        match line {
+            None => Poll::Ready(None),
+            Some(Err(e)) => Poll::Ready(Some(Err(e))),
+            Some(Ok(Ok(s))) => Poll::Ready(Some(Ok(s))),
+            Some(Ok(Err(source))) => {
                 this.source = Source::Done;
                 this.chunk = Bytes::new();
+                this.partial = BytesMut::new();
                 Poll::Ready(Some(Err(FsError::InvalidUtf8 {
                     path: this.path.clone(),
                     line: this.line,
@@ -376,7 +392,9 @@ impl Stream for ByteLines {
     type Item = Result<Bytes, FsError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.get_mut().inner.poll_line(cx)
+        self.get_mut()
+            .inner
+            .poll_line(cx, |chunk, len| chunk.slice(..len), |line| line)
     }
 }
 
