@@ -1,14 +1,228 @@
-//! Benchmarks of `aqueduct-io` beside the crates it replaces.
+//! Benchmarks of `aqueduct-io` beside what it replaces.
 //!
-//! Run with `cargo xtask bench io`, which prints the ratios.
+//! - `io/read_lines`: every line of a 256 MiB file, ours vs std
+//!   `BufRead::lines` and tokio `BufReader::lines` over `tokio::fs::File`.
+//! - `io/copy`: a 64 MiB copy, `copy_with_progress` without callback vs
+//!   `std::fs::copy`.
+//! - `io/echo`: 64-byte round trips over 32 loopback connections, our
+//!   `Server` + `echo` vs a bare tokio echo loop.
+//!
+//! Run with `cargo xtask bench io`, which prints the ratios (and then runs
+//! the C10K memory program).
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-fn placeholder(c: &mut Criterion) {
-    c.bench_function("io/placeholder", |b| {
-        b.iter(|| std::hint::black_box(1) + 1);
-    });
+use aqueduct_io::fs::{self as aq_fs, Progress};
+use aqueduct_io::net::{self, Server};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use futures::StreamExt;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const LINES_FILE: u64 = 256 << 20;
+const COPY_FILE: u64 = 64 << 20;
+const CONNECTIONS: usize = 32;
+const ROUND_TRIPS: usize = 50;
+const MESSAGE: usize = 64;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
 
-criterion_group!(benches, placeholder);
+/// Writes a text file of about `size` bytes with lines of 1..120 characters.
+fn text_file(dir: &Path, size: u64) -> PathBuf {
+    let path = dir.join("lines.txt");
+    let mut out =
+        std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path).expect("create"));
+    let alphabet = b"abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789";
+    let mut written = 0u64;
+    let mut i = 0usize;
+    while written < size {
+        let len = 1 + (i * 7919) % 120;
+        for k in 0..len {
+            out.write_all(&[alphabet[(i + k) % alphabet.len()]])
+                .expect("write");
+        }
+        out.write_all(b"\n").expect("write");
+        written += len as u64 + 1;
+        i += 1;
+    }
+    out.flush().expect("flush");
+    path
+}
+
+fn read_lines(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = text_file(dir.path(), LINES_FILE);
+    let rt = runtime();
+    let param = "256MiB";
+    let mut group = c.benchmark_group("io/read_lines");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(20));
+    group.throughput(Throughput::Bytes(LINES_FILE));
+
+    group.bench_function(BenchmarkId::new("aqueduct", param), |b| {
+        b.to_async(&rt).iter(|| async {
+            let mut lines = aq_fs::read_lines(&path);
+            let (mut n, mut bytes) = (0u64, 0usize);
+            while let Some(line) = lines.next().await {
+                bytes += line.expect("line").len();
+                n += 1;
+            }
+            std::hint::black_box((n, bytes))
+        });
+    });
+    group.bench_function(BenchmarkId::new("std", param), |b| {
+        b.iter(|| {
+            let file = std::io::BufReader::new(std::fs::File::open(&path).expect("open"));
+            let (mut n, mut bytes) = (0u64, 0usize);
+            for line in file.lines() {
+                bytes += line.expect("line").len();
+                n += 1;
+            }
+            std::hint::black_box((n, bytes))
+        });
+    });
+    group.bench_function(BenchmarkId::new("tokio", param), |b| {
+        b.to_async(&rt).iter(|| async {
+            let file = tokio::fs::File::open(&path).await.expect("open");
+            let mut lines = tokio::io::BufReader::new(file).lines();
+            let (mut n, mut bytes) = (0u64, 0usize);
+            while let Some(line) = lines.next_line().await.expect("line") {
+                bytes += line.len();
+                n += 1;
+            }
+            std::hint::black_box((n, bytes))
+        });
+    });
+    group.finish();
+}
+
+fn copy(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src.bin");
+    let data: Vec<u8> = (0..COPY_FILE).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&src, &data).expect("write");
+    drop(data);
+    let dst = dir.path().join("dst.bin");
+    let rt = runtime();
+    let param = "64MiB";
+    let mut group = c.benchmark_group("io/copy");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(10));
+    group.throughput(Throughput::Bytes(COPY_FILE));
+    group.bench_function(BenchmarkId::new("aqueduct", param), |b| {
+        b.to_async(&rt).iter(|| async {
+            aq_fs::copy_with_progress(&src, &dst, None::<fn(Progress)>)
+                .await
+                .expect("copy")
+        });
+    });
+    group.bench_function(BenchmarkId::new("std", param), |b| {
+        b.iter(|| std::fs::copy(&src, &dst).expect("copy"));
+    });
+    group.finish();
+}
+
+/// A bare tokio echo server: a task and a 4 KiB buffer per connection.
+async fn tokio_echo_server() -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                loop {
+                    let n = match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    if socket.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+async fn clients(addr: std::net::SocketAddr) -> Arc<Vec<tokio::sync::Mutex<TcpStream>>> {
+    let mut v = Vec::with_capacity(CONNECTIONS);
+    for _ in 0..CONNECTIONS {
+        let s = TcpStream::connect(addr).await.expect("connect");
+        s.set_nodelay(true).expect("nodelay");
+        v.push(tokio::sync::Mutex::new(s));
+    }
+    Arc::new(v)
+}
+
+/// Every connection does `ROUND_TRIPS` request/response pairs, concurrently.
+async fn round_trips(conns: Arc<Vec<tokio::sync::Mutex<TcpStream>>>, iters: u64) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iters {
+        let tasks: Vec<_> = (0..conns.len())
+            .map(|i| {
+                let conns = Arc::clone(&conns);
+                tokio::spawn(async move {
+                    let mut s = conns[i].lock().await;
+                    let msg = [7u8; MESSAGE];
+                    let mut reply = [0u8; MESSAGE];
+                    for _ in 0..ROUND_TRIPS {
+                        s.write_all(&msg).await.expect("write");
+                        s.read_exact(&mut reply).await.expect("read");
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.expect("client");
+        }
+    }
+    start.elapsed()
+}
+
+fn echo(c: &mut Criterion) {
+    let rt = runtime();
+    let (ours, theirs) = rt.block_on(async {
+        let handle = Server::builder()
+            .bind("127.0.0.1:0")
+            .await
+            .expect("bind")
+            .serve(net::echo);
+        let ours = clients(handle.local_addr()).await;
+        std::mem::forget(handle); // serve for the life of the bench
+        let theirs = clients(tokio_echo_server().await).await;
+        (ours, theirs)
+    });
+    let param = format!("{CONNECTIONS}conns");
+    let mut group = c.benchmark_group("io/echo");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(10));
+    group.throughput(Throughput::Elements((CONNECTIONS * ROUND_TRIPS) as u64));
+    group.bench_function(BenchmarkId::new("aqueduct", &param), |b| {
+        b.to_async(&rt)
+            .iter_custom(|iters| round_trips(Arc::clone(&ours), iters));
+    });
+    group.bench_function(BenchmarkId::new("tokio", &param), |b| {
+        b.to_async(&rt)
+            .iter_custom(|iters| round_trips(Arc::clone(&theirs), iters));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, read_lines, copy, echo);
 criterion_main!(benches);

@@ -1,0 +1,194 @@
+//! UDP: an echo server loop and a request/reply client with a timeout.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::net::UdpSocket;
+use tokio_util::sync::CancellationToken;
+
+use super::NetError;
+
+/// The largest datagram handled: 64 KiB, the UDP maximum.
+pub const MAX_DATAGRAM: usize = 65_536;
+
+/// Sends every datagram back to its sender until `stop` is signalled, and
+/// returns how many it echoed. One 64 KiB buffer for the whole loop.
+///
+/// # Errors
+///
+/// [`NetError::Io`] on a receive error other than a transient one (a
+/// `ConnectionRefused` left by an earlier send to a closed port is skipped).
+///
+/// # Cancel safety
+///
+/// Cancel safe: a datagram is received and sent back within one poll or not
+/// at all... except when the send would block, then it may be lost (UDP
+/// makes no promise either).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use aqueduct_io::net::udp;
+/// use tokio_util::sync::CancellationToken;
+///
+/// let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+/// let addr = socket.local_addr().unwrap();
+/// let stop = CancellationToken::new();
+/// let server = tokio::spawn(udp::echo(socket, stop.clone()));
+///
+/// let client = udp::Client::connect(addr, Duration::from_secs(1)).await.unwrap();
+/// assert_eq!(&client.request(b"ping").await.unwrap()[..], b"ping");
+/// stop.cancel();
+/// assert_eq!(server.await.unwrap().unwrap(), 1);
+/// # }
+/// ```
+pub async fn echo(socket: UdpSocket, stop: CancellationToken) -> Result<u64, NetError> {
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut echoed = 0u64;
+    let local = || {
+        socket
+            .local_addr()
+            .map_or_else(|_| "udp socket".to_owned(), |a| a.to_string())
+    };
+    loop {
+        let (n, peer) = tokio::select! {
+            biased;
+            () = stop.cancelled() => return Ok(echoed),
+            r = socket.recv_from(&mut buf) => match r {
+                Ok(pair) => pair,
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::Interrupted) => continue,
+                Err(source) => return Err(NetError::Io { addr: local(), source }),
+            },
+        };
+        // A failed send to one peer must not stop the server.
+        if socket.send_to(&buf[..n], peer).await.is_ok() {
+            echoed += 1;
+        }
+    }
+}
+
+/// A UDP client bound to one server: [`request`](Client::request) sends a
+/// datagram and waits for the reply, up to a timeout.
+#[derive(Debug)]
+pub struct Client {
+    socket: UdpSocket,
+    peer: SocketAddr,
+    timeout: Duration,
+}
+
+impl Client {
+    /// Binds an ephemeral local port (same address family and loopback-ness
+    /// as `peer`) and connects it to `peer`, so only `peer`'s datagrams are
+    /// received. `timeout` bounds each request.
+    ///
+    /// # Errors
+    ///
+    /// [`NetError::Bind`] or [`NetError::Connect`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// let c = aqueduct_io::net::udp::Client::connect("127.0.0.1:9".parse().unwrap(), Duration::from_millis(50)).await.unwrap();
+    /// assert_eq!(c.peer(), "127.0.0.1:9".parse().unwrap());
+    /// # }
+    /// ```
+    pub async fn connect(peer: SocketAddr, timeout: Duration) -> Result<Self, NetError> {
+        let local: SocketAddr = match (peer.is_ipv4(), peer.ip().is_loopback()) {
+            (true, true) => ([127, 0, 0, 1], 0).into(),
+            (true, false) => ([0, 0, 0, 0], 0).into(),
+            (false, true) => (std::net::Ipv6Addr::LOCALHOST, 0).into(),
+            (false, false) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+        };
+        let socket = UdpSocket::bind(local)
+            .await
+            .map_err(|source| NetError::Bind {
+                addr: local.to_string(),
+                source,
+            })?;
+        socket
+            .connect(peer)
+            .await
+            .map_err(|source| NetError::Connect {
+                addr: peer.to_string(),
+                source,
+            })?;
+        Ok(Self {
+            socket,
+            peer,
+            timeout,
+        })
+    }
+
+    /// The server's address.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use std::time::Duration;
+    /// let c = aqueduct_io::net::udp::Client::connect("127.0.0.1:9".parse().unwrap(), Duration::from_millis(50)).await.unwrap();
+    /// assert_eq!(c.peer().port(), 9);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Sends `payload` and returns the first datagram that comes back.
+    ///
+    /// # Errors
+    ///
+    /// [`NetError::DatagramTooLarge`], [`NetError::ReplyTimeout`] (no reply
+    /// within the timeout: UDP may drop either datagram; retry if the
+    /// request is idempotent) or [`NetError::Io`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe; a reply arriving after cancellation may be returned by
+    /// the next request, so match replies to requests if you cancel.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use aqueduct_io::net::{udp, NetError};
+    /// // A socket that never answers.
+    /// let silent = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    /// let c = udp::Client::connect(silent.local_addr().unwrap(), Duration::from_millis(200)).await.unwrap();
+    /// let err = c.request(b"anyone?").await.unwrap_err();
+    /// assert!(matches!(err, NetError::ReplyTimeout { .. }));
+    /// # }
+    /// ```
+    pub async fn request(&self, payload: &[u8]) -> Result<Bytes, NetError> {
+        if payload.len() > MAX_DATAGRAM {
+            return Err(NetError::DatagramTooLarge {
+                len: payload.len(),
+                max: MAX_DATAGRAM,
+            });
+        }
+        let io = |source| NetError::Io {
+            addr: self.peer.to_string(),
+            source,
+        };
+        self.socket.send(payload).await.map_err(io)?;
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        match tokio::time::timeout(self.timeout, self.socket.recv(&mut buf)).await {
+            Err(_) => Err(NetError::ReplyTimeout {
+                addr: self.peer.to_string(),
+                timeout: self.timeout,
+            }),
+            Ok(Err(source)) => Err(io(source)),
+            Ok(Ok(n)) => {
+                buf.truncate(n);
+                Ok(Bytes::from(buf))
+            }
+        }
+    }
+}

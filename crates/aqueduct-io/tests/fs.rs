@@ -1,0 +1,158 @@
+//! Behaviour of the `fs` module on real files in temp dirs.
+
+use std::io::Write;
+
+use aqueduct_io::adapt::CountingRead;
+use aqueduct_io::fs::{self, FsError, LineOptions, Progress};
+use futures::{StreamExt, TryStreamExt};
+
+fn big_file(dir: &std::path::Path, lines: usize) -> (std::path::PathBuf, Vec<String>) {
+    let path = dir.join("big.txt");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    let mut expect = Vec::with_capacity(lines);
+    for i in 0..lines {
+        let line = format!("{i:08} {}", "x".repeat(i % 97));
+        writeln!(f, "{line}").unwrap();
+        expect.push(line);
+    }
+    f.flush().unwrap();
+    (path, expect)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_lines_matches_std_on_a_multi_chunk_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, expect) = big_file(dir.path(), 50_000); // ~3 MiB, a dozen chunks
+    let got: Vec<String> = fs::read_lines(&path).try_collect().await.unwrap();
+    assert_eq!(got, expect);
+    // Small chunks: many lines straddle chunk boundaries.
+    let got: Vec<String> = fs::read_lines_with(&path, LineOptions::new().chunk_size(4096))
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(got, expect);
+    assert_eq!(fs::count_lines(&path).await.unwrap(), 50_000);
+}
+
+#[tokio::test]
+async fn dropping_the_stream_early_is_fine() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, expect) = big_file(dir.path(), 20_000);
+    let mut lines = fs::read_lines_with(&path, LineOptions::new().chunk_size(4096).read_ahead(1));
+    let first: Vec<String> = (&mut lines).take(3).try_collect().await.unwrap();
+    assert_eq!(first, expect[..3]);
+    drop(lines); // the reader thread notices the closed channel and stops
+}
+
+#[tokio::test]
+async fn head_reads_no_more_than_it_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, expect) = big_file(dir.path(), 200_000); // ~10 MiB
+    let needed: usize = expect[..5].iter().map(|l| l.len() + 1).sum();
+    let file = tokio::fs::File::open(&path).await.unwrap();
+    let reader = CountingRead::new(file);
+    let counter = reader.counter();
+    let lines = fs::head_from(reader, 5).await.unwrap();
+    assert_eq!(lines, expect[..5]);
+    let read = counter.get() as usize;
+    assert!(
+        read >= needed && read <= needed + 8 * 1024,
+        "read {read} bytes for {needed}"
+    );
+    assert_eq!(fs::head(&path, 5).await.unwrap(), expect[..5]);
+    assert!(fs::head(&path, 0).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn write_atomic_leaves_the_old_file_intact_when_the_write_fails_midway() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    fs::write_atomic(&path, b"{\"version\": 1}").await.unwrap();
+    let err = fs::write_atomic_with(&path, |f| {
+        f.write_all(&vec![b'#'; 1 << 20])?; // a megabyte of the new content...
+        Err(std::io::Error::other("disk full")) // ...then the write fails
+    })
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, FsError::Write { path: p, .. } if p == &path),
+        "{err:?}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), b"{\"version\": 1}");
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["state.json"], "no temporary file left behind");
+}
+
+#[tokio::test]
+async fn write_atomic_into_a_missing_directory_names_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing").join("f");
+    let err = fs::write_atomic(&path, "x").await.unwrap_err();
+    assert!(matches!(err, FsError::Open { .. }));
+    assert!(err.to_string().contains("missing"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_from_many_tasks_never_interleave() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = std::sync::Arc::new(dir.path().join("log"));
+    let tasks: Vec<_> = (0..16)
+        .map(|t| {
+            let path = std::sync::Arc::clone(&path);
+            tokio::spawn(async move {
+                for i in 0..50 {
+                    fs::append_line(
+                        &*path,
+                        format!("task {t:02} entry {i:03} {}", "=".repeat(200)),
+                    )
+                    .await
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let content = std::fs::read_to_string(&*path).unwrap();
+    let lines: Vec<_> = content.lines().collect();
+    assert_eq!(lines.len(), 800);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.len() == 218 && l.starts_with("task "))
+    );
+    let err = fs::append_line(&*path, "a\rb").await.unwrap_err();
+    assert!(matches!(err, FsError::EmbeddedNewline { at: 1, .. }));
+}
+
+#[tokio::test]
+async fn copy_with_progress_reports_monotonically() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst) = (dir.path().join("src"), dir.path().join("dst"));
+    let data: Vec<u8> = (0..5_500_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&src, &data).unwrap();
+    let reports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let r = std::sync::Arc::clone(&reports);
+    let n = fs::copy_with_progress(
+        &src,
+        &dst,
+        Some(move |p: Progress| r.lock().unwrap().push(p)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(n, data.len() as u64);
+    assert_eq!(std::fs::read(&dst).unwrap(), data);
+    let reports = reports.lock().unwrap().clone();
+    assert_eq!(reports.len(), 6, "one report per MiB chunk");
+    assert!(reports.windows(2).all(|w| w[0].copied < w[1].copied));
+    assert_eq!(
+        reports.last().unwrap().copied,
+        reports.last().unwrap().total
+    );
+    let err = fs::copy(dir.path().join("nope"), &dst).await.unwrap_err();
+    assert!(matches!(err, FsError::Copy { .. }));
+}

@@ -1,0 +1,361 @@
+//! Behaviour of `net::Server`: limit, refusal, idle timeout, shutdown,
+//! bad input, accept back-off.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aqueduct_io::net::{self, Connection, LimitPolicy, Server};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+#[tokio::test(start_paused = true)]
+async fn limit_is_never_exceeded_under_4x_load() {
+    const LIMIT: usize = 8;
+    let current = Arc::new(AtomicUsize::new(0));
+    let max_seen = Arc::new(AtomicUsize::new(0));
+    let (c, m) = (Arc::clone(&current), Arc::clone(&max_seen));
+    let handle = Server::builder()
+        .max_connections(LIMIT)
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .serve(move |mut conn: Connection<TcpStream>| {
+            let (c, m) = (Arc::clone(&c), Arc::clone(&m));
+            async move {
+                let now = c.fetch_add(1, Ordering::SeqCst) + 1;
+                m.fetch_max(now, Ordering::SeqCst);
+                let mut b = [0u8; 1];
+                conn.read_exact(&mut b).await?;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                c.fetch_sub(1, Ordering::SeqCst);
+                conn.write_all(&b).await
+            }
+        });
+    let addr = handle.local_addr();
+    let clients: Vec<_> = (0..4 * LIMIT)
+        .map(|i| {
+            tokio::spawn(async move {
+                let mut s = net::tcp::connect(addr, SECOND).await.unwrap();
+                s.write_all(&[i as u8]).await.unwrap();
+                let mut b = [0u8; 1];
+                s.read_exact(&mut b).await.unwrap();
+                assert_eq!(b[0], i as u8);
+            })
+        })
+        .collect();
+    for c in clients {
+        c.await.unwrap();
+    }
+    assert_eq!(
+        max_seen.load(Ordering::SeqCst),
+        LIMIT,
+        "the limit was reached but never passed"
+    );
+    let stats = handle.stats();
+    assert_eq!(stats.peak_active, LIMIT as u64);
+    assert_eq!(stats.accepted, 4 * LIMIT as u64);
+    assert_eq!(stats.refused, 0);
+}
+
+#[tokio::test]
+async fn refuse_policy_replies_and_closes() {
+    let handle = Server::builder()
+        .max_connections(2)
+        .on_limit(LimitPolicy::Refuse("busy\n".into()))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .serve(net::echo);
+    let addr = handle.local_addr();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = net::tcp::connect(addr, SECOND).await.unwrap();
+        s.write_all(b"x").await.unwrap();
+        s.read_exact(&mut [0u8; 1]).await.unwrap(); // served, so it holds a slot
+        held.push(s);
+    }
+    let mut third = net::tcp::connect(addr, SECOND).await.unwrap();
+    let mut reply = String::new();
+    third.read_to_string(&mut reply).await.unwrap();
+    assert_eq!(reply, "busy\n");
+    let stats = handle.stats();
+    assert_eq!((stats.active, stats.refused, stats.accepted), (2, 1, 3));
+    // A slot frees up: the next connection is served again.
+    drop(held.pop());
+    while handle.stats().active > 1 {
+        tokio::task::yield_now().await;
+    }
+    let mut fourth = net::tcp::connect(addr, SECOND).await.unwrap();
+    fourth.write_all(b"y").await.unwrap();
+    let mut b = [0u8; 1];
+    fourth.read_exact(&mut b).await.unwrap();
+    assert_eq!(&b, b"y");
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_connection_is_closed_after_idle_timeout() {
+    let handle = Server::builder()
+        .idle_timeout(Duration::from_secs(10))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .serve(net::echo);
+    let addr = handle.local_addr();
+    let start = Instant::now();
+    // A silent client and a chatty one.
+    let silent = tokio::spawn(async move {
+        let mut s = net::tcp::connect(addr, SECOND).await.unwrap();
+        let n = s.read(&mut [0u8; 8]).await.unwrap();
+        (n, start.elapsed())
+    });
+    let mut chatty = net::tcp::connect(addr, SECOND).await.unwrap();
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        chatty.write_all(b"!").await.unwrap();
+        chatty.read_exact(&mut [0u8; 1]).await.unwrap();
+    }
+    let (n, closed_after) = silent.await.unwrap();
+    assert_eq!(n, 0, "the silent connection sees EOF");
+    assert!(
+        closed_after >= Duration::from_secs(10) && closed_after <= Duration::from_millis(10_625),
+        "{closed_after:?}"
+    );
+    // 20 s have passed; the chatty one, never idle for 10 s, is still served.
+    assert!(start.elapsed() >= Duration::from_secs(20));
+    chatty.write_all(b"?").await.unwrap();
+    let mut b = [0u8; 1];
+    chatty.read_exact(&mut b).await.unwrap();
+    assert_eq!(&b, b"?");
+    assert_eq!(handle.stats().closed_idle, 1);
+    // Then it goes quiet and is closed 10 s after its last byte.
+    let quiet_from = Instant::now();
+    assert_eq!(chatty.read(&mut [0u8; 1]).await.unwrap(), 0);
+    let waited = quiet_from.elapsed();
+    assert!(
+        waited >= Duration::from_secs(10) && waited <= Duration::from_millis(10_625),
+        "{waited:?}"
+    );
+    assert_eq!(handle.stats().closed_idle, 2);
+}
+
+/// A handler that answers each line after `delay`.
+fn slow_answer(
+    delay: Duration,
+) -> impl Fn(Connection<TcpStream>) -> futures_like::BoxFut + Send + Sync + 'static {
+    move |conn| {
+        Box::pin(async move {
+            let mut conn = BufReader::new(conn);
+            let mut line = String::new();
+            while conn.read_line(&mut line).await? > 0 {
+                tokio::time::sleep(delay).await;
+                conn.get_mut()
+                    .write_all(format!("done {}", line).as_bytes())
+                    .await?;
+                line.clear();
+                if conn.get_ref().is_shutting_down() {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+mod futures_like {
+    pub(crate) type BoxFut =
+        std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<()>> + Send>>;
+}
+
+#[tokio::test(start_paused = true)]
+async fn request_in_flight_at_shutdown_gets_its_response() {
+    let handle = Server::builder()
+        .shutdown_grace(Duration::from_secs(10))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .serve(slow_answer(Duration::from_secs(2)));
+    let mut client = BufReader::new(
+        net::tcp::connect(handle.local_addr(), SECOND)
+            .await
+            .unwrap(),
+    );
+    client.get_mut().write_all(b"work\n").await.unwrap();
+    while handle.stats().active == 0 {
+        tokio::task::yield_now().await;
+    }
+    // Let the handler read the request and start working on it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let start = Instant::now();
+    let (report, answer) = tokio::join!(handle.shutdown(), async {
+        let mut line = String::new();
+        client.read_line(&mut line).await.unwrap();
+        line
+    });
+    assert_eq!(answer, "done work\n");
+    assert_eq!(
+        (report.in_flight, report.finished, report.aborted),
+        (1, 1, 0)
+    );
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_millis(1500),
+        "shutdown waited for the answer, no longer"
+    );
+    // No longer accepting.
+    assert!(TcpStream::connect(handle.local_addr()).await.is_err());
+}
+
+#[tokio::test(start_paused = true)]
+async fn connections_past_the_grace_period_are_aborted() {
+    let handle = Server::builder()
+        .shutdown_grace(Duration::from_secs(1))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .serve(slow_answer(Duration::from_secs(3600)));
+    let addr = handle.local_addr();
+    let mut slow = net::tcp::connect(addr, SECOND).await.unwrap();
+    slow.write_all(b"forever\n").await.unwrap();
+    // An idle echo-like client that finishes on the signal.
+    let _quiet = net::tcp::connect(addr, SECOND).await.unwrap();
+    while handle.stats().active < 2 {
+        tokio::task::yield_now().await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let report = handle.shutdown().await;
+    assert_eq!(report.elapsed, Duration::from_secs(1));
+    assert_eq!(report.aborted, 2, "{report}");
+    let mut rest = Vec::new();
+    slow.read_to_end(&mut rest).await.unwrap();
+    assert!(
+        rest.is_empty(),
+        "the aborted connection is closed without an answer"
+    );
+    assert_eq!(handle.stats().active, 0);
+}
+
+#[tokio::test]
+async fn garbage_from_one_client_ends_that_connection_only() {
+    // A line protocol: UTF-8 lines of at most 64 bytes, answered in upper case.
+    let handle = Server::builder().bind("127.0.0.1:0").await.unwrap().serve(
+        |conn: Connection<TcpStream>| async move {
+            let mut conn = BufReader::new(conn);
+            loop {
+                let mut raw = Vec::new();
+                let n = (&mut conn).take(65).read_until(b'\n', &mut raw).await?;
+                if n == 0 {
+                    return Ok(());
+                }
+                if raw.last() != Some(&b'\n') {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "line too long",
+                    ));
+                }
+                let text = String::from_utf8(raw)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+                conn.get_mut()
+                    .write_all(text.to_uppercase().as_bytes())
+                    .await?;
+            }
+        },
+    );
+    let addr = handle.local_addr();
+    let mut good = BufReader::new(net::tcp::connect(addr, SECOND).await.unwrap());
+    let mut bad = net::tcp::connect(addr, SECOND).await.unwrap();
+    let mut long = net::tcp::connect(addr, SECOND).await.unwrap();
+
+    bad.write_all(b"\xff\xfe\xfd\n").await.unwrap();
+    assert_eq!(
+        bad.read(&mut [0u8; 16]).await.unwrap(),
+        0,
+        "invalid UTF-8 ends the connection"
+    );
+    long.write_all(&[b'a'; 1000]).await.unwrap();
+    let mut sink = Vec::new();
+    let _ = long.read_to_end(&mut sink).await;
+    assert!(sink.is_empty(), "an over-long line ends the connection");
+
+    for word in ["hello\n", "still here\n"] {
+        good.get_mut().write_all(word.as_bytes()).await.unwrap();
+        let mut line = String::new();
+        good.read_line(&mut line).await.unwrap();
+        assert_eq!(line, word.to_uppercase());
+    }
+    let stats = handle.stats();
+    assert_eq!((stats.failed, stats.active), (2, 1));
+}
+
+/// Runs in a child process with a low descriptor limit; see
+/// `accept_backs_off_on_emfile`.
+#[tokio::test]
+#[ignore = "run by accept_backs_off_on_emfile in a child process"]
+async fn emfile_child() {
+    if std::env::var_os("AQUEDUCT_EMFILE_CHILD").is_none() {
+        return;
+    }
+    let handle = Server::builder()
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .serve(net::echo);
+    let addr = handle.local_addr();
+    // Use up every descriptor.
+    let mut filler = Vec::new();
+    while let Ok(f) = std::fs::File::open("/dev/null") {
+        filler.push(f);
+    }
+    assert!(filler.len() < 64, "the descriptor limit is low");
+    // Free one for the client: the server's accept now fails with EMFILE.
+    drop(filler.pop());
+    let client = std::net::TcpStream::connect(addr).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while handle.stats().accept_errors < 2 {
+        assert!(Instant::now() < deadline, "no accept error seen");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(handle.stats().accepted, 0);
+    // Descriptors come back: the server recovers and serves the waiting client.
+    filler.truncate(filler.len().saturating_sub(8));
+    client.set_nonblocking(true).unwrap();
+    let mut client = TcpStream::from_std(client).unwrap();
+    client.write_all(b"still alive").await.unwrap();
+    let mut reply = [0u8; 11];
+    tokio::time::timeout(Duration::from_secs(10), client.read_exact(&mut reply))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&reply, b"still alive");
+    assert_eq!(handle.stats().accepted, 1);
+    println!("EMFILE-OK accept_errors={}", handle.stats().accept_errors);
+}
+
+#[test]
+fn accept_backs_off_on_emfile() {
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 48 && exec \"$0\" \"$@\"")
+        .arg(exe)
+        .args([
+            "emfile_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("AQUEDUCT_EMFILE_CHILD", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("EMFILE-OK"), "{stdout}");
+}

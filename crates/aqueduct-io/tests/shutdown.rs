@@ -1,0 +1,44 @@
+//! `Shutdown`: tracked tasks, grace period, report.
+
+use std::time::Duration;
+
+use aqueduct_io::Shutdown;
+use tokio::time::Instant;
+
+#[tokio::test(start_paused = true)]
+async fn grace_period_then_abort_with_report() {
+    let shutdown = Shutdown::new();
+    for i in 1..=4u64 {
+        let token = shutdown.token();
+        // Each task needs i seconds to wind down after the signal.
+        shutdown.spawn(async move {
+            token.cancelled().await;
+            tokio::time::sleep(Duration::from_secs(i)).await;
+        });
+    }
+    let done_before = shutdown.spawn(async { 42 });
+    assert_eq!(done_before.await.unwrap(), Some(42));
+    let start = Instant::now();
+    let report = shutdown.shutdown(Duration::from_millis(2500)).await;
+    assert_eq!(
+        (report.in_flight, report.finished, report.aborted),
+        (4, 2, 2)
+    );
+    assert_eq!(start.elapsed(), Duration::from_millis(2500));
+    assert!(!report.is_clean());
+    assert_eq!(shutdown.tasks(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn aborted_tasks_yield_none_and_drop_their_state() {
+    let shutdown = Shutdown::new();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let h = shutdown.spawn(async move {
+        let _keep = tx; // dropped when the task is aborted
+        std::future::pending::<()>().await;
+    });
+    let report = shutdown.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(report.aborted, 1);
+    assert_eq!(h.await.unwrap(), None);
+    assert!(rx.await.is_err(), "the task's state was dropped");
+}

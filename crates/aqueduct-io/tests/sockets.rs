@@ -1,0 +1,113 @@
+//! TCP, UDP and Unix clients and echo handlers on loopback.
+
+use std::time::Duration;
+
+use aqueduct_io::net::{self, NetError, Server, udp, unix};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test]
+async fn tcp_echo_handles_large_payloads_in_both_directions() {
+    let handle = Server::builder()
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .serve(net::tcp::echo);
+    let client = net::tcp::connect(handle.local_addr(), Duration::from_secs(1))
+        .await
+        .unwrap();
+    let (mut r, mut w) = client.into_split();
+    let payload: Vec<u8> = (0..4_000_000u32).map(|i| (i % 253) as u8).collect();
+    let expect = payload.clone();
+    // Write 4 MB without reading: the echo must cope with a peer that is not
+    // reading yet (its writes block, it keeps the bytes until they go).
+    let writer = tokio::spawn(async move {
+        w.write_all(&payload).await.unwrap();
+        w.shutdown().await.unwrap();
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut got = Vec::new();
+    r.read_to_end(&mut got).await.unwrap();
+    writer.await.unwrap();
+    assert!(
+        got == expect,
+        "echoed bytes differ ({} vs {})",
+        got.len(),
+        expect.len()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn tcp_connect_times_out() {
+    // A non-routable address (TEST-NET-1) never answers; with paused time the
+    // timeout fires without waiting. Some sandboxes reject it at once instead.
+    match net::tcp::connect("192.0.2.1:9", Duration::from_millis(300)).await {
+        Err(NetError::ConnectTimeout { timeout, addr }) => {
+            assert_eq!(timeout, Duration::from_millis(300));
+            assert_eq!(addr, "192.0.2.1:9");
+        }
+        Err(NetError::Connect { .. }) => {}
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn udp_echo_and_client() {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(udp::echo(socket, stop.clone()));
+    let a = udp::Client::connect(addr, Duration::from_secs(1))
+        .await
+        .unwrap();
+    let b = udp::Client::connect(addr, Duration::from_secs(1))
+        .await
+        .unwrap();
+    for i in 0..10u8 {
+        assert_eq!(&a.request(&[i; 100]).await.unwrap()[..], &[i; 100]);
+        assert_eq!(&b.request(&[i; 1000]).await.unwrap()[..], &[i; 1000]);
+    }
+    let big = vec![0u8; udp::MAX_DATAGRAM + 1];
+    assert!(matches!(
+        a.request(&big).await,
+        Err(NetError::DatagramTooLarge {
+            max: udp::MAX_DATAGRAM,
+            ..
+        })
+    ));
+    stop.cancel();
+    assert_eq!(server.await.unwrap().unwrap(), 20);
+}
+
+#[tokio::test]
+async fn unix_server_and_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("echo.sock");
+    let handle = Server::builder()
+        .max_connections(4)
+        .bind_unix(&path)
+        .unwrap()
+        .serve(unix::echo);
+    let mut clients = Vec::new();
+    for i in 0..4u8 {
+        let mut c = unix::connect(&path, Duration::from_secs(1)).await.unwrap();
+        c.write_all(&[i; 3]).await.unwrap();
+        clients.push(c);
+    }
+    for (i, c) in clients.iter_mut().enumerate() {
+        let mut b = [0u8; 3];
+        c.read_exact(&mut b).await.unwrap();
+        assert_eq!(b, [i as u8; 3]);
+    }
+    assert_eq!(handle.stats().peak_active, 4);
+    let report = handle.shutdown().await;
+    assert_eq!(
+        (report.finished, report.aborted),
+        (4, 0),
+        "idle echo connections end on the signal"
+    );
+    assert!(matches!(
+        unix::connect(dir.path().join("absent.sock"), Duration::from_secs(1)).await,
+        Err(NetError::Connect { .. })
+    ));
+}
