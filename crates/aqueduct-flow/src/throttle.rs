@@ -88,7 +88,9 @@ pin_project_lite::pin_project! {
     ///
     /// The pacing runs on tokio's clock (paused time works) with no task:
     /// a read or write that is over budget arms a timer and returns
-    /// `Pending`. Reads and writes have separate budgets.
+    /// `Pending`. Reads and writes have separate budgets. A read is paid
+    /// for before it is made, so a read that finds the end of the input
+    /// also waits for a chunk's budget.
     ///
     /// ```
     /// use aqueduct_flow::Throttled;

@@ -228,7 +228,9 @@ impl RateLimiter {
     }
 
     /// Reserves one cell if it conforms by `deadline`; fails at once,
-    /// reserving nothing, when the predicted wait passes the deadline.
+    /// reserving nothing, when the predicted wait passes the deadline. A
+    /// cell free right now is granted even when the deadline has passed (as
+    /// `tokio::time::timeout` polls its future once).
     ///
     /// # Errors
     ///
@@ -294,7 +296,9 @@ impl RateLimiter {
             return AcquireN::failed(insufficient(n, p.burst()));
         }
         let now = self.shared.clock.now();
-        let latest = deadline.map_or(u64::MAX, |d| self.shared.clock.position_of(d, now));
+        // A cell free now is granted even past the deadline, as
+        // `tokio::time::timeout` polls its future once.
+        let latest = deadline.map_or(u64::MAX, |d| self.shared.clock.position_of(d, now).max(now));
         match self.shared.gcra.reserve(now, cost, p.tolerance, latest) {
             Ok(r) => AcquireN::waiting(Acquire::new(&self.shared, r, now)),
             Err(ready_at) => AcquireN::failed(RateLimitError::DeadlineExceeded {
