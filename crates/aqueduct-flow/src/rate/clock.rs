@@ -9,7 +9,7 @@ use std::time::Duration;
 /// - [`Clock::Tokio`] (the default) reads [`tokio::time::Instant`], so a
 ///   limiter follows paused and advanced time in tests
 ///   (`#[tokio::test(start_paused = true)]`).
-/// - `Clock::Fast` (feature `fast-clock`) reads a calibrated CPU time-stamp
+/// - [`Clock::Fast`] (opt-in) reads a calibrated CPU time-stamp
 ///   counter, about three times cheaper than `Instant::now()`, for limiters
 ///   on a very hot path. It does not follow tokio's paused time.
 /// - [`Clock::Manual`] reads a [`ManualClock`] that you move by hand, for
@@ -38,8 +38,6 @@ pub enum Clock {
     Tokio,
     /// A calibrated time-stamp counter (quanta); falls back to the OS
     /// monotonic clock where no stable counter exists.
-    #[cfg(feature = "fast-clock")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "fast-clock")))]
     Fast,
     /// A clock moved by hand.
     Manual(ManualClock),
@@ -113,11 +111,7 @@ pub(crate) fn saturating_nanos(d: Duration) -> u64 {
 #[derive(Clone, Debug)]
 pub(crate) enum TimeBase {
     Tokio(tokio::time::Instant),
-    #[cfg(feature = "fast-clock")]
-    Fast {
-        clock: quanta::Clock,
-        base: u64,
-    },
+    Fast { clock: quanta::Clock, base: u64 },
     Manual(ManualClock),
 }
 
@@ -125,7 +119,6 @@ impl TimeBase {
     pub(crate) fn new(clock: Clock) -> Self {
         match clock {
             Clock::Tokio => Self::Tokio(tokio::time::Instant::now()),
-            #[cfg(feature = "fast-clock")]
             Clock::Fast => {
                 let clock = quanta::Clock::new();
                 let base = clock.raw();
@@ -142,7 +135,6 @@ impl TimeBase {
             Self::Tokio(base) => {
                 saturating_nanos(tokio::time::Instant::now().saturating_duration_since(*base))
             }
-            #[cfg(feature = "fast-clock")]
             Self::Fast { clock, base } => clock.delta_as_nanos(*base, clock.raw()),
             Self::Manual(m) => m.nanos.load(Ordering::Relaxed),
         }
