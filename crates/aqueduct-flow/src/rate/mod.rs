@@ -1,0 +1,213 @@
+//! GCRA rate limiters: one shared [`RateLimiter`] and a [`KeyedRateLimiter`]
+//! with one limit per key.
+//!
+//! # How it works
+//!
+//! The generic cell rate algorithm keeps one number per limit, the
+//! *theoretical arrival time* (TAT): the instant at which the limiter is
+//! back to full. A [`Quota`] of `burst` cells with one cell every `interval`
+//! admits a request for `n` cells at `now` when
+//! `max(tat, now) + n * interval - burst * interval <= now`, and then moves
+//! the TAT to `max(tat, now) + n * interval`. There is no refill task: the
+//! refill is `now` moving past the TAT. The TAT lives in one `AtomicU64`
+//! (nanoseconds since the limiter's creation on its [`Clock`]), updated with
+//! one compare-and-swap, so a check takes no lock and allocates nothing.
+//!
+//! # Waiting
+//!
+//! [`RateLimiter::acquire`] reserves its slot when it is *called*, with the
+//! same compare-and-swap, moving the TAT past the cells it takes even when
+//! they conform only later; the returned future then sleeps exactly until
+//! that slot. Waiters are therefore served in the order they called
+//! (FIFO by reservation), and none polls or retries.
+//!
+//! **Give-back rule.** A waiter dropped before it completes gives its cells
+//! back only if no later reservation depends on it: it moves the TAT back
+//! to the value it found, with a compare-and-swap that succeeds only if the
+//! TAT is still the value it set. If someone reserved after it, the TAT has
+//! moved on and the cancelled slot stays spent (it is not reused by anyone;
+//! the later waiters keep their times). Either way no waiter is ever served
+//! earlier than its reservation promised, and the rate is never exceeded.
+
+mod clock;
+pub(crate) mod gcra;
+mod keyed;
+mod limiter;
+
+use std::time::Duration;
+
+pub use clock::{Clock, ManualClock};
+pub use keyed::{KeyedAcquire, KeyedRateLimiter, KeyedSnapshot};
+pub use limiter::{Acquire, AcquireN, RateLimiter, RateSnapshot};
+
+use gcra::Params;
+
+/// How many cells a limiter admits: one every [`interval`](Quota::interval),
+/// and up to [`max_burst`](Quota::max_burst) at once when it has been idle.
+///
+/// ```
+/// use aqueduct_flow::Quota;
+/// use std::time::Duration;
+///
+/// let q = Quota::per_second(100).burst(10);
+/// assert_eq!(q.interval(), Duration::from_millis(10));
+/// assert_eq!(q.max_burst(), 10);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Quota {
+    interval: Duration,
+    burst: u32,
+}
+
+impl Quota {
+    /// `n` cells per second, with a burst of `n`.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is zero.
+    ///
+    /// ```
+    /// let q = aqueduct_flow::Quota::per_second(4);
+    /// assert_eq!(q.interval().as_millis(), 250);
+    /// assert_eq!(q.max_burst(), 4);
+    /// ```
+    #[must_use]
+    pub fn per_second(n: u32) -> Self {
+        assert!(n > 0, "Quota::per_second(0): the rate must be positive");
+        Self {
+            interval: Duration::from_secs(1) / n,
+            burst: n,
+        }
+    }
+
+    /// `n` cells per minute, with a burst of `n`.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is zero.
+    ///
+    /// ```
+    /// let q = aqueduct_flow::Quota::per_minute(60);
+    /// assert_eq!(q.interval().as_secs(), 1);
+    /// ```
+    #[must_use]
+    pub fn per_minute(n: u32) -> Self {
+        assert!(n > 0, "Quota::per_minute(0): the rate must be positive");
+        Self {
+            interval: Duration::from_secs(60) / n,
+            burst: n,
+        }
+    }
+
+    /// One cell every `period`, with a burst of 1.
+    ///
+    /// # Panics
+    ///
+    /// If `period` is zero.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let q = aqueduct_flow::Quota::with_period(Duration::from_millis(20));
+    /// assert_eq!(q.max_burst(), 1);
+    /// ```
+    #[must_use]
+    pub fn with_period(period: Duration) -> Self {
+        assert!(
+            !period.is_zero(),
+            "Quota::with_period: the period must be positive"
+        );
+        Self {
+            interval: period,
+            burst: 1,
+        }
+    }
+
+    /// The same rate with a burst of `burst` cells.
+    ///
+    /// # Panics
+    ///
+    /// If `burst` is zero.
+    ///
+    /// ```
+    /// let q = aqueduct_flow::Quota::per_second(1000).burst(1);
+    /// assert_eq!(q.max_burst(), 1);
+    /// ```
+    #[must_use]
+    pub fn burst(self, burst: u32) -> Self {
+        assert!(burst > 0, "Quota::burst(0): the burst must be at least 1");
+        Self { burst, ..self }
+    }
+
+    /// The time one cell costs.
+    ///
+    /// ```
+    /// assert_eq!(aqueduct_flow::Quota::per_second(2).interval().as_millis(), 500);
+    /// ```
+    #[must_use]
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// The most cells admitted at once.
+    ///
+    /// ```
+    /// assert_eq!(aqueduct_flow::Quota::per_minute(5).max_burst(), 5);
+    /// ```
+    #[must_use]
+    pub fn max_burst(&self) -> u32 {
+        self.burst
+    }
+
+    pub(crate) fn params(self) -> Params {
+        let interval = clock::saturating_nanos(self.interval).max(1);
+        Params {
+            interval,
+            tolerance: interval.saturating_mul(u64::from(self.burst)),
+        }
+    }
+
+    pub(crate) fn from_params(p: Params) -> Self {
+        Self {
+            interval: Duration::from_nanos(p.interval),
+            burst: p.burst(),
+        }
+    }
+}
+
+/// Why a rate limiter did not admit a request.
+///
+/// ```
+/// use aqueduct_flow::{Quota, RateLimitError, RateLimiter};
+///
+/// let limiter = RateLimiter::new(Quota::per_second(5));
+/// match limiter.try_acquire_n(6) {
+///     Err(RateLimitError::InsufficientCapacity { requested: 6, burst: 5 }) => {}
+///     other => panic!("{other:?}"),
+/// }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RateLimitError {
+    /// Not now; the request would conform after `retry_after`.
+    #[error("rate limited: the request conforms in {retry_after:?}")]
+    RateLimited {
+        /// How long until the request would conform.
+        retry_after: Duration,
+    },
+    /// More cells were requested than the burst: this can never conform.
+    #[error("{requested} cells requested but the burst is {burst}")]
+    InsufficientCapacity {
+        /// Cells requested.
+        requested: u32,
+        /// The quota's burst.
+        burst: u32,
+    },
+    /// The predicted wait passes the deadline, so nothing was reserved.
+    #[error("the wait of {wait:?} passes the deadline, {budget:?} away")]
+    DeadlineExceeded {
+        /// The wait the request would have had.
+        wait: Duration,
+        /// The time left until the deadline.
+        budget: Duration,
+    },
+}

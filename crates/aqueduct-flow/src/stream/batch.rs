@@ -1,0 +1,87 @@
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_core::Stream;
+use tokio::time::Sleep;
+
+pin_project_lite::pin_project! {
+    /// The stream of [`FlowStreamExt::batch`](super::FlowStreamExt::batch).
+    #[must_use = "streams do nothing unless polled"]
+    pub struct Batch<S: Stream> {
+        #[pin]
+        stream: S,
+        max: usize,
+        linger: Duration,
+        buf: Vec<S::Item>,
+        // Armed by the first item of a batch.
+        #[pin]
+        timer: Option<Sleep>,
+        done: bool,
+    }
+}
+
+impl<S: Stream> fmt::Debug for Batch<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Batch")
+            .field("max", &self.max)
+            .field("linger", &self.linger)
+            .field("buffered", &self.buf.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Stream> Batch<S> {
+    pub(super) fn new(stream: S, max: usize, linger: Duration) -> Self {
+        let max = max.max(1);
+        Self {
+            stream,
+            max,
+            linger,
+            buf: Vec::new(),
+            timer: None,
+            done: false,
+        }
+    }
+}
+
+impl<S: Stream> Stream for Batch<S> {
+    type Item = Vec<S::Item>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut this = self.project();
+        loop {
+            if *this.done {
+                return Poll::Ready((!this.buf.is_empty()).then(|| std::mem::take(this.buf)));
+            }
+            match this.stream.as_mut().poll_next(cx) {
+                Poll::Ready(Some(item)) => {
+                    if this.buf.is_empty() {
+                        this.buf.reserve_exact(*this.max);
+                        this.timer.set(Some(tokio::time::sleep(*this.linger)));
+                    }
+                    this.buf.push(item);
+                    if this.buf.len() >= *this.max {
+                        this.timer.set(None);
+                        return Poll::Ready(Some(std::mem::take(this.buf)));
+                    }
+                }
+                Poll::Ready(None) => {
+                    *this.done = true;
+                    this.timer.set(None);
+                }
+                Poll::Pending => {
+                    if let Some(t) = this.timer.as_mut().as_pin_mut() {
+                        if t.poll(cx).is_ready() {
+                            this.timer.set(None);
+                            return Poll::Ready(Some(std::mem::take(this.buf)));
+                        }
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+}

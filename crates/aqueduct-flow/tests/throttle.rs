@@ -1,0 +1,67 @@
+//! Behaviour of `Throttled` under paused time.
+
+use std::time::Duration;
+
+use aqueduct_flow::Throttled;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
+
+#[tokio::test(start_paused = true)]
+async fn reads_are_capped_at_the_byte_rate() {
+    let data = vec![7u8; 10_000];
+    let mut r = Throttled::new(&data[..], 2_000); // 2 kB/s, 200 B chunks
+    let start = Instant::now();
+    let mut out = vec![0u8; 10_000];
+    r.read_exact(&mut out).await.unwrap();
+    assert_eq!(out, data);
+    // 200 B of burst, then 9,800 B at 2,000 B/s = 4.9 s.
+    assert_eq!(start.elapsed(), Duration::from_millis(4900));
+    // Seeing the end of the input is a read like any other: it waits for
+    // the next chunk's budget.
+    assert_eq!(r.read(&mut out).await.unwrap(), 0);
+    assert_eq!(start.elapsed(), Duration::from_millis(5000));
+}
+
+#[tokio::test(start_paused = true)]
+async fn writes_move_in_chunks_no_larger_than_the_burst() {
+    let (client, mut server) = tokio::io::duplex(1 << 20);
+    let mut w = Throttled::new(client, 1_000).with_burst(100);
+    let start = Instant::now();
+    let writer = tokio::spawn(async move {
+        w.write_all(&[1u8; 1_000]).await.unwrap();
+        w.shutdown().await.unwrap();
+    });
+    let mut got = 0;
+    let mut buf = [0u8; 4096];
+    let mut max_chunk = 0;
+    loop {
+        let n = server.read(&mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        max_chunk = max_chunk.max(n);
+        got += n;
+        // Never ahead of the rate: burst + elapsed * rate.
+        let allowed = 100 + start.elapsed().as_millis() as usize;
+        assert!(got <= allowed, "{got} bytes by {:?}", start.elapsed());
+    }
+    writer.await.unwrap();
+    assert_eq!(got, 1_000);
+    assert!(max_chunk <= 100);
+    assert_eq!(start.elapsed(), Duration::from_millis(900));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_period_refills_only_up_to_the_burst() {
+    let data = vec![0u8; 1_000];
+    let mut r = Throttled::new(&data[..], 1_000).with_burst(100);
+    let mut buf = [0u8; 1_000];
+    let n = r.read(&mut buf).await.unwrap();
+    assert_eq!(n, 100);
+    tokio::time::advance(Duration::from_secs(10)).await;
+    let start = Instant::now();
+    let n = r.read(&mut buf).await.unwrap();
+    assert_eq!((n, start.elapsed()), (100, Duration::ZERO));
+    let n = r.read(&mut buf).await.unwrap();
+    assert_eq!((n, start.elapsed()), (100, Duration::from_millis(100)));
+}

@@ -1,0 +1,166 @@
+//! Walkthrough `concurrency`: limiting how much runs at once.
+//!
+//! 1. `ConcurrencyLimit` (a semaphore with stats): 12 jobs, at most 3 at a
+//!    time; the in-flight count is drawn over time.
+//! 2. Fail fast with `try_run` (a bulkhead: shed instead of queueing).
+//! 3. Resize at runtime: grow the limit while jobs wait.
+//! 4. Fan-out/fan-in: 20 lookups, 5 at a time, gathered as they finish.
+//! 5. `AdaptiveLimit` (AIMD) against a backend that fails when more than 6
+//!    calls overlap: the limit climbs, halves on the first overload, and
+//!    settles around what the backend can take.
+//!
+//! Run it with `cargo xtask demo concurrency`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use aqueduct::flow::{AdaptiveLimit, ConcurrencyLimit, FlowStreamExt, LimitError};
+use aqueduct_examples::{bar, ms, section};
+use futures::StreamExt;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    section("1. 12 jobs of 50 ms, at most 3 at a time");
+    let limit = ConcurrencyLimit::new(3);
+    let t = Instant::now();
+    let sampler = {
+        let limit = limit.clone();
+        tokio::spawn(async move {
+            let mut rows = Vec::new();
+            for _ in 0..9 {
+                tokio::time::sleep(Duration::from_millis(25)).await;
+                let s = limit.snapshot();
+                rows.push((s.in_flight, s.waiting));
+            }
+            rows
+        })
+    };
+    let jobs: Vec<_> = (0..12)
+        .map(|_| {
+            let limit = limit.clone();
+            tokio::spawn(async move {
+                // The timer starts inside the permit, not at spawn.
+                limit
+                    .run(async { tokio::time::sleep(Duration::from_millis(50)).await })
+                    .await
+            })
+        })
+        .collect();
+    for j in jobs {
+        j.await??;
+    }
+    let took = t.elapsed();
+    for (i, (running, waiting)) in sampler.await?.iter().enumerate() {
+        println!(
+            "   {:>3} ms running |{}| {running}  waiting {waiting:>2}",
+            (i + 1) * 25,
+            bar(*running as u64, 3, 6)
+        );
+    }
+    let s = limit.snapshot();
+    println!(
+        "   done in {} (4 waves of 50 ms); peak in flight {}",
+        ms(took),
+        s.peak
+    );
+    if s.peak != 3 || took < Duration::from_millis(200) {
+        return Err("the limit did not hold".into());
+    }
+
+    section("2. try_run: fail fast when full (a bulkhead)");
+    let held: Vec<_> = (0..3)
+        .map(|_| limit.try_acquire())
+        .collect::<Result<_, _>>()?;
+    match limit.try_run(async { "never runs" }).await {
+        Err(LimitError::Full { limit }) => {
+            println!("   rejected at once: all {limit} permits in use");
+        }
+        other => return Err(format!("expected a rejection, got {other:?}").into()),
+    }
+    drop(held);
+
+    section("3. grow the limit while jobs wait");
+    let narrow = ConcurrencyLimit::new(1);
+    let t = Instant::now();
+    let jobs: Vec<_> = (0..4)
+        .map(|_| {
+            let l = narrow.clone();
+            tokio::spawn(async move {
+                l.run(async { tokio::time::sleep(Duration::from_millis(100)).await })
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    println!("   limit 1: {} waiting", narrow.snapshot().waiting);
+    narrow.set_limit(4);
+    for j in jobs {
+        j.await??;
+    }
+    println!(
+        "   set_limit(4): all done in {} instead of 400 ms",
+        ms(t.elapsed())
+    );
+    if t.elapsed() > Duration::from_millis(300) {
+        return Err("growing the limit did not release the waiters".into());
+    }
+
+    section("4. fan-out/fan-in: 20 lookups of 20-60 ms, 5 at a time");
+    let t = Instant::now();
+    let results: Vec<u64> = futures::stream::iter(0..20u64)
+        .map_concurrent_unordered(5, |i| async move {
+            tokio::time::sleep(Duration::from_millis(20 + (i * 7) % 41)).await;
+            i * i
+        })
+        .collect()
+        .await;
+    let sum: u64 = results.iter().sum();
+    println!(
+        "   gathered {} results (sum {sum}) in {}",
+        results.len(),
+        ms(t.elapsed())
+    );
+    if sum != (0..20u64).map(|i| i * i).sum::<u64>() {
+        return Err("lost a result".into());
+    }
+
+    section("5. AdaptiveLimit against a backend that overloads above 6 concurrent calls");
+    let adaptive = AdaptiveLimit::builder().initial(2).min(1).max(32).build();
+    let backend_load = Arc::new(AtomicUsize::new(0));
+    let mut trace = Vec::new();
+    for _round in 0..16 {
+        let calls: Vec<_> = (0..12)
+            .map(|_| {
+                let (adaptive, load) = (adaptive.clone(), Arc::clone(&backend_load));
+                tokio::spawn(async move {
+                    adaptive
+                        .run(async move {
+                            let n = load.fetch_add(1, Ordering::SeqCst) + 1;
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                            load.fetch_sub(1, Ordering::SeqCst);
+                            if n > 6 { Err("overloaded") } else { Ok(()) }
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for c in calls {
+            let _ = c.await?;
+        }
+        trace.push(adaptive.limit());
+    }
+    for (round, l) in trace.iter().enumerate() {
+        println!("   round {round:>2} limit |{}| {l}", bar(*l as u64, 12, 24));
+    }
+    let s = adaptive.snapshot();
+    println!(
+        "   {} increases, {} decreases; settled around the backend's 6",
+        s.increases, s.decreases
+    );
+    let last = *trace.last().unwrap_or(&0);
+    if s.decreases == 0 || !(2..=9).contains(&last) {
+        return Err("the adaptive limit did not find the backend's capacity".into());
+    }
+    Ok(())
+}
