@@ -337,62 +337,36 @@ impl Decoder for DelimiterCodec {
     type Item = Bytes;
     type Error = FrameError;
 
-    #[inline]
+    /// Always inlined: the hot path is one search and one split, and
+    /// inlining keeps the result out of memory.
+    #[inline(always)]
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        if self.discarding && !self.discard(buf) {
+            return Ok(None);
+        }
         let dlen = self.delimiter_len;
-        loop {
-            if self.discarding {
-                if let Some(at) = self.search.find(buf) {
-                    buf.advance(at + dlen);
-                    self.discarding = false;
-                    continue;
-                }
-                // Keep a tail that may be the start of a delimiter.
-                let drop = buf.len().saturating_sub(dlen - 1);
-                buf.advance(drop);
-                return Ok(None);
-            }
-            let len = buf.len();
-            let window_end = len.min(self.max_length.saturating_add(dlen));
-            let start = self.next_index.min(window_end);
-            if let Some(offset) = self.search.find(&buf[start..window_end]) {
+        let len = buf.len();
+        let window_end = len.min(self.max_length.saturating_add(dlen));
+        let start = self.next_index.min(window_end);
+        match self.search.find(&buf[start..window_end]) {
+            Some(offset) => {
                 let at = start + offset;
                 self.next_index = 0;
-                let end = at + dlen;
-                let mut frame = buf.split_to(end);
+                let mut frame = buf.split_to(at + dlen);
                 if !self.keep {
                     frame.truncate(at);
                 }
                 release_excess(buf, at, self.release_threshold);
-                return Ok(Some(frame.freeze()));
+                Ok(Some(frame.freeze()))
             }
-            if window_end >= self.max_length.saturating_add(dlen) {
-                // `max + dlen` bytes hold no delimiter: the frame is longer
-                // than `max`. Drop it through its delimiter if buffered,
-                // else drop all but a tail that may start a delimiter and
-                // keep discarding.
-                self.next_index = 0;
-                let from = window_end + 1 - dlen;
-                let len = match self.search.find(&buf[from..]) {
-                    Some(offset) => {
-                        let at = from + offset;
-                        buf.advance(at + dlen);
-                        at
-                    }
-                    None => {
-                        buf.advance(len - (dlen - 1));
-                        self.discarding = true;
-                        len
-                    }
-                };
-                return Err(FrameError::TooLong {
-                    len: len as u64,
-                    max: self.max_length,
-                });
+            None if window_end >= self.max_length.saturating_add(dlen) => {
+                Err(self.too_long(buf, window_end))
             }
-            // Resume where a delimiter could still begin.
-            self.next_index = window_end.saturating_sub(dlen - 1);
-            return Ok(None);
+            None => {
+                // Resume where a delimiter could still begin.
+                self.next_index = window_end.saturating_sub(dlen - 1);
+                Ok(None)
+            }
         }
     }
 
@@ -415,6 +389,49 @@ impl Decoder for DelimiterCodec {
         let buffered = buf.len();
         buf.clear();
         Err(FrameError::Truncated { buffered })
+    }
+}
+
+impl DelimiterCodec {
+    /// Drops bytes through the next delimiter; `true` once it was found.
+    #[cold]
+    fn discard(&mut self, buf: &mut BytesMut) -> bool {
+        let dlen = self.delimiter_len;
+        if let Some(at) = self.search.find(buf) {
+            buf.advance(at + dlen);
+            self.discarding = false;
+            return true;
+        }
+        // Keep a tail that may be the start of a delimiter.
+        buf.advance(buf.len().saturating_sub(dlen - 1));
+        false
+    }
+
+    /// `max + dlen` bytes hold no delimiter: the frame is longer than `max`.
+    /// Drops it through its delimiter if buffered, else drops all but a tail
+    /// that may start a delimiter and keeps discarding.
+    #[cold]
+    fn too_long(&mut self, buf: &mut BytesMut, window_end: usize) -> FrameError {
+        let dlen = self.delimiter_len;
+        self.next_index = 0;
+        let from = window_end + 1 - dlen;
+        let len = match self.search.find(&buf[from..]) {
+            Some(offset) => {
+                let at = from + offset;
+                buf.advance(at + dlen);
+                at
+            }
+            None => {
+                let len = buf.len();
+                buf.advance(len - (dlen - 1));
+                self.discarding = true;
+                len
+            }
+        };
+        FrameError::TooLong {
+            len: len as u64,
+            max: self.max_length,
+        }
     }
 }
 

@@ -74,6 +74,13 @@ impl FixedSizeCodec {
         self.size
     }
 
+    /// Makes room for the rest of the frame, so it is not reallocated on
+    /// the way in.
+    #[inline(never)]
+    fn wait(self, buf: &mut BytesMut) {
+        buf.reserve(self.size - buf.len());
+    }
+
     fn encode_slice(self, payload: &[u8], dst: &mut BytesMut) -> Result<(), FrameError> {
         if payload.len() != self.size {
             return Err(FrameError::WrongSize {
@@ -90,12 +97,12 @@ impl Decoder for FixedSizeCodec {
     type Item = Bytes;
     type Error = FrameError;
 
-    #[inline]
+    #[inline(always)]
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
         if buf.len() >= self.size {
             return Ok(Some(buf.split_to(self.size).freeze()));
         }
-        buf.reserve(self.size - buf.len());
+        self.wait(buf);
         Ok(None)
     }
 

@@ -659,8 +659,62 @@ impl Decoder for LengthPrefixedCodec {
     type Item = Bytes;
     type Error = FrameError;
 
-    #[inline]
+    /// Always inlined: the fast path (a whole frame already buffered) is a
+    /// few instructions, and inlining keeps the result out of memory.
+    #[inline(always)]
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        if self.state == State::Head {
+            if let Ok(Some((header, value))) = self.read_head(buf) {
+                if let Ok(payload) = self.payload_length(value) {
+                    if payload <= self.config.max_frame_length as u64 {
+                        // `payload <= max`, a usize.
+                        let payload = payload as usize;
+                        if buf.len() - header >= payload {
+                            return Ok(Some(self.take(buf, header, payload)));
+                        }
+                    }
+                }
+            }
+        }
+        self.decode_slow(buf)
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        if let Some(frame) = self.decode(buf)? {
+            return Ok(Some(frame));
+        }
+        let skipping = matches!(self.state, State::Skip { .. });
+        self.state = State::Head;
+        if buf.is_empty() || skipping {
+            buf.clear();
+            return Ok(None);
+        }
+        let buffered = buf.len();
+        buf.clear();
+        Err(FrameError::Truncated { buffered })
+    }
+}
+
+impl LengthPrefixedCodec {
+    /// Splits a complete frame off the front of `buf`.
+    #[inline(always)]
+    fn take(&mut self, buf: &mut BytesMut, header: usize, payload: usize) -> Bytes {
+        self.state = State::Head;
+        let total = header + payload;
+        let frame = if self.config.strip {
+            buf.advance(header);
+            buf.split_to(payload)
+        } else {
+            buf.split_to(total)
+        };
+        release_excess(buf, total, self.config.release_threshold);
+        frame.freeze()
+    }
+
+    /// Every case but a whole frame at the front of the buffer: partial
+    /// header or payload, oversize, skipping, errors.
+    #[inline(never)]
+    fn decode_slow(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
         loop {
             match self.state {
                 State::Head => {
@@ -692,15 +746,7 @@ impl Decoder for LengthPrefixedCodec {
                         buf.reserve(total - buf.len());
                         return Ok(None);
                     }
-                    self.state = State::Head;
-                    let frame = if self.config.strip {
-                        buf.advance(header);
-                        buf.split_to(payload)
-                    } else {
-                        buf.split_to(total)
-                    };
-                    release_excess(buf, total, self.config.release_threshold);
-                    return Ok(Some(frame.freeze()));
+                    return Ok(Some(self.take(buf, header, payload)));
                 }
                 State::Skip { remaining } => {
                     let n = usize::try_from(remaining).map_or(buf.len(), |r| r.min(buf.len()));
@@ -714,21 +760,6 @@ impl Decoder for LengthPrefixedCodec {
                 }
             }
         }
-    }
-
-    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
-        if let Some(frame) = self.decode(buf)? {
-            return Ok(Some(frame));
-        }
-        let skipping = matches!(self.state, State::Skip { .. });
-        self.state = State::Head;
-        if buf.is_empty() || skipping {
-            buf.clear();
-            return Ok(None);
-        }
-        let buffered = buf.len();
-        buf.clear();
-        Err(FrameError::Truncated { buffered })
     }
 }
 
