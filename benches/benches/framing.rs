@@ -1,14 +1,325 @@
 //! Benchmarks of `aqueduct-framing` beside the crates it replaces.
 //!
 //! Run with `cargo xtask bench framing`, which prints the ratios.
+//!
+//! Decode groups measure the whole path a server takes per read: the input
+//! bytes are copied into a `BytesMut` (as a socket read would) and decoded
+//! to the last frame, either all at once (`whole`) or in 4 KiB reads
+//! (`chunked`). The `memcpy` function does only the copy: the ceiling.
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use std::hint::black_box;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
-fn placeholder(c: &mut Criterion) {
-    c.bench_function("framing/placeholder", |b| {
-        b.iter(|| std::hint::black_box(1) + 1);
-    });
+use aqueduct_framing::{
+    DelimiterCodec, FrameWriter, LengthPrefixedCodec, LineCodec, Utf8LineCodec,
+};
+use bytes::{BufMut, Bytes, BytesMut};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use futures::SinkExt;
+use tokio::io::AsyncWrite;
+use tokio_util::codec::{
+    AnyDelimiterCodec, Decoder, FramedWrite, LengthDelimitedCodec, LinesCodec,
+};
+
+const SIZES: &[usize] = &[16, 64, 1024, 64 * 1024, 1024 * 1024];
+const CHUNK: usize = 4096;
+const MAX: usize = 2 * 1024 * 1024;
+
+fn label(size: usize) -> String {
+    match size {
+        s if s >= 1 << 20 => format!("{}MiB", s >> 20),
+        s if s >= 1 << 10 => format!("{}KiB", s >> 10),
+        s => format!("{s}B"),
+    }
 }
 
-criterion_group!(benches, placeholder);
+/// Number of frames so each input is about 256 KiB (at least 4 frames).
+fn frames_for(size: usize) -> usize {
+    (256 * 1024 / size).max(4)
+}
+
+fn line_input(size: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0..frames_for(size) {
+        out.extend((0..size).map(|j| b'a' + ((i + j) % 26) as u8));
+        out.push(b'\n');
+    }
+    out
+}
+
+fn length_input(size: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0..frames_for(size) {
+        out.put_u32(size as u32);
+        out.extend((0..size).map(|j| ((i + j) % 251) as u8));
+    }
+    out
+}
+
+fn delimited_input(size: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in 0..frames_for(size) {
+        out.extend((0..size).map(|j| b'a' + ((i + j) % 26) as u8));
+        out.push(if i % 2 == 0 { b',' } else { b';' });
+    }
+    out
+}
+
+/// Copies `input` into a read buffer and decodes every frame.
+fn decode_whole<D: Decoder>(codec: &mut D, input: &[u8]) -> usize
+where
+    D::Error: std::fmt::Debug,
+{
+    let mut buf = BytesMut::from(input);
+    let mut n = 0;
+    while let Some(frame) = codec.decode(&mut buf).unwrap() {
+        black_box(&frame);
+        n += 1;
+    }
+    assert!(codec.decode_eof(&mut buf).unwrap().is_none());
+    n
+}
+
+/// Feeds `input` in 4 KiB reads, decoding after each.
+fn decode_chunked<D: Decoder>(codec: &mut D, input: &[u8]) -> usize
+where
+    D::Error: std::fmt::Debug,
+{
+    let mut buf = BytesMut::with_capacity(8 * 1024);
+    let mut n = 0;
+    for chunk in input.chunks(CHUNK) {
+        buf.extend_from_slice(chunk);
+        while let Some(frame) = codec.decode(&mut buf).unwrap() {
+            black_box(&frame);
+            n += 1;
+        }
+    }
+    assert!(codec.decode_eof(&mut buf).unwrap().is_none());
+    n
+}
+
+fn memcpy_whole(input: &[u8]) -> usize {
+    let buf = BytesMut::from(input);
+    black_box(&buf);
+    buf.len()
+}
+
+fn memcpy_chunked(input: &[u8]) -> usize {
+    let mut buf = BytesMut::with_capacity(8 * 1024);
+    let mut n = 0;
+    for chunk in input.chunks(CHUNK) {
+        buf.extend_from_slice(chunk);
+        black_box(&buf);
+        n += buf.len();
+        buf.clear();
+    }
+    n
+}
+
+type Run = fn(&[u8]) -> usize;
+
+fn decode_group(
+    c: &mut Criterion,
+    name: &str,
+    sizes: &[usize],
+    input: fn(usize) -> Vec<u8>,
+    functions: &[(&str, Run, Run)],
+) {
+    for (mode, whole) in [("whole", true), ("chunked", false)] {
+        let mut group = c.benchmark_group(format!("framing/{name}/{mode}"));
+        group
+            .warm_up_time(Duration::from_millis(400))
+            .measurement_time(Duration::from_millis(1500))
+            .sample_size(20);
+        for &size in sizes {
+            let data = input(size);
+            group.throughput(Throughput::Bytes(data.len() as u64));
+            for (id, run_whole, run_chunked) in functions {
+                let run = if whole { run_whole } else { run_chunked };
+                group.bench_with_input(BenchmarkId::new(*id, label(size)), &data, |b, data| {
+                    b.iter(|| run(data));
+                });
+            }
+        }
+        group.finish();
+    }
+}
+
+fn lines(c: &mut Criterion) {
+    decode_group(
+        c,
+        "lines",
+        SIZES,
+        line_input,
+        &[
+            (
+                "aqueduct",
+                |d| decode_whole(&mut Utf8LineCodec::new().with_max_length(MAX), d),
+                |d| decode_chunked(&mut Utf8LineCodec::new().with_max_length(MAX), d),
+            ),
+            (
+                "aqueduct-bytes",
+                |d| decode_whole(&mut LineCodec::new().with_max_length(MAX), d),
+                |d| decode_chunked(&mut LineCodec::new().with_max_length(MAX), d),
+            ),
+            (
+                "tokio-util",
+                |d| decode_whole(&mut LinesCodec::new_with_max_length(MAX), d),
+                |d| decode_chunked(&mut LinesCodec::new_with_max_length(MAX), d),
+            ),
+            ("memcpy", memcpy_whole, memcpy_chunked),
+        ],
+    );
+}
+
+fn ours_length() -> LengthPrefixedCodec {
+    LengthPrefixedCodec::builder().max_frame_length(MAX).build()
+}
+
+fn theirs_length() -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .max_frame_length(MAX)
+        .new_codec()
+}
+
+fn length(c: &mut Criterion) {
+    decode_group(
+        c,
+        "length",
+        SIZES,
+        length_input,
+        &[
+            (
+                "aqueduct",
+                |d| decode_whole(&mut ours_length(), d),
+                |d| decode_chunked(&mut ours_length(), d),
+            ),
+            (
+                "tokio-util",
+                |d| decode_whole(&mut theirs_length(), d),
+                |d| decode_chunked(&mut theirs_length(), d),
+            ),
+            ("memcpy", memcpy_whole, memcpy_chunked),
+        ],
+    );
+}
+
+fn delimiter(c: &mut Criterion) {
+    decode_group(
+        c,
+        "delimiter",
+        &[64, 1024],
+        delimited_input,
+        &[
+            (
+                "aqueduct",
+                |d| decode_whole(&mut DelimiterCodec::any_of(b",;").with_max_length(MAX), d),
+                |d| decode_chunked(&mut DelimiterCodec::any_of(b",;").with_max_length(MAX), d),
+            ),
+            (
+                "tokio-util",
+                |d| {
+                    decode_whole(
+                        &mut AnyDelimiterCodec::new_with_max_length(
+                            b",;".to_vec(),
+                            vec![b','],
+                            MAX,
+                        ),
+                        d,
+                    )
+                },
+                |d| {
+                    decode_chunked(
+                        &mut AnyDelimiterCodec::new_with_max_length(
+                            b",;".to_vec(),
+                            vec![b','],
+                            MAX,
+                        ),
+                        d,
+                    )
+                },
+            ),
+        ],
+    );
+}
+
+/// A socket stand-in that accepts every byte, vectored or not, and keeps
+/// only a count: the cost measured is the framing, not the kernel.
+#[derive(Debug, Default)]
+struct Discard(u64);
+
+impl AsyncWrite for Discard {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.0 += black_box(buf).len() as u64;
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let n: usize = black_box(bufs).iter().map(|b| b.len()).sum();
+        self.0 += n as u64;
+        Poll::Ready(Ok(n))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+fn writer(c: &mut Criterion) {
+    const FRAMES: usize = 16;
+    let size = 64 * 1024;
+    let payload = Bytes::from(vec![0x5a; size]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("framing/write");
+    group
+        .warm_up_time(Duration::from_millis(400))
+        .measurement_time(Duration::from_millis(1500))
+        .sample_size(20)
+        .throughput(Throughput::Bytes((FRAMES * (size + 4)) as u64));
+    let param = label(size);
+    group.bench_function(BenchmarkId::new("aqueduct", &param), |b| {
+        b.to_async(&rt).iter(|| async {
+            let mut w = FrameWriter::new(Discard::default(), ours_length());
+            for _ in 0..FRAMES {
+                w.feed(payload.clone()).await.unwrap();
+            }
+            w.flush().await.unwrap();
+            w.into_inner().0
+        });
+    });
+    group.bench_function(BenchmarkId::new("tokio-util", &param), |b| {
+        b.to_async(&rt).iter(|| async {
+            let mut w = FramedWrite::new(Discard::default(), theirs_length());
+            for _ in 0..FRAMES {
+                w.feed(payload.clone()).await.unwrap();
+            }
+            SinkExt::<Bytes>::flush(&mut w).await.unwrap();
+            w.into_inner().0
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, lines, length, delimiter, writer);
 criterion_main!(benches);

@@ -1,5 +1,60 @@
-//! `aqueduct-framing`.
+//! Zero-copy, bounded frame codecs for tokio-util's
+//! [`Framed`](tokio_util::codec::Framed).
+//!
+//! Every codec here implements tokio-util's [`Decoder`](tokio_util::codec::Decoder)
+//! and [`Encoder`](tokio_util::codec::Encoder), so it plugs into `Framed`,
+//! `FramedRead`, `FramedWrite` and `UdpFramed` unchanged. Compared with
+//! tokio-util's own codecs they:
+//!
+//! - never copy a frame: frames are [`Bytes`](bytes::Bytes) (or
+//!   [`Utf8Bytes`] for text) split from the read buffer;
+//! - are bounded by default: every codec has a maximum frame length, checked
+//!   before memory is reserved, and an over-long frame is a typed
+//!   [`FrameError::TooLong`] naming the length and the limit;
+//! - never search a byte twice, however the input is chunked;
+//! - report a stream that ends mid-frame as [`FrameError::Truncated`];
+//! - give the read buffer's spare capacity back after a very large frame.
+//!
+//! | codec | module | frames |
+//! |---|---|---|
+//! | [`LineCodec`], [`Utf8LineCodec`] | [`lines`] | `\n` or `\r\n` terminated lines |
+//! | [`LengthPrefixedCodec`] | [`length`] | 1/2/3/4/8-byte or varint length prefix |
+//! | [`DelimiterCodec`] | [`delimiter`] | a byte sequence, or any byte of a set |
+//! | [`FixedSizeCodec`] | [`fixed`] | exactly `n` bytes |
+//! | [`FrameWriter`] | [`writer`] | length-prefixed, written with one `writev` and no copy |
+//!
+//! Each module's docs draw its wire format byte by byte.
+//!
+//! ```
+//! use aqueduct_framing::LineCodec;
+//! use futures::StreamExt;
+//! use tokio_util::codec::FramedRead;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), aqueduct_framing::FrameError> {
+//! let input: &[u8] = b"one\r\ntwo\n";
+//! let mut lines = FramedRead::new(input, LineCodec::new());
+//! assert_eq!(lines.next().await.unwrap()?, "one");
+//! assert_eq!(lines.next().await.unwrap()?, "two");
+//! assert!(lines.next().await.is_none());
+//! # Ok(()) }
+//! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod buf;
+pub mod delimiter;
+pub mod error;
+pub mod fixed;
+pub mod length;
+pub mod lines;
+pub mod writer;
+
+pub use delimiter::DelimiterCodec;
+pub use error::FrameError;
+pub use fixed::FixedSizeCodec;
+pub use length::{Endian, LengthField, LengthPrefixedBuilder, LengthPrefixedCodec, Oversize};
+pub use lines::{LineCodec, Utf8Bytes, Utf8LineCodec};
+pub use writer::FrameWriter;
 
 // The README's examples are compiled and run as doctests.
 #[cfg(doctest)]

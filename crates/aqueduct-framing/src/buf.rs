@@ -1,0 +1,57 @@
+//! Read-buffer housekeeping shared by the decoders.
+
+use bytes::BytesMut;
+
+/// Default frame size above which a decoder gives the read buffer's spare
+/// capacity back (256 KiB).
+pub(crate) const DEFAULT_RELEASE_THRESHOLD: usize = 256 * 1024;
+
+/// After a frame of `frame_len` bytes, replaces `buf` by a right-sized copy of
+/// its remaining bytes when the frame was larger than `threshold`, the buffer
+/// keeps more than `threshold` bytes of spare capacity, and the bytes to copy
+/// are few (at most `threshold`). The old allocation is then owned only by
+/// the frames split from it and is freed when they are dropped.
+#[inline]
+pub(crate) fn release_excess(buf: &mut BytesMut, frame_len: usize, threshold: usize) {
+    if frame_len > threshold {
+        release_slow(buf, threshold);
+    }
+}
+
+#[cold]
+fn release_slow(buf: &mut BytesMut, threshold: usize) {
+    let spare = buf.capacity() - buf.len();
+    if spare > threshold && buf.len() <= threshold {
+        *buf = BytesMut::from(&buf[..]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_frame_gives_capacity_back() {
+        let mut buf = BytesMut::with_capacity(1 << 20);
+        buf.extend_from_slice(&[7; 1000]);
+        release_excess(&mut buf, 600_000, 1024);
+        assert_eq!(&buf[..], &[7; 1000][..]);
+        assert!(buf.capacity() < 4096, "capacity {}", buf.capacity());
+    }
+
+    #[test]
+    fn small_frame_keeps_capacity() {
+        let mut buf = BytesMut::with_capacity(1 << 20);
+        buf.extend_from_slice(b"abc");
+        release_excess(&mut buf, 100, 1024);
+        assert!(buf.capacity() >= 1 << 20);
+    }
+
+    #[test]
+    fn many_buffered_bytes_are_not_copied() {
+        let mut buf = BytesMut::with_capacity(1 << 20);
+        buf.extend_from_slice(&[1; 4096]);
+        release_excess(&mut buf, 600_000, 1024);
+        assert!(buf.capacity() >= 1 << 20);
+    }
+}

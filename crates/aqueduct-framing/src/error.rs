@@ -1,0 +1,140 @@
+//! The error every codec of this crate returns.
+//!
+//! One enum, [`FrameError`], covers decoding and encoding. Each variant names
+//! the limit that was crossed and the value that crossed it, so a server can
+//! answer a misbehaving peer precisely:
+//!
+//! ```
+//! use aqueduct_framing::{FrameError, LineCodec};
+//! use bytes::BytesMut;
+//! use tokio_util::codec::Decoder;
+//!
+//! let mut codec = LineCodec::new().with_max_length(4);
+//! let mut buf = BytesMut::from("far too long\n");
+//! match codec.decode(&mut buf) {
+//!     Err(FrameError::TooLong { len, max }) => {
+//!         assert_eq!(max, 4);
+//!         assert!(len > 4);
+//!     }
+//!     other => panic!("expected TooLong, got {other:?}"),
+//! }
+//! ```
+
+use std::io;
+
+/// What went wrong while decoding or encoding a frame.
+///
+/// The enum is `#[non_exhaustive]`: match the variants you handle and keep a
+/// catch-all arm.
+///
+/// ```
+/// use aqueduct_framing::FrameError;
+///
+/// let err = FrameError::Truncated { buffered: 3 };
+/// assert_eq!(err.to_string(), "stream ended inside a frame: 3 bytes buffered");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// A frame is longer than the configured maximum.
+    ///
+    /// When decoding, `len` is the announced length (length-prefixed) or the
+    /// number of bytes seen without a terminator so far (lines, delimiters),
+    /// which is at least `max + 1`. When encoding, it is the payload length.
+    #[error("frame of {len} bytes exceeds the maximum of {max} bytes")]
+    TooLong {
+        /// Length of the offending frame (see above).
+        len: u64,
+        /// The configured maximum.
+        max: usize,
+    },
+    /// The stream ended in the middle of a frame.
+    #[error("stream ended inside a frame: {buffered} bytes buffered")]
+    Truncated {
+        /// Bytes of the incomplete frame that were buffered at end of stream.
+        buffered: usize,
+    },
+    /// A payload is longer than the length field can express.
+    #[error("payload of {len} bytes does not fit the length field (at most {max})")]
+    PayloadTooLong {
+        /// Length of the payload.
+        len: usize,
+        /// The largest payload the configured length field can announce.
+        max: u64,
+    },
+    /// A payload is shorter than the length adjustment, so no length field
+    /// value can announce it.
+    #[error("payload of {len} bytes is shorter than the minimum of {min}")]
+    PayloadTooShort {
+        /// Length of the payload.
+        len: usize,
+        /// The shortest payload the configured adjustment allows.
+        min: u64,
+    },
+    /// A length field, after the length adjustment, announced a negative
+    /// payload length.
+    #[error("length field value {value} with adjustment {adjustment} gives a negative length")]
+    NegativeLength {
+        /// The raw value of the length field.
+        value: u64,
+        /// The configured length adjustment.
+        adjustment: i64,
+    },
+    /// A varint length field is longer than 10 bytes or overflows `u64`.
+    #[error("varint length field overflows u64 after {bytes} bytes")]
+    VarintOverflow {
+        /// Bytes of the field read before the overflow was detected.
+        bytes: usize,
+    },
+    /// A payload handed to an encoder contains the delimiter, which would
+    /// split it into two frames on the wire.
+    #[error("payload contains the delimiter at byte {position}")]
+    DelimiterInPayload {
+        /// Offset of the first delimiter byte inside the payload.
+        position: usize,
+    },
+    /// A payload handed to a [`FixedSizeCodec`](crate::FixedSizeCodec)
+    /// encoder is not exactly the frame size.
+    #[error("payload of {len} bytes, but frames are exactly {expected} bytes")]
+    WrongSize {
+        /// Length of the payload.
+        len: usize,
+        /// The fixed frame size.
+        expected: usize,
+    },
+    /// A line decoded by [`Utf8LineCodec`](crate::Utf8LineCodec) is not
+    /// valid UTF-8.
+    #[error("line is not valid UTF-8")]
+    InvalidUtf8 {
+        /// The validation error, with the offset of the first bad byte.
+        #[source]
+        source: std::str::Utf8Error,
+    },
+    /// The underlying reader or writer failed.
+    #[error("i/o error")]
+    Io(#[from] io::Error),
+}
+
+impl FrameError {
+    /// Returns `true` for errors caused by the peer's bytes (as opposed to
+    /// I/O failures or payloads rejected by an encoder).
+    ///
+    /// ```
+    /// use aqueduct_framing::FrameError;
+    ///
+    /// assert!(FrameError::Truncated { buffered: 1 }.is_protocol());
+    /// let io = std::io::Error::other("reset");
+    /// assert!(!FrameError::from(io).is_protocol());
+    /// ```
+    #[must_use]
+    pub fn is_protocol(&self) -> bool {
+        matches!(
+            self,
+            Self::TooLong { .. }
+                | Self::Truncated { .. }
+                | Self::NegativeLength { .. }
+                | Self::VarintOverflow { .. }
+                | Self::InvalidUtf8 { .. }
+        )
+    }
+}

@@ -1,0 +1,144 @@
+//! Fixed-size frames: [`FixedSizeCodec`].
+//!
+//! # Wire format
+//!
+//! Frames are exactly `n` bytes, back to back, with nothing between them.
+//! With `n = 3`:
+//!
+//! ```text
+//! byte:  0     1     2     3     4     5
+//!      +-----+-----+-----+-----+-----+-----+
+//!      | 'a' | 'b' | 'c' | 'd' | 'e' | 'f' |
+//!      +-----+-----+-----+-----+-----+-----+
+//!      |     frame 1     |     frame 2     |
+//! ```
+//!
+//! At end of stream, fewer than `n` leftover bytes are
+//! [`FrameError::Truncated`].
+
+use bytes::{Bytes, BytesMut};
+use tokio_util::codec::{Decoder, Encoder};
+
+use crate::FrameError;
+
+/// Decodes and encodes frames of exactly `n` bytes.
+///
+/// Decoded frames are [`Bytes`] split from the read buffer, never copied.
+/// Encoders take `&[u8]`, `Vec<u8>` and [`Bytes`] and refuse a payload that
+/// is not exactly `n` bytes.
+///
+/// ```
+/// use aqueduct_framing::FixedSizeCodec;
+/// use bytes::BytesMut;
+/// use tokio_util::codec::{Decoder, Encoder};
+///
+/// let mut codec = FixedSizeCodec::new(4);
+/// let mut buf = BytesMut::from("abcdefg");
+/// assert_eq!(&codec.decode(&mut buf)?.unwrap()[..], b"abcd");
+/// assert_eq!(codec.decode(&mut buf)?, None);
+///
+/// let mut out = BytesMut::new();
+/// codec.encode(&b"wxyz"[..], &mut out)?;
+/// assert!(codec.encode(&b"short"[..], &mut out).is_err());
+/// # Ok::<(), aqueduct_framing::FrameError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FixedSizeCodec {
+    size: usize,
+}
+
+impl FixedSizeCodec {
+    /// Frames of exactly `size` bytes.
+    ///
+    /// # Panics
+    ///
+    /// If `size` is zero.
+    ///
+    /// ```
+    /// let codec = aqueduct_framing::FixedSizeCodec::new(16);
+    /// assert_eq!(codec.frame_size(), 16);
+    /// ```
+    #[must_use]
+    pub fn new(size: usize) -> Self {
+        assert!(size > 0, "fixed frames must be at least one byte");
+        Self { size }
+    }
+
+    /// The frame size in bytes.
+    ///
+    /// ```
+    /// assert_eq!(aqueduct_framing::FixedSizeCodec::new(3).frame_size(), 3);
+    /// ```
+    #[must_use]
+    pub fn frame_size(&self) -> usize {
+        self.size
+    }
+
+    /// Makes room for the rest of the frame, so it is not reallocated on
+    /// the way in.
+    #[inline(never)]
+    fn wait(self, buf: &mut BytesMut) {
+        buf.reserve(self.size - buf.len());
+    }
+
+    fn encode_slice(self, payload: &[u8], dst: &mut BytesMut) -> Result<(), FrameError> {
+        if payload.len() != self.size {
+            return Err(FrameError::WrongSize {
+                len: payload.len(),
+                expected: self.size,
+            });
+        }
+        dst.extend_from_slice(payload);
+        Ok(())
+    }
+}
+
+impl Decoder for FixedSizeCodec {
+    type Item = Bytes;
+    type Error = FrameError;
+
+    #[inline(always)]
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        if buf.len() >= self.size {
+            return Ok(Some(buf.split_to(self.size).freeze()));
+        }
+        self.wait(buf);
+        Ok(None)
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        if let Some(frame) = self.decode(buf)? {
+            return Ok(Some(frame));
+        }
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        let buffered = buf.len();
+        buf.clear();
+        Err(FrameError::Truncated { buffered })
+    }
+}
+
+impl Encoder<&[u8]> for FixedSizeCodec {
+    type Error = FrameError;
+
+    fn encode(&mut self, payload: &[u8], dst: &mut BytesMut) -> Result<(), FrameError> {
+        self.encode_slice(payload, dst)
+    }
+}
+
+impl Encoder<Vec<u8>> for FixedSizeCodec {
+    type Error = FrameError;
+
+    fn encode(&mut self, payload: Vec<u8>, dst: &mut BytesMut) -> Result<(), FrameError> {
+        self.encode_slice(&payload, dst)
+    }
+}
+
+impl Encoder<Bytes> for FixedSizeCodec {
+    type Error = FrameError;
+
+    fn encode(&mut self, payload: Bytes, dst: &mut BytesMut) -> Result<(), FrameError> {
+        self.encode_slice(&payload, dst)
+    }
+}

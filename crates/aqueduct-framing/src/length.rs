@@ -1,0 +1,886 @@
+//! Length-prefixed frames: [`LengthPrefixedCodec`].
+//!
+//! # Wire format
+//!
+//! Each frame is an optional run of `offset` bytes the codec does not
+//! interpret, a length field, and the payload. The length field holds the
+//! payload length minus the length adjustment; it is 1, 2, 3, 4 or 8 bytes,
+//! big or little endian, or an unsigned LEB128 varint of 1 to 10 bytes.
+//!
+//! The default (4-byte big-endian field, no offset, no adjustment, header
+//! stripped) frames `hi` like this:
+//!
+//! ```text
+//! byte:  0      1      2      3      4      5
+//!      +------+------+------+------+------+------+
+//!      | 0x00 | 0x00 | 0x00 | 0x02 | 'h'  | 'i'  |
+//!      +------+------+------+------+------+------+
+//!      |  length field: 2 (u32 BE) |   payload   |
+//!      decodes to b"hi"
+//! ```
+//!
+//! A 1-byte type tag before a 2-byte little-endian length that counts the
+//! whole frame (offset 1, width 2, adjustment -3), header kept:
+//!
+//! ```text
+//! byte:  0      1      2      3      4
+//!      +------+------+------+------+------+
+//!      | 0x07 | 0x05 | 0x00 | 'h'  | 'i'  |
+//!      +------+------+------+------+------+
+//!      | tag  | len 5 (LE)  |   payload   |
+//!      decodes to all five bytes
+//! ```
+//!
+//! A varint length of 300 (`0xAC 0x02`, seven bits per byte, low bits first,
+//! high bit set on every byte but the last):
+//!
+//! ```text
+//! byte:  0      1      2 ...                 301
+//!      +------+------+------------------------+
+//!      | 0xAC | 0x02 |  300 payload bytes     |
+//!      +------+------+------------------------+
+//! ```
+//!
+//! # Limits
+//!
+//! The payload length, after the adjustment, is checked against
+//! [`max_frame_length`](LengthPrefixedBuilder::max_frame_length) (8 MiB by
+//! default) as soon as the header is complete, before any payload byte is
+//! buffered or any memory reserved: a peer announcing 4 GiB costs nothing.
+//! What happens next is the [`Oversize`] policy: an error (default) or a
+//! silent skip of that frame's bytes as they arrive.
+//!
+//! # Cost
+//!
+//! Decoded frames are [`Bytes`] split from the read buffer, never copied.
+//! Once a header is complete the codec reserves room for the whole frame, so
+//! a large frame arriving in small reads is not reallocated on the way.
+//!
+//! At end of stream, a partial header or payload is
+//! [`FrameError::Truncated`].
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use tokio_util::codec::{Decoder, Encoder};
+
+use crate::FrameError;
+use crate::buf::{DEFAULT_RELEASE_THRESHOLD, release_excess};
+
+/// Default maximum frame length: 8 MiB.
+pub const DEFAULT_MAX_FRAME_LENGTH: usize = 8 * 1024 * 1024;
+
+/// The longest varint length field: 10 bytes hold 64 bits.
+const MAX_VARINT_BYTES: usize = 10;
+
+/// The encoding of the length field.
+///
+/// ```
+/// use aqueduct_framing::LengthField;
+///
+/// assert_eq!(LengthField::U16.width(), Some(2));
+/// assert_eq!(LengthField::Varint.width(), None);
+/// assert_eq!(LengthField::U24.max_value(), 0xFF_FFFF);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum LengthField {
+    /// One byte.
+    U8,
+    /// Two bytes.
+    U16,
+    /// Three bytes.
+    U24,
+    /// Four bytes (the default).
+    #[default]
+    U32,
+    /// Eight bytes.
+    U64,
+    /// Unsigned LEB128: 7 bits per byte, least significant group first,
+    /// 1 to 10 bytes. Endianness does not apply.
+    Varint,
+}
+
+impl LengthField {
+    /// The width in bytes, or `None` for the variable-width varint.
+    ///
+    /// ```
+    /// assert_eq!(aqueduct_framing::LengthField::U64.width(), Some(8));
+    /// ```
+    #[must_use]
+    pub const fn width(self) -> Option<usize> {
+        match self {
+            Self::U8 => Some(1),
+            Self::U16 => Some(2),
+            Self::U24 => Some(3),
+            Self::U32 => Some(4),
+            Self::U64 => Some(8),
+            Self::Varint => None,
+        }
+    }
+
+    /// The largest value the field can hold.
+    ///
+    /// ```
+    /// assert_eq!(aqueduct_framing::LengthField::U8.max_value(), 255);
+    /// ```
+    #[must_use]
+    pub const fn max_value(self) -> u64 {
+        match self {
+            Self::U8 => 0xFF,
+            Self::U16 => 0xFFFF,
+            Self::U24 => 0xFF_FFFF,
+            Self::U32 => 0xFFFF_FFFF,
+            Self::U64 | Self::Varint => u64::MAX,
+        }
+    }
+}
+
+/// Byte order of a fixed-width length field.
+///
+/// ```
+/// use aqueduct_framing::{Endian, LengthPrefixedCodec};
+///
+/// let codec = LengthPrefixedCodec::builder().endian(Endian::Little).build();
+/// # let _ = codec;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Endian {
+    /// Most significant byte first (network order, the default).
+    #[default]
+    Big,
+    /// Least significant byte first.
+    Little,
+}
+
+/// What the decoder does with a frame longer than the maximum.
+///
+/// ```
+/// use aqueduct_framing::{LengthPrefixedCodec, Oversize};
+/// use bytes::BytesMut;
+/// use tokio_util::codec::Decoder;
+///
+/// let mut codec = LengthPrefixedCodec::builder()
+///     .length_field_width(1)
+///     .max_frame_length(2)
+///     .oversize(Oversize::Skip)
+///     .build();
+/// let mut buf = BytesMut::from(&b"\x03abc\x02ok"[..]);
+/// assert_eq!(&codec.decode(&mut buf)?.unwrap()[..], b"ok");
+/// assert_eq!(codec.skipped_frames(), 1);
+/// # Ok::<(), aqueduct_framing::FrameError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Oversize {
+    /// Return [`FrameError::TooLong`] (the default). If decoding goes on
+    /// after the error, the frame's payload is skipped and the next frame
+    /// decodes normally.
+    #[default]
+    Error,
+    /// Discard the frame's bytes as they arrive, count it in
+    /// [`LengthPrefixedCodec::skipped_frames`], and go on with the next
+    /// frame.
+    Skip,
+}
+
+/// Configures a [`LengthPrefixedCodec`]; from
+/// [`LengthPrefixedCodec::builder`].
+///
+/// ```
+/// use aqueduct_framing::{Endian, LengthField, LengthPrefixedCodec, Oversize};
+///
+/// let codec = LengthPrefixedCodec::builder()
+///     .length_field(LengthField::U16)
+///     .endian(Endian::Little)
+///     .length_field_offset(1)
+///     .length_adjustment(-3)
+///     .strip_header(false)
+///     .max_frame_length(64 * 1024)
+///     .oversize(Oversize::Error)
+///     .build();
+/// assert_eq!(codec.max_frame_length(), 64 * 1024);
+/// ```
+#[derive(Debug, Clone)]
+pub struct LengthPrefixedBuilder {
+    config: Config,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Config {
+    field: LengthField,
+    endian: Endian,
+    offset: usize,
+    adjustment: i64,
+    strip: bool,
+    max_frame_length: usize,
+    oversize: Oversize,
+    release_threshold: usize,
+}
+
+impl LengthPrefixedBuilder {
+    /// The length field encoding (default [`LengthField::U32`]).
+    ///
+    /// ```
+    /// use aqueduct_framing::{LengthField, LengthPrefixedCodec};
+    /// let codec = LengthPrefixedCodec::builder().length_field(LengthField::Varint).build();
+    /// # let _ = codec;
+    /// ```
+    pub fn length_field(&mut self, field: LengthField) -> &mut Self {
+        self.config.field = field;
+        self
+    }
+
+    /// A fixed-width length field of `width` bytes: 1, 2, 3, 4 or 8.
+    ///
+    /// # Panics
+    ///
+    /// If `width` is not one of 1, 2, 3, 4, 8.
+    ///
+    /// ```
+    /// use aqueduct_framing::LengthPrefixedCodec;
+    /// let codec = LengthPrefixedCodec::builder().length_field_width(2).build();
+    /// # let _ = codec;
+    /// ```
+    pub fn length_field_width(&mut self, width: usize) -> &mut Self {
+        self.config.field = match width {
+            1 => LengthField::U8,
+            2 => LengthField::U16,
+            3 => LengthField::U24,
+            4 => LengthField::U32,
+            8 => LengthField::U64,
+            other => panic!("length field width must be 1, 2, 3, 4 or 8, not {other}"),
+        };
+        self
+    }
+
+    /// An unsigned LEB128 varint length field.
+    ///
+    /// ```
+    /// use aqueduct_framing::LengthPrefixedCodec;
+    /// use bytes::BytesMut;
+    /// use tokio_util::codec::Encoder;
+    ///
+    /// let mut codec = LengthPrefixedCodec::builder().varint().build();
+    /// let mut out = BytesMut::new();
+    /// codec.encode(&[0u8; 300][..], &mut out)?;
+    /// assert_eq!(&out[..2], &[0xAC, 0x02]);
+    /// # Ok::<(), aqueduct_framing::FrameError>(())
+    /// ```
+    pub fn varint(&mut self) -> &mut Self {
+        self.config.field = LengthField::Varint;
+        self
+    }
+
+    /// Byte order of a fixed-width field (default big endian).
+    ///
+    /// ```
+    /// use aqueduct_framing::LengthPrefixedCodec;
+    /// let codec = LengthPrefixedCodec::builder().little_endian().build();
+    /// # let _ = codec;
+    /// ```
+    pub fn endian(&mut self, endian: Endian) -> &mut Self {
+        self.config.endian = endian;
+        self
+    }
+
+    /// Shorthand for `endian(Endian::Big)`.
+    ///
+    /// ```
+    /// let codec = aqueduct_framing::LengthPrefixedCodec::builder().big_endian().build();
+    /// # let _ = codec;
+    /// ```
+    pub fn big_endian(&mut self) -> &mut Self {
+        self.endian(Endian::Big)
+    }
+
+    /// Shorthand for `endian(Endian::Little)`.
+    ///
+    /// ```
+    /// let codec = aqueduct_framing::LengthPrefixedCodec::builder().little_endian().build();
+    /// # let _ = codec;
+    /// ```
+    pub fn little_endian(&mut self) -> &mut Self {
+        self.endian(Endian::Little)
+    }
+
+    /// Number of bytes before the length field (default 0). The decoder
+    /// passes them through (with the header kept) or drops them (header
+    /// stripped); the encoder writes zeros there.
+    ///
+    /// ```
+    /// use aqueduct_framing::LengthPrefixedCodec;
+    /// use bytes::BytesMut;
+    /// use tokio_util::codec::Decoder;
+    ///
+    /// let mut codec = LengthPrefixedCodec::builder()
+    ///     .length_field_offset(1)
+    ///     .length_field_width(1)
+    ///     .build();
+    /// let mut buf = BytesMut::from(&b"\x09\x02hi"[..]);
+    /// assert_eq!(&codec.decode(&mut buf)?.unwrap()[..], b"hi");
+    /// # Ok::<(), aqueduct_framing::FrameError>(())
+    /// ```
+    pub fn length_field_offset(&mut self, offset: usize) -> &mut Self {
+        self.config.offset = offset;
+        self
+    }
+
+    /// Added to the length field's value to get the payload length (the
+    /// bytes after the length field). Use a negative adjustment when the
+    /// field counts the header too: with a 4-byte field that counts itself,
+    /// `-4`.
+    ///
+    /// ```
+    /// use aqueduct_framing::LengthPrefixedCodec;
+    /// use bytes::BytesMut;
+    /// use tokio_util::codec::Decoder;
+    ///
+    /// let mut codec = LengthPrefixedCodec::builder().length_adjustment(-4).build();
+    /// let mut buf = BytesMut::from(&b"\0\0\0\x06hi"[..]);
+    /// assert_eq!(&codec.decode(&mut buf)?.unwrap()[..], b"hi");
+    /// # Ok::<(), aqueduct_framing::FrameError>(())
+    /// ```
+    pub fn length_adjustment(&mut self, adjustment: i64) -> &mut Self {
+        self.config.adjustment = adjustment;
+        self
+    }
+
+    /// Whether decoded frames are the payload only (`true`, default) or the
+    /// whole frame: offset bytes, length field and payload.
+    ///
+    /// ```
+    /// use aqueduct_framing::LengthPrefixedCodec;
+    /// use bytes::BytesMut;
+    /// use tokio_util::codec::Decoder;
+    ///
+    /// let mut codec = LengthPrefixedCodec::builder()
+    ///     .length_field_width(1)
+    ///     .strip_header(false)
+    ///     .build();
+    /// let mut buf = BytesMut::from(&b"\x02hi"[..]);
+    /// assert_eq!(&codec.decode(&mut buf)?.unwrap()[..], b"\x02hi");
+    /// # Ok::<(), aqueduct_framing::FrameError>(())
+    /// ```
+    pub fn strip_header(&mut self, strip: bool) -> &mut Self {
+        self.config.strip = strip;
+        self
+    }
+
+    /// The largest payload length accepted, after the adjustment (default
+    /// 8 MiB).
+    ///
+    /// ```
+    /// use aqueduct_framing::{FrameError, LengthPrefixedCodec};
+    /// use bytes::BytesMut;
+    /// use tokio_util::codec::Decoder;
+    ///
+    /// let mut codec = LengthPrefixedCodec::builder().max_frame_length(1 << 20).build();
+    /// // A 4 GiB announcement fails as soon as the four header bytes are in.
+    /// let mut buf = BytesMut::from(&b"\xff\xff\xff\xff"[..]);
+    /// let err = codec.decode(&mut buf).unwrap_err();
+    /// assert!(matches!(err, FrameError::TooLong { len: 0xFFFF_FFFF, max: 1_048_576 }));
+    /// ```
+    pub fn max_frame_length(&mut self, max: usize) -> &mut Self {
+        self.config.max_frame_length = max;
+        self
+    }
+
+    /// What to do with a frame longer than the maximum (default
+    /// [`Oversize::Error`]).
+    ///
+    /// ```
+    /// use aqueduct_framing::{LengthPrefixedCodec, Oversize};
+    /// let codec = LengthPrefixedCodec::builder().oversize(Oversize::Skip).build();
+    /// # let _ = codec;
+    /// ```
+    pub fn oversize(&mut self, policy: Oversize) -> &mut Self {
+        self.config.oversize = policy;
+        self
+    }
+
+    /// After a frame longer than `threshold` bytes (default 256 KiB), the
+    /// decoder gives the read buffer's spare capacity back, so one large
+    /// frame does not pin memory for the life of the connection.
+    ///
+    /// ```
+    /// use aqueduct_framing::LengthPrefixedCodec;
+    /// let codec = LengthPrefixedCodec::builder().release_threshold(64 * 1024).build();
+    /// # let _ = codec;
+    /// ```
+    pub fn release_threshold(&mut self, threshold: usize) -> &mut Self {
+        self.config.release_threshold = threshold;
+        self
+    }
+
+    /// Builds the codec.
+    ///
+    /// ```
+    /// let codec = aqueduct_framing::LengthPrefixedCodec::builder().build();
+    /// assert_eq!(codec.max_frame_length(), 8 * 1024 * 1024);
+    /// ```
+    #[must_use]
+    pub fn build(&self) -> LengthPrefixedCodec {
+        LengthPrefixedCodec {
+            config: self.config,
+            state: State::Head,
+            skipped: 0,
+        }
+    }
+}
+
+/// Decodes and encodes length-prefixed frames.
+///
+/// See the [module docs](self) for the wire format. Configure it with
+/// [`LengthPrefixedCodec::builder`]; [`LengthPrefixedCodec::new`] gives the
+/// defaults: a 4-byte big-endian length, header stripped, 8 MiB maximum.
+///
+/// Encoders take `&[u8]`, `Vec<u8>` and [`Bytes`]. For large payloads on a
+/// socket, [`FrameWriter`](crate::FrameWriter) sends the header and the
+/// payload without copying the payload into a write buffer.
+///
+/// ```
+/// use aqueduct_framing::LengthPrefixedCodec;
+/// use bytes::{Bytes, BytesMut};
+/// use tokio_util::codec::{Decoder, Encoder};
+///
+/// let mut codec = LengthPrefixedCodec::new();
+/// let mut wire = BytesMut::new();
+/// codec.encode(Bytes::from_static(b"hello"), &mut wire)?;
+/// assert_eq!(&wire[..], b"\0\0\0\x05hello");
+/// assert_eq!(&codec.decode(&mut wire)?.unwrap()[..], b"hello");
+/// # Ok::<(), aqueduct_framing::FrameError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct LengthPrefixedCodec {
+    config: Config,
+    state: State,
+    skipped: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Waiting for a complete header.
+    Head,
+    /// Header parsed and checked; waiting for `header + payload` bytes.
+    Data { header: usize, payload: usize },
+    /// Discarding the payload of an oversized frame.
+    Skip { remaining: u64 },
+}
+
+impl Default for LengthPrefixedCodec {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LengthPrefixedCodec {
+    /// The default codec: 4-byte big-endian length, no offset or adjustment,
+    /// header stripped, 8 MiB maximum, oversize is an error.
+    ///
+    /// ```
+    /// let codec = aqueduct_framing::LengthPrefixedCodec::new();
+    /// assert_eq!(codec.max_frame_length(), 8 << 20);
+    /// ```
+    #[must_use]
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// A builder starting from the defaults of [`LengthPrefixedCodec::new`].
+    ///
+    /// ```
+    /// let codec = aqueduct_framing::LengthPrefixedCodec::builder()
+    ///     .length_field_width(2)
+    ///     .max_frame_length(4096)
+    ///     .build();
+    /// assert_eq!(codec.max_frame_length(), 4096);
+    /// ```
+    #[must_use]
+    pub fn builder() -> LengthPrefixedBuilder {
+        LengthPrefixedBuilder {
+            config: Config {
+                field: LengthField::U32,
+                endian: Endian::Big,
+                offset: 0,
+                adjustment: 0,
+                strip: true,
+                max_frame_length: DEFAULT_MAX_FRAME_LENGTH,
+                oversize: Oversize::Error,
+                release_threshold: DEFAULT_RELEASE_THRESHOLD,
+            },
+        }
+    }
+
+    /// The largest payload length accepted.
+    ///
+    /// ```
+    /// let codec = aqueduct_framing::LengthPrefixedCodec::builder().max_frame_length(9).build();
+    /// assert_eq!(codec.max_frame_length(), 9);
+    /// ```
+    #[must_use]
+    pub fn max_frame_length(&self) -> usize {
+        self.config.max_frame_length
+    }
+
+    /// How many oversized frames were skipped under [`Oversize::Skip`].
+    ///
+    /// ```
+    /// let codec = aqueduct_framing::LengthPrefixedCodec::new();
+    /// assert_eq!(codec.skipped_frames(), 0);
+    /// ```
+    #[must_use]
+    pub fn skipped_frames(&self) -> u64 {
+        self.skipped
+    }
+
+    /// Parses the header at the front of `buf`: `(header length, field value)`.
+    #[inline]
+    fn read_head(&self, buf: &[u8]) -> Result<Option<(usize, u64)>, FrameError> {
+        let offset = self.config.offset;
+        let Some(width) = self.config.field.width() else {
+            return read_varint(buf.get(offset..).unwrap_or_default())
+                .map(|v| v.map(|(n, value)| (offset + n, value)));
+        };
+        let header = offset + width;
+        let Some(field) = buf.get(offset..header) else {
+            return Ok(None);
+        };
+        let value = match (self.config.field, self.config.endian) {
+            (LengthField::U32, Endian::Big) => {
+                u64::from(u32::from_be_bytes([field[0], field[1], field[2], field[3]]))
+            }
+            (LengthField::U32, Endian::Little) => {
+                u64::from(u32::from_le_bytes([field[0], field[1], field[2], field[3]]))
+            }
+            (LengthField::U16, Endian::Big) => u64::from(u16::from_be_bytes([field[0], field[1]])),
+            (LengthField::U16, Endian::Little) => {
+                u64::from(u16::from_le_bytes([field[0], field[1]]))
+            }
+            (_, Endian::Big) => field.iter().fold(0, |acc, &b| acc << 8 | u64::from(b)),
+            (_, Endian::Little) => field
+                .iter()
+                .rev()
+                .fold(0, |acc, &b| acc << 8 | u64::from(b)),
+        };
+        Ok(Some((header, value)))
+    }
+
+    /// The payload length announced by a field value, after the adjustment.
+    #[inline]
+    fn payload_length(&self, value: u64) -> Result<u64, FrameError> {
+        let adjustment = self.config.adjustment;
+        let adjusted = if adjustment >= 0 {
+            value.checked_add(adjustment.unsigned_abs())
+        } else {
+            value.checked_sub(adjustment.unsigned_abs())
+        };
+        match adjusted {
+            Some(len) => Ok(len),
+            None if adjustment < 0 => Err(FrameError::NegativeLength { value, adjustment }),
+            // Beyond u64: longer than any maximum.
+            None => Ok(u64::MAX),
+        }
+    }
+
+    /// Writes the header (offset zeros and length field) for a payload of
+    /// `len` bytes.
+    pub(crate) fn put_header(&self, len: usize, dst: &mut BytesMut) -> Result<(), FrameError> {
+        let config = &self.config;
+        if len > config.max_frame_length {
+            return Err(FrameError::TooLong {
+                len: len as u64,
+                max: config.max_frame_length,
+            });
+        }
+        let adjustment = i128::from(config.adjustment);
+        let value = len as i128 - adjustment;
+        let max_value = i128::from(config.field.max_value());
+        if value < 0 {
+            return Err(FrameError::PayloadTooShort {
+                len,
+                min: u64::try_from(adjustment).unwrap_or(0),
+            });
+        }
+        if value > max_value {
+            return Err(FrameError::PayloadTooLong {
+                len,
+                max: u64::try_from(max_value + adjustment).unwrap_or(0),
+            });
+        }
+        // In range 0..=u64::MAX, checked above.
+        let value = value as u64;
+        dst.reserve(config.offset + MAX_VARINT_BYTES);
+        dst.put_bytes(0, config.offset);
+        match (config.field.width(), config.endian) {
+            (None, _) => put_varint(value, dst),
+            (Some(width), Endian::Big) => dst.put_uint(value, width),
+            (Some(width), Endian::Little) => dst.put_uint_le(value, width),
+        }
+        Ok(())
+    }
+
+    fn encode_slice(&self, payload: &[u8], dst: &mut BytesMut) -> Result<(), FrameError> {
+        self.put_header(payload.len(), dst)?;
+        dst.extend_from_slice(payload);
+        Ok(())
+    }
+}
+
+/// Parses an unsigned LEB128 varint: `(bytes used, value)`.
+#[inline]
+fn read_varint(buf: &[u8]) -> Result<Option<(usize, u64)>, FrameError> {
+    let mut value = 0u64;
+    for (i, &byte) in buf.iter().take(MAX_VARINT_BYTES).enumerate() {
+        let bits = u64::from(byte & 0x7F);
+        if i == MAX_VARINT_BYTES - 1 && bits > 1 {
+            return Err(FrameError::VarintOverflow { bytes: i + 1 });
+        }
+        value |= bits << (7 * i);
+        if byte & 0x80 == 0 {
+            return Ok(Some((i + 1, value)));
+        }
+    }
+    if buf.len() >= MAX_VARINT_BYTES {
+        return Err(FrameError::VarintOverflow {
+            bytes: MAX_VARINT_BYTES,
+        });
+    }
+    Ok(None)
+}
+
+fn put_varint(mut value: u64, dst: &mut BytesMut) {
+    while value >= 0x80 {
+        dst.put_u8((value as u8) | 0x80);
+        value >>= 7;
+    }
+    dst.put_u8(value as u8);
+}
+
+impl Decoder for LengthPrefixedCodec {
+    type Item = Bytes;
+    type Error = FrameError;
+
+    /// Always inlined: the fast path (a whole frame already buffered) is a
+    /// few instructions, and inlining keeps the result out of memory.
+    #[inline(always)]
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        if self.state == State::Head {
+            if let Ok(Some((header, value))) = self.read_head(buf) {
+                if let Ok(payload) = self.payload_length(value) {
+                    if payload <= self.config.max_frame_length as u64 {
+                        // `payload <= max`, a usize.
+                        let payload = payload as usize;
+                        if buf.len() - header >= payload {
+                            return Ok(Some(self.take(buf, header, payload)));
+                        }
+                    }
+                }
+            }
+        }
+        self.decode_slow(buf)
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        if let Some(frame) = self.decode(buf)? {
+            return Ok(Some(frame));
+        }
+        let skipping = matches!(self.state, State::Skip { .. });
+        self.state = State::Head;
+        if buf.is_empty() || skipping {
+            buf.clear();
+            return Ok(None);
+        }
+        let buffered = buf.len();
+        buf.clear();
+        Err(FrameError::Truncated { buffered })
+    }
+}
+
+impl LengthPrefixedCodec {
+    /// Splits a complete frame off the front of `buf`.
+    #[inline(always)]
+    fn take(&mut self, buf: &mut BytesMut, header: usize, payload: usize) -> Bytes {
+        self.state = State::Head;
+        let total = header + payload;
+        let frame = if self.config.strip {
+            buf.advance(header);
+            buf.split_to(payload)
+        } else {
+            buf.split_to(total)
+        };
+        release_excess(buf, total, self.config.release_threshold);
+        frame.freeze()
+    }
+
+    /// Every case but a whole frame at the front of the buffer: partial
+    /// header or payload, oversize, skipping, errors.
+    #[inline(never)]
+    fn decode_slow(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        loop {
+            match self.state {
+                State::Head => {
+                    let Some((header, value)) = self.read_head(buf)? else {
+                        return Ok(None);
+                    };
+                    let payload = self.payload_length(value)?;
+                    let max = self.config.max_frame_length;
+                    if payload > max as u64 {
+                        buf.advance(header);
+                        self.state = State::Skip { remaining: payload };
+                        match self.config.oversize {
+                            Oversize::Skip => {
+                                self.skipped += 1;
+                                continue;
+                            }
+                            Oversize::Error => {
+                                return Err(FrameError::TooLong { len: payload, max });
+                            }
+                        }
+                    }
+                    // `payload <= max`, a usize.
+                    let payload = payload as usize;
+                    self.state = State::Data { header, payload };
+                }
+                State::Data { header, payload } => {
+                    let total = header.saturating_add(payload);
+                    if buf.len() < total {
+                        buf.reserve(total - buf.len());
+                        return Ok(None);
+                    }
+                    return Ok(Some(self.take(buf, header, payload)));
+                }
+                State::Skip { remaining } => {
+                    let n = usize::try_from(remaining).map_or(buf.len(), |r| r.min(buf.len()));
+                    buf.advance(n);
+                    let remaining = remaining - n as u64;
+                    if remaining > 0 {
+                        self.state = State::Skip { remaining };
+                        return Ok(None);
+                    }
+                    self.state = State::Head;
+                }
+            }
+        }
+    }
+}
+
+impl Encoder<&[u8]> for LengthPrefixedCodec {
+    type Error = FrameError;
+
+    fn encode(&mut self, payload: &[u8], dst: &mut BytesMut) -> Result<(), FrameError> {
+        self.encode_slice(payload, dst)
+    }
+}
+
+impl Encoder<Bytes> for LengthPrefixedCodec {
+    type Error = FrameError;
+
+    fn encode(&mut self, payload: Bytes, dst: &mut BytesMut) -> Result<(), FrameError> {
+        self.encode_slice(&payload, dst)
+    }
+}
+
+impl Encoder<Vec<u8>> for LengthPrefixedCodec {
+    type Error = FrameError;
+
+    fn encode(&mut self, payload: Vec<u8>, dst: &mut BytesMut) -> Result<(), FrameError> {
+        self.encode_slice(&payload, dst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varint_round_trips_edges() {
+        for value in [
+            0,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
+            let mut out = BytesMut::new();
+            put_varint(value, &mut out);
+            assert_eq!(read_varint(&out).unwrap(), Some((out.len(), value)));
+            assert_eq!(read_varint(&out[..out.len() - 1]).unwrap(), None);
+        }
+    }
+
+    #[test]
+    fn varint_overflow_is_an_error() {
+        let too_big = [0xFF; 9].iter().copied().chain([0x02]).collect::<Vec<_>>();
+        assert!(matches!(
+            read_varint(&too_big),
+            Err(FrameError::VarintOverflow { bytes: 10 })
+        ));
+        assert!(matches!(
+            read_varint(&[0x80; 11]),
+            Err(FrameError::VarintOverflow { .. })
+        ));
+    }
+
+    #[test]
+    fn encoder_rejects_what_the_field_cannot_express() {
+        let mut codec = LengthPrefixedCodec::builder().length_field_width(1).build();
+        let mut out = BytesMut::new();
+        assert!(matches!(
+            codec.encode(&[0u8; 256][..], &mut out),
+            Err(FrameError::PayloadTooLong { len: 256, max: 255 })
+        ));
+        codec.encode(&[0u8; 255][..], &mut out).unwrap();
+        assert_eq!(out.len(), 256);
+    }
+
+    #[test]
+    fn encoder_with_adjustment() {
+        let mut codec = LengthPrefixedCodec::builder()
+            .length_field_width(1)
+            .length_adjustment(2)
+            .build();
+        let mut out = BytesMut::new();
+        assert!(matches!(
+            codec.encode(&b"a"[..], &mut out),
+            Err(FrameError::PayloadTooShort { len: 1, min: 2 })
+        ));
+        codec.encode(&b"abc"[..], &mut out).unwrap();
+        assert_eq!(&out[..], b"\x01abc");
+        assert_eq!(&codec.decode(&mut out).unwrap().unwrap()[..], b"abc");
+    }
+
+    #[test]
+    fn negative_length_is_an_error() {
+        let mut codec = LengthPrefixedCodec::builder()
+            .length_field_width(1)
+            .length_adjustment(-4)
+            .build();
+        let mut buf = BytesMut::from(&b"\x02ab"[..]);
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Err(FrameError::NegativeLength {
+                value: 2,
+                adjustment: -4
+            })
+        ));
+    }
+
+    #[test]
+    fn error_policy_resyncs_if_decoding_continues() {
+        let mut codec = LengthPrefixedCodec::builder()
+            .length_field_width(1)
+            .max_frame_length(2)
+            .build();
+        let mut buf = BytesMut::from(&b"\x03ab"[..]);
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Err(FrameError::TooLong { len: 3, max: 2 })
+        ));
+        assert_eq!(codec.decode(&mut buf).unwrap(), None);
+        buf.extend_from_slice(b"c\x01z");
+        assert_eq!(&codec.decode(&mut buf).unwrap().unwrap()[..], b"z");
+    }
+}

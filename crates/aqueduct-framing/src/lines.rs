@@ -1,0 +1,785 @@
+//! Newline-terminated frames: [`LineCodec`] (bytes) and [`Utf8LineCodec`]
+//! (validated text).
+//!
+//! # Wire format
+//!
+//! A line is any run of bytes other than `\n`, followed by `\n`. A `\r`
+//! right before the `\n` belongs to the terminator, not to the line. Two
+//! lines, `hi` and an empty one, the first ending in CRLF:
+//!
+//! ```text
+//! byte:  0     1     2     3     4
+//!      +-----+-----+-----+-----+-----+
+//!      | 'h' | 'i' | \r  | \n  | \n  |
+//!      +-----+-----+-----+-----+-----+
+//!      |  line 1   | terminator| terminator of line 2 (empty)
+//!      decodes to  b"hi"       and  b""
+//! ```
+//!
+//! # Limits
+//!
+//! A line longer than [`LineCodec::max_length`] (64 KiB by default, not
+//! counting the terminator) is reported as
+//! [`FrameError::TooLong`] as soon as the codec
+//! has seen `max + 1` bytes of it, so memory stays bounded whatever the peer
+//! sends. The codec then discards everything up to the next `\n` and carries
+//! on with the following line.
+//!
+//! # Cost
+//!
+//! Each decoded line is a [`Bytes`] split from the read buffer: no copy. A
+//! line that arrives in many reads is scanned once: the codec remembers where
+//! its last search stopped.
+//!
+//! At end of stream, bytes after the last `\n` are a
+//! [`FrameError::Truncated`] error, unless
+//! [`LineCodec::with_partial_at_eof`] allows a final unterminated line.
+
+use std::fmt;
+use std::ops::Deref;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use tokio_util::codec::{Decoder, Encoder};
+
+use crate::FrameError;
+use crate::buf::{DEFAULT_RELEASE_THRESHOLD, release_excess};
+
+/// Default maximum line length: 64 KiB.
+pub const DEFAULT_MAX_LINE_LENGTH: usize = 64 * 1024;
+
+/// Decodes newline-terminated lines as [`Bytes`], and encodes lines.
+///
+/// Lines come out without their `\n` or `\r\n`, split from the read buffer
+/// without a copy. See the [module docs](self) for the wire format and
+/// limits.
+///
+/// ```
+/// use aqueduct_framing::LineCodec;
+/// use bytes::BytesMut;
+/// use tokio_util::codec::{Decoder, Encoder};
+///
+/// let mut codec = LineCodec::new();
+/// let mut buf = BytesMut::from("GET /\r\nHost: a\n");
+/// assert_eq!(codec.decode(&mut buf)?.unwrap(), "GET /");
+/// assert_eq!(codec.decode(&mut buf)?.unwrap(), "Host: a");
+/// assert_eq!(codec.decode(&mut buf)?, None);
+///
+/// let mut out = BytesMut::new();
+/// codec.encode("pong", &mut out)?;
+/// assert_eq!(&out[..], b"pong\n");
+/// # Ok::<(), aqueduct_framing::FrameError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct LineCodec {
+    /// Where the next search for `\n` starts in the read buffer.
+    next_index: usize,
+    max_length: usize,
+    /// Set after an over-long line: drop bytes up to the next `\n`.
+    discarding: bool,
+    crlf: bool,
+    partial_at_eof: bool,
+    release_threshold: usize,
+    /// Validate lines as UTF-8 (for `Utf8LineCodec`).
+    utf8: bool,
+    /// Length of the buffer prefix known to be valid UTF-8.
+    valid: usize,
+    /// Bytes searched so far (tests check that nothing is searched twice).
+    #[cfg(test)]
+    scanned: usize,
+}
+
+impl Default for LineCodec {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LineCodec {
+    /// A codec with a 64 KiB maximum line length that writes `\n` after each
+    /// encoded line.
+    ///
+    /// ```
+    /// let codec = aqueduct_framing::LineCodec::new();
+    /// assert_eq!(codec.max_length(), 64 * 1024);
+    /// ```
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            next_index: 0,
+            max_length: DEFAULT_MAX_LINE_LENGTH,
+            discarding: false,
+            crlf: false,
+            partial_at_eof: false,
+            release_threshold: DEFAULT_RELEASE_THRESHOLD,
+            utf8: false,
+            valid: 0,
+            #[cfg(test)]
+            scanned: 0,
+        }
+    }
+
+    /// Sets the maximum line length in bytes, not counting the terminator.
+    ///
+    /// ```
+    /// use aqueduct_framing::{FrameError, LineCodec};
+    /// use bytes::BytesMut;
+    /// use tokio_util::codec::Decoder;
+    ///
+    /// let mut codec = LineCodec::new().with_max_length(3);
+    /// let mut buf = BytesMut::from("abc\r\nabcd\nok\n");
+    /// assert_eq!(codec.decode(&mut buf)?.unwrap(), "abc");
+    /// assert!(matches!(codec.decode(&mut buf), Err(FrameError::TooLong { max: 3, .. })));
+    /// assert_eq!(codec.decode(&mut buf)?.unwrap(), "ok");
+    /// # Ok::<(), FrameError>(())
+    /// ```
+    #[must_use]
+    pub fn with_max_length(mut self, max_length: usize) -> Self {
+        self.max_length = max_length;
+        self
+    }
+
+    /// The maximum line length in bytes, not counting the terminator.
+    ///
+    /// ```
+    /// let codec = aqueduct_framing::LineCodec::new().with_max_length(80);
+    /// assert_eq!(codec.max_length(), 80);
+    /// ```
+    #[must_use]
+    pub fn max_length(&self) -> usize {
+        self.max_length
+    }
+
+    /// Makes the encoder end lines with `\r\n` instead of `\n`. Decoding
+    /// accepts both either way.
+    ///
+    /// ```
+    /// use aqueduct_framing::LineCodec;
+    /// use bytes::BytesMut;
+    /// use tokio_util::codec::Encoder;
+    ///
+    /// let mut codec = LineCodec::new().with_crlf(true);
+    /// let mut out = BytesMut::new();
+    /// codec.encode("HELO", &mut out)?;
+    /// assert_eq!(&out[..], b"HELO\r\n");
+    /// # Ok::<(), aqueduct_framing::FrameError>(())
+    /// ```
+    #[must_use]
+    pub fn with_crlf(mut self, crlf: bool) -> Self {
+        self.crlf = crlf;
+        self
+    }
+
+    /// Whether bytes after the last `\n` at end of stream are yielded as a
+    /// final line (`true`) or reported as
+    /// [`FrameError::Truncated`] (`false`, the default).
+    ///
+    /// ```
+    /// use aqueduct_framing::{FrameError, LineCodec};
+    /// use bytes::BytesMut;
+    /// use tokio_util::codec::Decoder;
+    ///
+    /// let mut strict = LineCodec::new();
+    /// let err = strict.decode_eof(&mut BytesMut::from("tail")).unwrap_err();
+    /// assert!(matches!(err, FrameError::Truncated { buffered: 4 }));
+    ///
+    /// let mut lenient = LineCodec::new().with_partial_at_eof(true);
+    /// assert_eq!(lenient.decode_eof(&mut BytesMut::from("tail"))?.unwrap(), "tail");
+    /// # Ok::<(), FrameError>(())
+    /// ```
+    #[must_use]
+    pub fn with_partial_at_eof(mut self, allow: bool) -> Self {
+        self.partial_at_eof = allow;
+        self
+    }
+
+    /// After yielding a line longer than `threshold` bytes (default 256 KiB),
+    /// the decoder gives the read buffer's spare capacity back, so one large
+    /// line does not pin memory for the life of the connection.
+    ///
+    /// ```
+    /// use aqueduct_framing::LineCodec;
+    /// use bytes::BytesMut;
+    /// use tokio_util::codec::Decoder;
+    ///
+    /// let mut codec = LineCodec::new().with_max_length(1 << 20).with_release_threshold(1024);
+    /// let mut buf = BytesMut::with_capacity(1 << 20);
+    /// buf.extend_from_slice(&[b'x'; 100_000]);
+    /// buf.extend_from_slice(b"\nnext");
+    /// let line = codec.decode(&mut buf)?.unwrap();
+    /// assert_eq!(line.len(), 100_000);
+    /// assert!(buf.capacity() < 1024);
+    /// # Ok::<(), aqueduct_framing::FrameError>(())
+    /// ```
+    #[must_use]
+    pub fn with_release_threshold(mut self, threshold: usize) -> Self {
+        self.release_threshold = threshold;
+        self
+    }
+
+    /// Decodes one line. With `self.utf8` set, the line is also known to be
+    /// valid UTF-8. Always inlined: the result then stays in registers
+    /// instead of making a round trip through memory.
+    #[inline(always)]
+    fn decode_line(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        if self.discarding && !self.discard(buf) {
+            return Ok(None);
+        }
+        let len = buf.len();
+        // A line of `max` bytes may be followed by `\r\n`: search up to
+        // `max + 2` bytes, never more, so memory stays bounded.
+        let window_end = len.min(self.max_length.saturating_add(2));
+        let start = self.next_index.min(window_end);
+        #[cfg(test)]
+        {
+            self.scanned += window_end - start;
+        }
+        match memchr::memchr(b'\n', &buf[start..window_end]) {
+            Some(offset) => {
+                let newline = start + offset;
+                self.next_index = 0;
+                let content = if newline > 0 && buf[newline - 1] == b'\r' {
+                    newline - 1
+                } else {
+                    newline
+                };
+                if content > self.max_length {
+                    return Err(self.too_long_at(buf, newline, content));
+                }
+                if self.utf8 && content > self.valid {
+                    self.validate(buf, newline, content)?;
+                }
+                self.valid = self.valid.saturating_sub(newline + 1);
+                let mut line = buf.split_to(newline + 1);
+                line.truncate(content);
+                release_excess(buf, content, self.release_threshold);
+                Ok(Some(line.freeze()))
+            }
+            None if window_end > self.max_length.saturating_add(1) => {
+                Err(self.too_long_unterminated(buf, window_end))
+            }
+            None => {
+                self.next_index = window_end;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Drops bytes through the next `\n`; `true` once it was found.
+    #[cold]
+    fn discard(&mut self, buf: &mut BytesMut) -> bool {
+        self.valid = 0;
+        if let Some(i) = memchr::memchr(b'\n', buf) {
+            buf.advance(i + 1);
+            self.discarding = false;
+            return true;
+        }
+        buf.clear();
+        false
+    }
+
+    /// A complete line (ending at `newline`) is longer than the maximum.
+    #[cold]
+    fn too_long_at(&mut self, buf: &mut BytesMut, newline: usize, content: usize) -> FrameError {
+        buf.advance(newline + 1);
+        self.valid = self.valid.saturating_sub(newline + 1);
+        FrameError::TooLong {
+            len: content as u64,
+            max: self.max_length,
+        }
+    }
+
+    /// More than `max + 1` bytes without a newline: even a `\r` at the end
+    /// cannot make this line fit. Drops it through its newline if buffered,
+    /// else drops everything and keeps discarding.
+    #[cold]
+    fn too_long_unterminated(&mut self, buf: &mut BytesMut, window_end: usize) -> FrameError {
+        self.next_index = 0;
+        self.valid = 0;
+        let len = match memchr::memchr(b'\n', &buf[window_end..]) {
+            Some(offset) => {
+                let newline = window_end + offset;
+                buf.advance(newline + 1);
+                newline
+            }
+            None => {
+                let len = buf.len();
+                buf.clear();
+                self.discarding = true;
+                len
+            }
+        };
+        FrameError::TooLong {
+            len: len as u64,
+            max: self.max_length,
+        }
+    }
+
+    /// Validates the buffer as UTF-8 from `self.valid` to its end in one
+    /// pass (so each byte is validated once, however many lines it holds),
+    /// then checks that the line `..content` lies in the valid part. A `\n`
+    /// never occurs inside a multi-byte character, so every line inside a
+    /// valid run is valid on its own.
+    #[cold]
+    fn validate(
+        &mut self,
+        buf: &mut BytesMut,
+        newline: usize,
+        content: usize,
+    ) -> Result<(), FrameError> {
+        match std::str::from_utf8(&buf[self.valid..]) {
+            Ok(_) => self.valid = buf.len(),
+            Err(e) => self.valid += e.valid_up_to(),
+        }
+        if content <= self.valid {
+            return Ok(());
+        }
+        // The line holds an invalid byte: consume it and report it.
+        let line = buf.split_to(newline + 1);
+        self.valid = 0;
+        match std::str::from_utf8(&line[..content]) {
+            Err(source) => Err(FrameError::InvalidUtf8 { source }),
+            // Unreachable: the bulk validation found an error in this line.
+            Ok(_) => Ok(()),
+        }
+    }
+
+    fn decode_line_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        if let Some(line) = self.decode_line(buf)? {
+            return Ok(Some(line));
+        }
+        self.next_index = 0;
+        self.valid = 0;
+        if self.discarding {
+            self.discarding = false;
+            buf.clear();
+            return Ok(None);
+        }
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        if self.partial_at_eof {
+            let mut content = buf.len();
+            if buf[content - 1] == b'\r' {
+                content -= 1;
+            }
+            let mut line = buf.split();
+            line.truncate(content);
+            if self.utf8 {
+                if let Err(source) = std::str::from_utf8(&line) {
+                    return Err(FrameError::InvalidUtf8 { source });
+                }
+            }
+            return Ok(Some(line.freeze()));
+        }
+        let buffered = buf.len();
+        buf.clear();
+        Err(FrameError::Truncated { buffered })
+    }
+
+    fn encode_line(&self, line: &[u8], dst: &mut BytesMut) -> Result<(), FrameError> {
+        if line.len() > self.max_length {
+            return Err(FrameError::TooLong {
+                len: line.len() as u64,
+                max: self.max_length,
+            });
+        }
+        if let Some(position) = memchr::memchr(b'\n', line) {
+            return Err(FrameError::DelimiterInPayload { position });
+        }
+        if !self.crlf && line.last() == Some(&b'\r') {
+            // `abc\r` + `\n` would decode as `abc`.
+            return Err(FrameError::DelimiterInPayload {
+                position: line.len() - 1,
+            });
+        }
+        let ending: &[u8] = if self.crlf { b"\r\n" } else { b"\n" };
+        dst.reserve(line.len() + ending.len());
+        dst.put_slice(line);
+        dst.put_slice(ending);
+        Ok(())
+    }
+}
+
+impl Decoder for LineCodec {
+    type Item = Bytes;
+    type Error = FrameError;
+
+    #[inline(always)]
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        self.decode_line(buf)
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        self.decode_line_eof(buf)
+    }
+}
+
+macro_rules! line_encoders {
+    ($codec:ty: $($item:ty => |$v:ident| $bytes:expr),* $(,)?) => {$(
+        impl Encoder<$item> for $codec {
+            type Error = FrameError;
+
+            fn encode(&mut self, $v: $item, dst: &mut BytesMut) -> Result<(), FrameError> {
+                self.encode_line($bytes, dst)
+            }
+        }
+    )*};
+}
+
+line_encoders!(LineCodec:
+    &str => |line| line.as_bytes(),
+    String => |line| line.as_bytes(),
+    &[u8] => |line| line,
+    Vec<u8> => |line| &line,
+    Bytes => |line| &line,
+    Utf8Bytes => |line| line.as_bytes(),
+);
+
+/// Text backed by [`Bytes`]: a cheaply clonable, immutable `str` that shares
+/// the read buffer it was split from.
+///
+/// [`Utf8LineCodec`] yields it. It dereferences to `str`, so every string
+/// method works on it, and [`Utf8Bytes::into_bytes`] gives the bytes back
+/// without a copy.
+///
+/// ```
+/// use aqueduct_framing::Utf8Bytes;
+///
+/// let text = Utf8Bytes::from_static("héllo");
+/// assert_eq!(text.len(), 6);
+/// assert!(text.starts_with("hé"));
+/// assert_eq!(text, "héllo");
+/// let copy = text.clone(); // a reference count, not a copy
+/// assert_eq!(copy.as_str(), "héllo");
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Utf8Bytes(Bytes);
+
+impl Utf8Bytes {
+    /// Wraps a static string.
+    ///
+    /// ```
+    /// let text = aqueduct_framing::Utf8Bytes::from_static("ok");
+    /// assert_eq!(&*text, "ok");
+    /// ```
+    #[must_use]
+    pub const fn from_static(text: &'static str) -> Self {
+        Self(Bytes::from_static(text.as_bytes()))
+    }
+
+    /// Validates `bytes` as UTF-8 and wraps them without a copy.
+    ///
+    /// # Errors
+    ///
+    /// [`FrameError::InvalidUtf8`] if `bytes` is not valid UTF-8.
+    ///
+    /// ```
+    /// use aqueduct_framing::Utf8Bytes;
+    /// use bytes::Bytes;
+    ///
+    /// assert_eq!(Utf8Bytes::try_from_bytes(Bytes::from_static(b"ok"))?, "ok");
+    /// assert!(Utf8Bytes::try_from_bytes(Bytes::from_static(b"\xff")).is_err());
+    /// # Ok::<(), aqueduct_framing::FrameError>(())
+    /// ```
+    pub fn try_from_bytes(bytes: Bytes) -> Result<Self, FrameError> {
+        match std::str::from_utf8(&bytes) {
+            Ok(_) => Ok(Self(bytes)),
+            Err(source) => Err(FrameError::InvalidUtf8 { source }),
+        }
+    }
+
+    /// The text as a `&str`.
+    ///
+    /// ```
+    /// let text = aqueduct_framing::Utf8Bytes::from("abc".to_string());
+    /// assert_eq!(text.as_str(), "abc");
+    /// ```
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        // SAFETY: every constructor stores valid UTF-8 (`from_static`,
+        // `From<String>` and `From<&'static str>` take a `str`,
+        // `try_from_bytes` validates, and `Utf8LineCodec` only wraps lines
+        // its inner codec validated), and the bytes are immutable.
+        unsafe { std::str::from_utf8_unchecked(&self.0) }
+    }
+
+    /// The underlying bytes, without a copy.
+    ///
+    /// ```
+    /// let text = aqueduct_framing::Utf8Bytes::from_static("abc");
+    /// assert_eq!(&text.into_bytes()[..], b"abc");
+    /// ```
+    #[must_use]
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
+}
+
+impl Deref for Utf8Bytes {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for Utf8Bytes {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<[u8]> for Utf8Bytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Utf8Bytes {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Debug for Utf8Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Utf8Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.as_str(), f)
+    }
+}
+
+impl From<String> for Utf8Bytes {
+    fn from(text: String) -> Self {
+        Self(Bytes::from(text.into_bytes()))
+    }
+}
+
+impl From<&'static str> for Utf8Bytes {
+    fn from(text: &'static str) -> Self {
+        Self::from_static(text)
+    }
+}
+
+impl From<Utf8Bytes> for Bytes {
+    fn from(text: Utf8Bytes) -> Self {
+        text.0
+    }
+}
+
+impl TryFrom<Bytes> for Utf8Bytes {
+    type Error = FrameError;
+
+    fn try_from(bytes: Bytes) -> Result<Self, FrameError> {
+        Self::try_from_bytes(bytes)
+    }
+}
+
+impl PartialEq<str> for Utf8Bytes {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Utf8Bytes {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for Utf8Bytes {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other
+    }
+}
+
+/// Decodes newline-terminated lines as validated UTF-8 text
+/// ([`Utf8Bytes`]), and encodes lines.
+///
+/// Same framing, limits and options as [`LineCodec`] (it wraps one); each
+/// line is validated once, when complete, and shares the read buffer instead
+/// of being copied into a `String`. A line that is not UTF-8 is a
+/// [`FrameError::InvalidUtf8`] error; the codec stays in sync and the next
+/// call decodes the next line.
+///
+/// ```
+/// use aqueduct_framing::{LineCodec, Utf8LineCodec};
+/// use bytes::BytesMut;
+/// use tokio_util::codec::{Decoder, Encoder};
+///
+/// let mut codec = Utf8LineCodec::new();
+/// let mut buf = BytesMut::from("grüße\r\n");
+/// let line = codec.decode(&mut buf)?.unwrap();
+/// assert_eq!(line, "grüße");
+///
+/// // Options come from the wrapped LineCodec.
+/// let codec = Utf8LineCodec::from(LineCodec::new().with_max_length(80));
+/// assert_eq!(codec.max_length(), 80);
+/// # Ok::<(), aqueduct_framing::FrameError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Utf8LineCodec {
+    inner: LineCodec,
+}
+
+impl Default for Utf8LineCodec {
+    fn default() -> Self {
+        Self::from(LineCodec::new())
+    }
+}
+
+impl Utf8LineCodec {
+    /// A codec with a 64 KiB maximum line length that writes `\n` after each
+    /// encoded line.
+    ///
+    /// ```
+    /// let codec = aqueduct_framing::Utf8LineCodec::new();
+    /// assert_eq!(codec.max_length(), 64 * 1024);
+    /// ```
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the maximum line length in bytes, not counting the terminator.
+    ///
+    /// ```
+    /// let codec = aqueduct_framing::Utf8LineCodec::new().with_max_length(512);
+    /// assert_eq!(codec.max_length(), 512);
+    /// ```
+    #[must_use]
+    pub fn with_max_length(self, max_length: usize) -> Self {
+        Self {
+            inner: self.inner.with_max_length(max_length),
+        }
+    }
+
+    /// The maximum line length in bytes, not counting the terminator.
+    ///
+    /// ```
+    /// assert_eq!(aqueduct_framing::Utf8LineCodec::new().max_length(), 65536);
+    /// ```
+    #[must_use]
+    pub fn max_length(&self) -> usize {
+        self.inner.max_length
+    }
+}
+
+impl From<LineCodec> for Utf8LineCodec {
+    fn from(mut inner: LineCodec) -> Self {
+        inner.utf8 = true;
+        inner.valid = 0;
+        Self { inner }
+    }
+}
+
+impl Decoder for Utf8LineCodec {
+    type Item = Utf8Bytes;
+    type Error = FrameError;
+
+    #[inline(always)]
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Utf8Bytes>, FrameError> {
+        // The inner codec validates lines (in bulk) when `utf8` is set.
+        Ok(self.inner.decode_line(buf)?.map(Utf8Bytes))
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Utf8Bytes>, FrameError> {
+        Ok(self.inner.decode_line_eof(buf)?.map(Utf8Bytes))
+    }
+}
+
+line_encoders!(Utf8LineCodec:
+    &str => |line| line.as_bytes(),
+    String => |line| line.as_bytes(),
+    &[u8] => |line| line,
+    Vec<u8> => |line| &line,
+    Bytes => |line| &line,
+    Utf8Bytes => |line| line.as_bytes(),
+);
+
+impl Utf8LineCodec {
+    fn encode_line(&self, line: &[u8], dst: &mut BytesMut) -> Result<(), FrameError> {
+        self.inner.encode_line(line, dst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_mebibyte_line_in_4k_chunks_is_scanned_once() {
+        let len = 1 << 20;
+        let mut codec = LineCodec::new().with_max_length(len);
+        let mut input = vec![b'a'; len];
+        input.push(b'\n');
+        let mut buf = BytesMut::new();
+        let mut lines = Vec::new();
+        for chunk in input.chunks(4096) {
+            buf.extend_from_slice(chunk);
+            while let Some(line) = codec.decode(&mut buf).unwrap() {
+                lines.push(line);
+            }
+        }
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].len(), len);
+        assert_eq!(codec.scanned, len + 1, "every byte searched exactly once");
+    }
+
+    #[test]
+    fn max_plus_one_without_newline_waits_for_possible_crlf() {
+        let mut codec = LineCodec::new().with_max_length(4);
+        let mut buf = BytesMut::from("abcd\r");
+        assert_eq!(codec.decode(&mut buf).unwrap(), None);
+        buf.extend_from_slice(b"\n");
+        assert_eq!(codec.decode(&mut buf).unwrap().unwrap(), "abcd");
+    }
+
+    #[test]
+    fn too_long_then_discards_across_calls() {
+        let mut codec = LineCodec::new().with_max_length(4);
+        let mut buf = BytesMut::from("abcdefgh");
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Err(FrameError::TooLong { len: 8, max: 4 })
+        ));
+        assert!(buf.is_empty());
+        buf.extend_from_slice(b"ijkl");
+        assert_eq!(codec.decode(&mut buf).unwrap(), None);
+        buf.extend_from_slice(b"mn\nok\n");
+        assert_eq!(codec.decode(&mut buf).unwrap().unwrap(), "ok");
+    }
+
+    #[test]
+    fn encoder_rejects_newline_and_trailing_cr() {
+        let mut codec = LineCodec::new();
+        let mut out = BytesMut::new();
+        assert!(matches!(
+            codec.encode("a\nb", &mut out),
+            Err(FrameError::DelimiterInPayload { position: 1 })
+        ));
+        assert!(matches!(
+            codec.encode("ab\r", &mut out),
+            Err(FrameError::DelimiterInPayload { position: 2 })
+        ));
+        assert!(out.is_empty());
+        let mut crlf = LineCodec::new().with_crlf(true);
+        crlf.encode("ab\r", &mut out).unwrap();
+        assert_eq!(&out[..], b"ab\r\r\n");
+    }
+
+    #[test]
+    fn invalid_utf8_keeps_the_stream_in_sync() {
+        let mut codec = Utf8LineCodec::new();
+        let mut buf = BytesMut::from(&b"\xff\xfe\nfine\n"[..]);
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Err(FrameError::InvalidUtf8 { .. })
+        ));
+        assert_eq!(codec.decode(&mut buf).unwrap().unwrap(), "fine");
+    }
+}
