@@ -48,7 +48,26 @@ pub use aqueduct_pool as pool;
 pub use aqueduct_resilience as resilience;
 
 /// The extension traits, for a glob import: `use aqueduct::prelude::*;`.
-pub mod prelude {}
+///
+/// ```
+/// use aqueduct::prelude::*;
+/// use futures::StreamExt;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// // `map_concurrent` comes from `FlowStreamExt`: up to 4 at a time, order kept.
+/// let doubled: Vec<u32> = futures::stream::iter(1..=5)
+///     .map_concurrent(4, |n| async move { n * 2 })
+///     .collect()
+///     .await;
+/// assert_eq!(doubled, [2, 4, 6, 8, 10]);
+/// # }
+/// ```
+pub mod prelude {
+    #[cfg(feature = "flow")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "flow")))]
+    pub use aqueduct_flow::FlowStreamExt;
+}
 
 // The README's examples are compiled and run as doctests.
 #[cfg(doctest)]
