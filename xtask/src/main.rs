@@ -92,6 +92,9 @@ fn demo(args: &[String]) -> Result {
     match args.first().map(String::as_str) {
         Some("--list") => {
             for (i, w) in tour::TOUR.iter().enumerate() {
+                if i == tour::PATTERN_COUNT {
+                    println!("    and to close the tour, a real service:");
+                }
                 let mark = if w.exists() {
                     ""
                 } else {
