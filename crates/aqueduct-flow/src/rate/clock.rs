@@ -129,7 +129,7 @@ impl TimeBase {
     }
 
     /// Nanoseconds since the base. One clock read.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn now(&self) -> u64 {
         match self {
             Self::Tokio(base) => {

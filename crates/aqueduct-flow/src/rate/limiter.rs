@@ -120,7 +120,7 @@ impl RateLimiter {
     /// limiter.try_acquire().unwrap();
     /// assert!(matches!(limiter.try_acquire(), Err(RateLimitError::RateLimited { .. })));
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn try_acquire(&self) -> Result<(), RateLimitError> {
         self.try_acquire_n(1)
     }
@@ -140,7 +140,7 @@ impl RateLimiter {
     /// assert!(limiter.try_acquire_n(7).is_err());
     /// assert!(limiter.try_acquire_n(3).is_ok());
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn try_acquire_n(&self, n: u32) -> Result<(), RateLimitError> {
         let p = self.shared.quota.load();
         let cost = p.cost(n);
@@ -150,9 +150,7 @@ impl RateLimiter {
         let now = self.shared.clock.now();
         match self.shared.gcra.check(now, cost, p.tolerance) {
             Ok(()) => Ok(()),
-            Err(at) => Err(RateLimitError::RateLimited {
-                retry_after: Duration::from_nanos(at - now),
-            }),
+            Err(at) => Err(limited(at, now)),
         }
     }
 
@@ -358,6 +356,16 @@ impl RateLimiter {
     }
 }
 
+#[cold]
+#[inline(never)]
+fn limited(at: u64, now: u64) -> RateLimitError {
+    RateLimitError::RateLimited {
+        retry_after: Duration::from_nanos(at - now),
+    }
+}
+
+#[cold]
+#[inline(never)]
 fn insufficient(requested: u32, burst: u32) -> RateLimitError {
     RateLimitError::InsufficientCapacity { requested, burst }
 }
