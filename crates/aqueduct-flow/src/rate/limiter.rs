@@ -318,6 +318,8 @@ impl RateLimiter {
     /// ```
     pub fn set_quota(&self, quota: Quota) {
         self.shared.quota.store(quota.params());
+        #[cfg(feature = "tracing")]
+        tracing::debug!(?quota, "rate limiter quota changed");
     }
 
     /// The quota in force.
