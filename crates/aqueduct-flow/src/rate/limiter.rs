@@ -122,7 +122,13 @@ impl RateLimiter {
     /// ```
     #[inline(always)]
     pub fn try_acquire(&self) -> Result<(), RateLimitError> {
-        self.try_acquire_n(1)
+        let p = self.shared.quota.load();
+        let now = self.shared.clock.now();
+        // One cell always fits: the burst is at least 1.
+        match self.shared.gcra.check(now, p.interval, p.tolerance) {
+            Ok(()) => Ok(()),
+            Err(at) => Err(limited(at, now)),
+        }
     }
 
     /// Takes `n` cells at once now, or none and fails without waiting.
