@@ -6,8 +6,9 @@
 //! 3. Resize at runtime: grow the limit while jobs wait.
 //! 4. Fan-out/fan-in: 20 lookups, 5 at a time, gathered as they finish.
 //! 5. `AdaptiveLimit` (AIMD) against a backend that fails when more than 6
-//!    calls overlap: the limit climbs, halves on the first overload, and
-//!    settles around what the backend can take.
+//!    calls overlap: the limit climbs by one per round of successes and
+//!    halves on an overload, the sawtooth of AIMD around what the backend
+//!    can take.
 //!
 //! Run it with `cargo xtask demo concurrency`.
 
@@ -155,7 +156,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let s = adaptive.snapshot();
     println!(
-        "   {} increases, {} decreases; settled around the backend's 6",
+        "   {} increases, {} decreases: a sawtooth around the backend's 6",
         s.increases, s.decreases
     );
     let last = *trace.last().unwrap_or(&0);

@@ -81,3 +81,35 @@ async fn keyed_acquire_waits_per_key_and_gives_back_on_cancel() {
     l.acquire(&1).await;
     assert_eq!(start.elapsed(), Duration::from_millis(100));
 }
+
+/// A hasher that sends every key to the same hash: collisions everywhere.
+#[derive(Default)]
+struct Collide;
+
+impl std::hash::Hasher for Collide {
+    fn finish(&self) -> u64 {
+        42
+    }
+    fn write(&mut self, _: &[u8]) {}
+}
+
+#[test]
+fn keys_with_the_same_hash_keep_separate_limits() {
+    let clock = ManualClock::new();
+    let l = KeyedRateLimiter::with_clock_and_hasher(
+        Quota::per_second(1).burst(1),
+        Clock::Manual(clock.clone()),
+        std::hash::BuildHasherDefault::<Collide>::default(),
+    );
+    for k in 0..100u32 {
+        assert!(l.try_acquire(&k).is_ok(), "key {k}");
+    }
+    for k in 0..100u32 {
+        assert!(l.try_acquire(&k).is_err(), "key {k} is spent");
+    }
+    assert_eq!(l.len(), 100);
+    clock.advance(Duration::from_secs(1));
+    l.sweep();
+    assert!(l.is_empty());
+    assert!(l.try_acquire(&5).is_ok());
+}

@@ -71,3 +71,24 @@ fn a_reader_never_mixes_two_quotas() {
         w.join().unwrap();
     });
 }
+
+#[test]
+fn a_reader_never_mixes_two_slow_quotas() {
+    // Quotas slower than one cell per 2^32 ns go through the sequence lock.
+    loom::model(|| {
+        let l = limiter(Quota::with_period(Duration::from_secs(10)).burst(2));
+        let l2 = l.clone();
+        let w = thread::spawn(move || {
+            l2.set_quota(Quota::with_period(Duration::from_secs(20)).burst(5));
+        });
+        let r = l.try_acquire_n(6);
+        assert!(
+            matches!(
+                r,
+                Err(RateLimitError::InsufficientCapacity { requested: 6, .. })
+            ),
+            "{r:?}"
+        );
+        w.join().unwrap();
+    });
+}

@@ -302,3 +302,18 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_fast_clock_limits_like_the_default_one() {
+    let limiter = RateLimiter::with_clock(Quota::per_minute(1).burst(2), Clock::Fast);
+    assert!(limiter.try_acquire_n(2).is_ok());
+    match limiter.try_acquire() {
+        Err(RateLimitError::RateLimited { retry_after }) => {
+            // Within a minute, and not far below it (the test takes far
+            // less than a second).
+            assert!(retry_after <= Duration::from_secs(60), "{retry_after:?}");
+            assert!(retry_after > Duration::from_secs(59), "{retry_after:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+}

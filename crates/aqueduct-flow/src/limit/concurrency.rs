@@ -314,6 +314,10 @@ impl ConcurrencyLimit {
         let old = s.limit.load(Ordering::Relaxed);
         let limit = f(old);
         s.limit.store(limit, Ordering::Relaxed);
+        #[cfg(feature = "tracing")]
+        if limit != old {
+            tracing::debug!(old, new = limit, "concurrency limit resized");
+        }
         if limit > old {
             let mut add = limit - old;
             // Cancel retirements still pending before adding permits.

@@ -108,7 +108,9 @@ pub(crate) fn saturating_nanos(d: Duration) -> u64 {
 }
 
 /// A clock bound to a limiter's base instant: reads nanoseconds since it.
+/// An explicit tag keeps the dispatch to one compare.
 #[derive(Clone, Debug)]
+#[repr(u8)]
 pub(crate) enum TimeBase {
     Tokio(tokio::time::Instant),
     Fast { clock: quanta::Clock, base: u64 },
@@ -129,7 +131,7 @@ impl TimeBase {
     }
 
     /// Nanoseconds since the base. One clock read.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn now(&self) -> u64 {
         match self {
             Self::Tokio(base) => {

@@ -36,7 +36,7 @@ impl Params {
 ///
 /// Returns the new TAT when it conforms, or the earliest instant at which it
 /// would conform.
-#[inline]
+#[inline(always)]
 pub(crate) fn decide(tat: u64, now: u64, cost: u64, tolerance: u64) -> Result<u64, u64> {
     let new_tat = tat.max(now).saturating_add(cost);
     let allowed_at = new_tat.saturating_sub(tolerance);
@@ -58,8 +58,11 @@ pub(crate) struct Reservation {
     pub(crate) ready_at: u64,
 }
 
-/// The GCRA state: one atomic TAT.
+/// The GCRA state: one atomic TAT, alone on its cache line so that the
+/// compare-and-swap traffic of contended checks does not evict the quota and
+/// clock that every check reads.
 #[derive(Debug)]
+#[repr(align(64))]
 pub(crate) struct Gcra {
     tat: AtomicU64,
 }
@@ -79,7 +82,7 @@ impl Gcra {
 
     /// Takes `cost` now if it conforms; otherwise returns the earliest
     /// instant at which it would. A denied check writes nothing.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn check(&self, now: u64, cost: u64, tolerance: u64) -> Result<(), u64> {
         let mut current = self.tat.load(Ordering::Relaxed);
         loop {
@@ -137,26 +140,55 @@ impl Gcra {
     }
 }
 
-/// A quota that can change at runtime, read without a lock (a sequence lock
-/// over two atomics, so a reader never mixes two quotas).
+/// A quota that can change at runtime, read without a lock.
+///
+/// The common quota (an interval below 2^32 ns, about 4.3 s) is packed with
+/// its burst into one atomic, read with a single load. Slower quotas are
+/// read through a sequence lock over two atomics. Either way a reader never
+/// mixes two quotas.
 #[derive(Debug)]
 pub(crate) struct QuotaCell {
+    /// `interval << 32 | burst`, or 0 when the quota does not fit.
+    packed: AtomicU64,
     seq: AtomicU64,
     interval: AtomicU64,
     tolerance: AtomicU64,
 }
 
+fn pack(p: Params) -> u64 {
+    let burst = p.tolerance / p.interval.max(1);
+    if p.interval < (1 << 32) && burst < (1 << 32) && burst * p.interval == p.tolerance {
+        (p.interval << 32) | burst
+    } else {
+        0
+    }
+}
+
 impl QuotaCell {
     pub(crate) fn new(p: Params) -> Self {
         Self {
+            packed: AtomicU64::new(pack(p)),
             seq: AtomicU64::new(0),
             interval: AtomicU64::new(p.interval),
             tolerance: AtomicU64::new(p.tolerance),
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn load(&self) -> Params {
+        let packed = self.packed.load(Ordering::Acquire);
+        if packed != 0 {
+            let interval = packed >> 32;
+            return Params {
+                interval,
+                tolerance: interval * (packed & 0xffff_ffff),
+            };
+        }
+        self.load_slow()
+    }
+
+    #[cold]
+    fn load_slow(&self) -> Params {
         loop {
             let s1 = self.seq.load(Ordering::Acquire);
             if s1 & 1 == 0 {
@@ -198,6 +230,10 @@ impl QuotaCell {
         fence(Ordering::Release);
         self.interval.store(p.interval, Ordering::Relaxed);
         self.tolerance.store(p.tolerance, Ordering::Relaxed);
+        // Still under the writer lock, so writers publish in one order; a
+        // reader that sees 0 here finds the new slow fields (or waits for
+        // them).
+        self.packed.store(pack(p), Ordering::Release);
         self.seq.store(s + 2, Ordering::Release);
     }
 }
@@ -255,5 +291,15 @@ mod tests {
         q.store(p2);
         assert_eq!(q.load(), p2);
         assert_eq!(p2.burst(), 10);
+        // A quota too slow to pack goes through the sequence lock.
+        let slow = Params {
+            interval: 60_000_000_000,
+            tolerance: 120_000_000_000,
+        };
+        assert_eq!(pack(slow), 0);
+        q.store(slow);
+        assert_eq!(q.load(), slow);
+        q.store(P);
+        assert_eq!(q.load(), P);
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::hash::{BuildHasher, Hash, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
@@ -19,20 +19,86 @@ use super::{Clock, Quota, RateLimitError};
 const MIN_SWEEP: usize = 64;
 
 #[repr(align(64))]
-struct Shard<K, S> {
-    map: Mutex<ShardMap<K, S>>,
+struct Shard<K> {
+    map: Mutex<ShardMap<K>>,
 }
 
-struct ShardMap<K, S> {
-    /// Key → TAT. A key absent and a key whose TAT is not after `now` are
-    /// the same: a full limit.
-    tats: HashMap<K, u64, S>,
+/// Passes through the one `u64` the map's keys are: each key is hashed once,
+/// by the limiter's hasher, and that hash picks the shard and the slot.
+#[derive(Clone, Copy, Debug, Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used; fold anything else deterministically.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// The keys that share one hash: almost always exactly one.
+enum Slot<K> {
+    One(K, u64),
+    Many(Vec<(K, u64)>),
+}
+
+impl<K: Eq> Slot<K> {
+    fn get_mut(&mut self, key: &K) -> Option<&mut u64> {
+        match self {
+            Self::One(k, tat) => (k == key).then_some(tat),
+            Self::Many(v) => v.iter_mut().find(|(k, _)| k == key).map(|(_, t)| t),
+        }
+    }
+
+    fn push(&mut self, key: K, tat: u64) {
+        match self {
+            Self::Many(v) => v.push((key, tat)),
+            Self::One(..) => {
+                let Self::One(k0, t0) = std::mem::replace(self, Self::Many(Vec::with_capacity(2)))
+                else {
+                    return;
+                };
+                if let Self::Many(v) = self {
+                    v.push((k0, t0));
+                    v.push((key, tat));
+                }
+            }
+        }
+    }
+
+    /// Drops the keys that are full at `now`; returns how many remain.
+    fn retain_active(&mut self, now: u64) -> usize {
+        match self {
+            Self::One(_, tat) => usize::from(*tat > now),
+            Self::Many(v) => {
+                v.retain(|(_, tat)| *tat > now);
+                v.len()
+            }
+        }
+    }
+}
+
+struct ShardMap<K> {
+    /// Hash → the keys with that hash and their TATs. A key absent and a
+    /// key whose TAT is not after `now` are the same: a full limit.
+    slots: HashMap<u64, Slot<K>, BuildHasherDefault<PassThrough>>,
+    /// Keys stored.
+    len: usize,
     /// Size at which the next insert sweeps.
     sweep_at: usize,
 }
 
 struct KeyedShared<K, S> {
-    shards: Box<[Shard<K, S>]>,
+    shards: Box<[Shard<K>]>,
     mask: u64,
     hasher: S,
     quota: QuotaCell,
@@ -141,7 +207,8 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Clone> KeyedRateLimiter<K, S> {
         let shards = (0..n)
             .map(|_| Shard {
                 map: Mutex::new(ShardMap {
-                    tats: HashMap::with_hasher(hasher.clone()),
+                    slots: HashMap::default(),
+                    len: 0,
                     sweep_at: MIN_SWEEP,
                 }),
             })
@@ -157,14 +224,18 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Clone> KeyedRateLimiter<K, S> {
         }
     }
 
-    fn shard(&self, key: &K) -> MutexGuard<'_, ShardMap<K, S>> {
+    /// The key's hash and its shard, locked.
+    #[inline]
+    fn shard(&self, key: &K) -> (u64, MutexGuard<'_, ShardMap<K>>) {
         let h = self.shared.hasher.hash_one(key);
-        // The high bits: the map itself uses the low ones.
-        let i = usize::try_from((h >> 40) & self.shared.mask).unwrap_or(0);
-        self.shared.shards[i]
+        // Middle bits: the map uses the low bits for its index and the top
+        // seven for its control bytes.
+        let i = usize::try_from((h >> 32) & self.shared.mask).unwrap_or(0);
+        let guard = self.shared.shards[i]
             .map
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner);
+        (h, guard)
     }
 
     /// Takes one cell for `key` now, or fails without waiting.
@@ -208,16 +279,16 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Clone> KeyedRateLimiter<K, S> {
             });
         }
         let now = self.shared.clock.now();
-        let mut shard = self.shard(key);
+        let (h, mut shard) = self.shard(key);
         let denied = |at: u64| RateLimitError::RateLimited {
             retry_after: Duration::from_nanos(at - now),
         };
-        if let Some(tat) = shard.tats.get_mut(key) {
+        if let Some(tat) = shard.get_mut(h, key) {
             *tat = gcra::decide(*tat, now, cost, p.tolerance).map_err(denied)?;
             return Ok(());
         }
         let new = gcra::decide(0, now, cost, p.tolerance).map_err(denied)?;
-        shard.insert(key.clone(), new, now);
+        shard.insert(h, key.clone(), new, now);
         Ok(())
     }
 
@@ -245,19 +316,25 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Clone> KeyedRateLimiter<K, S> {
     pub fn acquire(&self, key: &K) -> KeyedAcquire<K, S> {
         let p = self.shared.quota.load();
         let now = self.shared.clock.now();
-        let mut shard = self.shard(key);
-        let prev = shard.tats.get(key).copied();
-        let new = prev.unwrap_or(0).max(now).saturating_add(p.interval);
-        let ready_at = new.saturating_sub(p.tolerance).max(now);
-        match shard.tats.get_mut(key) {
-            Some(tat) => *tat = new,
-            None => shard.insert(key.clone(), new, now),
-        }
+        let (h, mut shard) = self.shard(key);
+        let (prev, new) = match shard.get_mut(h, key) {
+            Some(tat) => {
+                let prev = *tat;
+                *tat = prev.max(now).saturating_add(p.interval);
+                (prev, *tat)
+            }
+            None => {
+                let new = now.saturating_add(p.interval);
+                shard.insert(h, key.clone(), new, now);
+                (0, new)
+            }
+        };
         drop(shard);
+        let ready_at = new.saturating_sub(p.tolerance).max(now);
         KeyedAcquire {
             limiter: self.clone(),
             key: Some(key.clone()),
-            prev: prev.unwrap_or(0),
+            prev,
             new,
             sleep: (ready_at > now).then(|| {
                 Box::pin(tokio::time::sleep_until(
@@ -268,8 +345,8 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Clone> KeyedRateLimiter<K, S> {
     }
 
     fn give_back(&self, key: &K, prev: u64, new: u64) {
-        let mut shard = self.shard(key);
-        if let Some(tat) = shard.tats.get_mut(key) {
+        let (h, mut shard) = self.shard(key);
+        if let Some(tat) = shard.get_mut(h, key) {
             if *tat == new {
                 *tat = prev;
             }
@@ -302,13 +379,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Clone> KeyedRateLimiter<K, S> {
         self.shared
             .shards
             .iter()
-            .map(|s| {
-                s.map
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .tats
-                    .len()
-            })
+            .map(|s| s.map.lock().unwrap_or_else(PoisonError::into_inner).len)
             .sum()
     }
 
@@ -361,19 +432,36 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Clone> KeyedRateLimiter<K, S> {
     }
 }
 
-impl<K: Hash + Eq, S: BuildHasher> ShardMap<K, S> {
-    fn insert(&mut self, key: K, tat: u64, now: u64) {
-        if self.tats.len() >= self.sweep_at {
+impl<K: Eq> ShardMap<K> {
+    #[inline]
+    fn get_mut(&mut self, h: u64, key: &K) -> Option<&mut u64> {
+        self.slots.get_mut(&h).and_then(|slot| slot.get_mut(key))
+    }
+
+    fn insert(&mut self, h: u64, key: K, tat: u64, now: u64) {
+        if self.len >= self.sweep_at {
             self.sweep(now);
         }
-        self.tats.insert(key, tat);
+        match self.slots.get_mut(&h) {
+            Some(slot) => slot.push(key, tat),
+            None => {
+                self.slots.insert(h, Slot::One(key, tat));
+            }
+        }
+        self.len += 1;
     }
 
     fn sweep(&mut self, now: u64) {
-        self.tats.retain(|_, tat| *tat > now);
-        self.sweep_at = (self.tats.len() * 2).max(MIN_SWEEP);
-        if self.tats.capacity() > self.sweep_at * 4 {
-            self.tats.shrink_to(self.sweep_at);
+        let mut len = 0;
+        self.slots.retain(|_, slot| {
+            let n = slot.retain_active(now);
+            len += n;
+            n > 0
+        });
+        self.len = len;
+        self.sweep_at = (len * 2).max(MIN_SWEEP);
+        if self.slots.capacity() > self.sweep_at * 4 {
+            self.slots.shrink_to(self.sweep_at);
         }
     }
 }

@@ -120,9 +120,15 @@ impl RateLimiter {
     /// limiter.try_acquire().unwrap();
     /// assert!(matches!(limiter.try_acquire(), Err(RateLimitError::RateLimited { .. })));
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn try_acquire(&self) -> Result<(), RateLimitError> {
-        self.try_acquire_n(1)
+        let p = self.shared.quota.load();
+        let now = self.shared.clock.now();
+        // One cell always fits: the burst is at least 1.
+        match self.shared.gcra.check(now, p.interval, p.tolerance) {
+            Ok(()) => Ok(()),
+            Err(at) => Err(limited(at, now)),
+        }
     }
 
     /// Takes `n` cells at once now, or none and fails without waiting.
@@ -140,7 +146,7 @@ impl RateLimiter {
     /// assert!(limiter.try_acquire_n(7).is_err());
     /// assert!(limiter.try_acquire_n(3).is_ok());
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn try_acquire_n(&self, n: u32) -> Result<(), RateLimitError> {
         let p = self.shared.quota.load();
         let cost = p.cost(n);
@@ -150,9 +156,7 @@ impl RateLimiter {
         let now = self.shared.clock.now();
         match self.shared.gcra.check(now, cost, p.tolerance) {
             Ok(()) => Ok(()),
-            Err(at) => Err(RateLimitError::RateLimited {
-                retry_after: Duration::from_nanos(at - now),
-            }),
+            Err(at) => Err(limited(at, now)),
         }
     }
 
@@ -320,6 +324,8 @@ impl RateLimiter {
     /// ```
     pub fn set_quota(&self, quota: Quota) {
         self.shared.quota.store(quota.params());
+        #[cfg(feature = "tracing")]
+        tracing::debug!(?quota, "rate limiter quota changed");
     }
 
     /// The quota in force.
@@ -358,6 +364,16 @@ impl RateLimiter {
     }
 }
 
+#[cold]
+#[inline(never)]
+fn limited(at: u64, now: u64) -> RateLimitError {
+    RateLimitError::RateLimited {
+        retry_after: Duration::from_nanos(at - now),
+    }
+}
+
+#[cold]
+#[inline(never)]
 fn insufficient(requested: u32, burst: u32) -> RateLimitError {
     RateLimitError::InsufficientCapacity { requested, burst }
 }
