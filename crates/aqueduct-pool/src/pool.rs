@@ -76,7 +76,8 @@ pub(crate) struct State<T, E> {
 /// What `begin` found.
 enum Begin<T> {
     Ready(Grant<T>, usize, bool),
-    Queued(usize),
+    /// Queued under this key; the create-error count at the time.
+    Queued(usize, u64),
     Closed,
 }
 
@@ -260,7 +261,8 @@ impl<M: Manager> Shared<M> {
                 return Begin::Ready(Grant::Slot, holder, topup);
             }
         }
-        Begin::Queued(st.enqueue())
+        let errors = st.create_errors;
+        Begin::Queued(st.enqueue(), errors)
     }
 
     /// Past its lifetime, or idle too long while the pool is above `min_idle`.
@@ -530,38 +532,37 @@ impl<M: Manager> Drop for Checkout<'_, M> {
     }
 }
 
+/// A grant and the holder slot booked for it.
+type Taken<T> = (Grant<T>, usize);
+
 /// A queued `get`; dropping it leaves the queue without losing a grant.
 struct Wait<'a, M: Manager> {
     shared: &'a Shared<M>,
     key: Option<usize>,
+    start: Instant,
+    location: &'static Location<'static>,
 }
 
 impl<M: Manager> Wait<'_, M> {
-    fn poll_grant(&mut self, cx: &mut Context<'_>) -> Poll<Option<Grant<M::Object>>> {
-        let key = self.key.expect("polled after completion");
-        let mut st = self.shared.lock();
-        let waiter = &mut st.waiters[key];
-        match std::mem::replace(&mut waiter.state, WaitState::Vacant) {
-            WaitState::Waiting => {
-                waiter.state = WaitState::Waiting;
-                match &mut waiter.waker {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    slot => *slot = Some(cx.waker().clone()),
-                }
-                Poll::Pending
-            }
-            WaitState::Granted(grant) => {
-                st.free_waiter(key);
-                self.key = None;
-                Poll::Ready(Some(grant))
-            }
-            WaitState::Closed => {
-                st.free_waiter(key);
-                self.key = None;
-                Poll::Ready(None)
-            }
-            WaitState::Cancelled | WaitState::Vacant => unreachable!("a live wait owns its key"),
+    /// Books a grant taken under the lock: wait-time histogram, holder.
+    /// Gives the grant back if the pool was closed meanwhile.
+    fn accept(
+        &self,
+        st: &mut State<M::Object, M::Error>,
+        grant: Grant<M::Object>,
+    ) -> Result<Taken<M::Object>, Grant<M::Object>> {
+        if st.closed {
+            return Err(grant);
         }
+        // The one clock read of a queued checkout after it was queued.
+        let now = Instant::now();
+        let waited = now.saturating_duration_since(self.start);
+        st.hist.buckets[WaitHistogram::bucket_of(waited)] += 1;
+        if matches!(grant, Grant::Object(_)) {
+            st.recycled += 1;
+        }
+        let holder = st.alloc_holder(self.location, self.shared.timed.then_some(now));
+        Ok((grant, holder))
     }
 
     /// Leaves the queue; a grant that arrived meanwhile is returned.
@@ -589,10 +590,42 @@ impl<M: Manager> Wait<'_, M> {
 }
 
 impl<M: Manager> Future for Wait<'_, M> {
-    type Output = Option<Grant<M::Object>>;
+    /// The grant and its holder slot; `None` if the pool was closed.
+    type Output = Option<Taken<M::Object>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.get_mut().poll_grant(cx)
+        let this = self.get_mut();
+        let key = this.key.expect("polled after completion");
+        let mut st = this.shared.lock();
+        let waiter = &mut st.waiters[key];
+        match std::mem::replace(&mut waiter.state, WaitState::Vacant) {
+            WaitState::Waiting => {
+                waiter.state = WaitState::Waiting;
+                match &mut waiter.waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    slot => *slot = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+            WaitState::Granted(grant) => {
+                st.free_waiter(key);
+                this.key = None;
+                match this.accept(&mut st, grant) {
+                    Ok(taken) => Poll::Ready(Some(taken)),
+                    Err(grant) => {
+                        drop(st);
+                        this.shared.release(grant, None, false);
+                        Poll::Ready(None)
+                    }
+                }
+            }
+            WaitState::Closed => {
+                st.free_waiter(key);
+                this.key = None;
+                Poll::Ready(None)
+            }
+            WaitState::Cancelled | WaitState::Vacant => unreachable!("a live wait owns its key"),
+        }
     }
 }
 
@@ -899,7 +932,7 @@ impl<M: Manager> Pool<M> {
                 };
                 Box::pin(self.finish(guard, Some(topup))).await
             }
-            Begin::Queued(key) => Box::pin(self.queued(key, location)).await,
+            Begin::Queued(key, errors) => Box::pin(self.queued(key, errors, location)).await,
             Begin::Closed => Err(PoolError::Closed),
         }
     }
@@ -922,6 +955,7 @@ impl<M: Manager> Pool<M> {
     async fn queued(
         &self,
         key: usize,
+        seen_errors: u64,
         location: &'static Location<'static>,
     ) -> Result<Pooled<M>, PoolError<M::Error>> {
         let shared = &*self.shared;
@@ -930,23 +964,33 @@ impl<M: Manager> Pool<M> {
         let mut wait = Wait {
             shared,
             key: Some(key),
+            start,
+            location,
         };
-        let (seen_errors, fresh_leaks) = {
-            let mut st = shared.lock();
-            let fresh = if cfg.leak_threshold.is_some() {
-                shared.scan_leaks(&mut st, start).1
-            } else {
-                Vec::new()
-            };
-            (st.create_errors, fresh)
+        if cfg.leak_threshold.is_some() {
+            let fresh = shared.scan_leaks(&mut shared.lock(), start).1;
+            shared.warn_leaks(&fresh);
+        }
+        let taken = match tokio::time::timeout_at(start + cfg.wait_timeout, &mut wait).await {
+            Ok(taken) => taken,
+            Err(_) => match wait.cancel() {
+                // Granted just as the timer fired: take it.
+                Some(grant) => {
+                    let mut st = shared.lock();
+                    let taken = wait.accept(&mut st, grant);
+                    drop(st);
+                    match taken {
+                        Ok(taken) => Some(taken),
+                        Err(grant) => {
+                            shared.release(grant, None, false);
+                            None
+                        }
+                    }
+                }
+                None => None,
+            },
         };
-        shared.warn_leaks(&fresh_leaks);
-        drop(fresh_leaks);
-        let got = match tokio::time::timeout(cfg.wait_timeout, &mut wait).await {
-            Ok(got) => got,
-            Err(_) => wait.cancel(),
-        };
-        let Some(grant) = got else {
+        let Some((grant, holder)) = taken else {
             let mut st = shared.lock();
             if st.closed {
                 return Err(PoolError::Closed);
@@ -961,25 +1005,6 @@ impl<M: Manager> Pool<M> {
                 waited: cfg.wait_timeout,
                 last_create_error,
             });
-        };
-        let granted_at = Instant::now();
-        let now = shared.timed.then_some(granted_at);
-        let holder = {
-            let mut st = shared.lock();
-            if st.closed {
-                None
-            } else {
-                let waited = granted_at.saturating_duration_since(start);
-                st.hist.buckets[WaitHistogram::bucket_of(waited)] += 1;
-                if matches!(grant, Grant::Object(_)) {
-                    st.recycled += 1;
-                }
-                Some(st.alloc_holder(location, now))
-            }
-        };
-        let Some(holder) = holder else {
-            shared.release(grant, None, false);
-            return Err(PoolError::Closed);
         };
         let guard = Checkout {
             shared,
