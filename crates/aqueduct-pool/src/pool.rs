@@ -6,12 +6,13 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::panic::Location;
 use std::pin::{Pin, pin};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
+use tokio::runtime::{Handle, Id as RuntimeId};
 use tokio::sync::Notify;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use crate::config::{Builder, Config, Order};
 use crate::error::PoolError;
@@ -30,6 +31,9 @@ enum WaitState<T> {
     Waiting,
     Granted(Grant<T>),
     Closed,
+    /// The pool's alarm found the deadline passed and took the waiter out
+    /// of the queue.
+    TimedOut,
     /// The `get` went away while queued; the entry is freed when the queue
     /// reaches it.
     Cancelled,
@@ -39,6 +43,9 @@ enum WaitState<T> {
 struct Waiter<T> {
     state: WaitState<T>,
     waker: Option<Waker>,
+    /// When this waiter gives up. All waiters share one `wait_timeout`, so
+    /// deadlines grow along the queue and only the head's matters.
+    deadline: Instant,
 }
 
 struct HolderSlot {
@@ -60,6 +67,8 @@ pub(crate) struct State<T, E> {
     free_waiters: Vec<usize>,
     /// Live (not cancelled) queued waiters.
     waiting: usize,
+    /// The shared alarm is set for the head's deadline (or an earlier one).
+    alarm_armed: bool,
     holders: Vec<HolderSlot>,
     free_holders: Vec<usize>,
     created: u64,
@@ -76,8 +85,8 @@ pub(crate) struct State<T, E> {
 /// What `begin` found.
 enum Begin<T> {
     Ready(Grant<T>, usize, bool),
-    /// Queued under this key; the create-error count at the time.
-    Queued(usize, u64),
+    /// Queued under this key at this time; the create-error count then.
+    Queued(usize, Instant, u64),
     Closed,
 }
 
@@ -109,10 +118,11 @@ impl<T, E> State<T, E> {
         HolderSlot { ..*slot }
     }
 
-    fn enqueue(&mut self) -> usize {
+    fn enqueue(&mut self, deadline: Instant) -> usize {
         let w = Waiter {
             state: WaitState::Waiting,
             waker: None,
+            deadline,
         };
         let key = if let Some(k) = self.free_waiters.pop() {
             self.waiters[k] = w;
@@ -124,6 +134,21 @@ impl<T, E> State<T, E> {
         self.queue.push_back(key);
         self.waiting += 1;
         key
+    }
+
+    /// The deadline of the oldest live waiter (cancelled ones at the head
+    /// are freed on the way).
+    fn head_deadline(&mut self) -> Option<Instant> {
+        while let Some(&key) = self.queue.front() {
+            match self.waiters[key].state {
+                WaitState::Cancelled => {
+                    self.queue.pop_front();
+                    self.free_waiter(key);
+                }
+                _ => return Some(self.waiters[key].deadline),
+            }
+        }
+        None
     }
 
     fn free_waiter(&mut self, key: usize) {
@@ -199,9 +224,92 @@ pub(crate) struct Shared<M: Manager> {
     timed: bool,
     state: Mutex<State<M::Object, M::Error>>,
     drained: Notify,
+    /// One timer for the whole queue, set for the head's deadline, with
+    /// the runtime it belongs to. Waiters register no timer of their own.
+    alarm: Mutex<Option<(RuntimeId, Pin<Box<Sleep>>)>>,
+    /// Wakes [`Shared::on_alarm`].
+    alarm_waker: Waker,
+}
+
+/// The waker of the pool's alarm: it expires the waiters whose deadline
+/// passed.
+struct AlarmWaker<M: Manager> {
+    shared: Weak<Shared<M>>,
+}
+
+impl<M: Manager> Wake for AlarmWaker<M> {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(shared) = self.shared.upgrade() {
+            shared.on_alarm();
+        }
+    }
 }
 
 impl<M: Manager> Shared<M> {
+    /// Sets the alarm for `deadline` on the current runtime.
+    fn arm(&self, deadline: Instant) {
+        let runtime = Handle::current().id();
+        let mut alarm = self.alarm.lock().unwrap_or_else(PoisonError::into_inner);
+        let sleep = match &mut *alarm {
+            Some((id, sleep)) if *id == runtime => {
+                sleep.as_mut().reset(deadline);
+                sleep
+            }
+            slot => {
+                &mut slot
+                    .insert((runtime, Box::pin(tokio::time::sleep_until(deadline))))
+                    .1
+            }
+        };
+        let mut cx = Context::from_waker(&self.alarm_waker);
+        // Registers the alarm's waker with the timer; the task's cooperative
+        // budget must not make the timer skip that.
+        let fired = pin!(tokio::task::unconstrained(sleep.as_mut()))
+            .poll(&mut cx)
+            .is_ready();
+        drop(alarm);
+        if fired {
+            self.on_alarm();
+        }
+    }
+
+    /// Times out the waiters at the head of the queue whose deadline passed,
+    /// then wakes the new head so that it sets the alarm again.
+    fn on_alarm(&self) {
+        let now = Instant::now();
+        let mut wakers = Vec::new();
+        let mut st = self.lock();
+        st.alarm_armed = false;
+        while let Some(&key) = st.queue.front() {
+            let waiter = &mut st.waiters[key];
+            match waiter.state {
+                WaitState::Cancelled => {
+                    st.queue.pop_front();
+                    st.free_waiter(key);
+                }
+                WaitState::Waiting if waiter.deadline <= now => {
+                    waiter.state = WaitState::TimedOut;
+                    wakers.extend(waiter.waker.take());
+                    st.queue.pop_front();
+                    st.waiting -= 1;
+                }
+                WaitState::Waiting => {
+                    wakers.extend(waiter.waker.clone());
+                    break;
+                }
+                _ => unreachable!("only waiting or cancelled keys are queued"),
+            }
+        }
+        drop(st);
+        for w in wakers {
+            w.wake();
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State<M::Object, M::Error>> {
         // No user code runs under the lock but `retain`'s predicate; if it
         // panicked, the state is still consistent.
@@ -262,7 +370,11 @@ impl<M: Manager> Shared<M> {
             }
         }
         let errors = st.create_errors;
-        Begin::Queued(st.enqueue(), errors)
+        // The one clock read of a checkout that has to queue (before it is
+        // handed its grant).
+        let start = Instant::now();
+        let key = st.enqueue(start + cfg.wait_timeout);
+        Begin::Queued(key, start, errors)
     }
 
     /// Past its lifetime, or idle too long while the pool is above `min_idle`.
@@ -532,8 +644,13 @@ impl<M: Manager> Drop for Checkout<'_, M> {
     }
 }
 
-/// A grant and the holder slot booked for it.
-type Taken<T> = (Grant<T>, usize);
+/// How a queued `get` ended.
+enum Waited<T> {
+    /// Handed a grant; the holder slot booked for it.
+    Taken(Grant<T>, usize),
+    Closed,
+    TimedOut,
+}
 
 /// A queued `get`; dropping it leaves the queue without losing a grant.
 struct Wait<'a, M: Manager> {
@@ -545,15 +662,11 @@ struct Wait<'a, M: Manager> {
 
 impl<M: Manager> Wait<'_, M> {
     /// Books a grant taken under the lock: wait-time histogram, holder.
-    /// Gives the grant back if the pool was closed meanwhile.
     fn accept(
         &self,
         st: &mut State<M::Object, M::Error>,
         grant: Grant<M::Object>,
-    ) -> Result<Taken<M::Object>, Grant<M::Object>> {
-        if st.closed {
-            return Err(grant);
-        }
+    ) -> Waited<M::Object> {
         // The one clock read of a queued checkout after it was queued.
         let now = Instant::now();
         let waited = now.saturating_duration_since(self.start);
@@ -562,7 +675,7 @@ impl<M: Manager> Wait<'_, M> {
             st.recycled += 1;
         }
         let holder = st.alloc_holder(self.location, self.shared.timed.then_some(now));
-        Ok((grant, holder))
+        Waited::Taken(grant, holder)
     }
 
     /// Leaves the queue; a grant that arrived meanwhile is returned.
@@ -580,7 +693,7 @@ impl<M: Manager> Wait<'_, M> {
                 st.free_waiter(key);
                 Some(grant)
             }
-            WaitState::Closed => {
+            WaitState::Closed | WaitState::TimedOut => {
                 st.free_waiter(key);
                 None
             }
@@ -590,8 +703,7 @@ impl<M: Manager> Wait<'_, M> {
 }
 
 impl<M: Manager> Future for Wait<'_, M> {
-    /// The grant and its holder slot; `None` if the pool was closed.
-    type Output = Option<Taken<M::Object>>;
+    type Output = Waited<M::Object>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
@@ -605,24 +717,37 @@ impl<M: Manager> Future for Wait<'_, M> {
                     Some(w) if w.will_wake(cx.waker()) => {}
                     slot => *slot = Some(cx.waker().clone()),
                 }
+                let arm = if st.alarm_armed {
+                    None
+                } else {
+                    st.alarm_armed = true;
+                    st.head_deadline()
+                };
+                drop(st);
+                if let Some(deadline) = arm {
+                    this.shared.arm(deadline);
+                }
                 Poll::Pending
             }
             WaitState::Granted(grant) => {
                 st.free_waiter(key);
                 this.key = None;
-                match this.accept(&mut st, grant) {
-                    Ok(taken) => Poll::Ready(Some(taken)),
-                    Err(grant) => {
-                        drop(st);
-                        this.shared.release(grant, None, false);
-                        Poll::Ready(None)
-                    }
+                if st.closed {
+                    drop(st);
+                    this.shared.release(grant, None, false);
+                    return Poll::Ready(Waited::Closed);
                 }
+                Poll::Ready(this.accept(&mut st, grant))
             }
             WaitState::Closed => {
                 st.free_waiter(key);
                 this.key = None;
-                Poll::Ready(None)
+                Poll::Ready(Waited::Closed)
+            }
+            WaitState::TimedOut => {
+                st.free_waiter(key);
+                this.key = None;
+                Poll::Ready(Waited::TimedOut)
             }
             WaitState::Cancelled | WaitState::Vacant => unreachable!("a live wait owns its key"),
         }
@@ -665,7 +790,11 @@ async fn lazy_timeout<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
 /// - A `get` dropped at any point leaks no object and no slot.
 /// - Lifetimes, idle expiry and leak reports are checked lazily at checkout
 ///   and return; there is no background task. The clock is read only when
-///   such a limit is set, at most once per checkout or return.
+///   such a limit is set, at most once per checkout or return (a checkout
+///   that has to queue reads it when it queues and when it is served).
+/// - Waiting is bounded (`wait_timeout`) without a timer per waiter: all
+///   waiters share the same timeout and are served in order, so the pool
+///   keeps one alarm for the oldest waiter's deadline.
 ///
 /// # Examples
 ///
@@ -734,6 +863,7 @@ impl<M: Manager> Pool<M> {
             waiters: Vec::new(),
             free_waiters: Vec::new(),
             waiting: 0,
+            alarm_armed: false,
             holders: Vec::with_capacity(config.max_size),
             free_holders: Vec::with_capacity(config.max_size),
             created: 0,
@@ -746,12 +876,16 @@ impl<M: Manager> Pool<M> {
             last_create_error: None,
         };
         Self {
-            shared: Arc::new(Shared {
+            shared: Arc::new_cyclic(|weak| Shared {
                 manager,
                 timed: config.timed(),
                 config,
                 state: Mutex::new(state),
                 drained: Notify::new(),
+                alarm: Mutex::new(None),
+                alarm_waker: Waker::from(Arc::new(AlarmWaker {
+                    shared: weak.clone(),
+                })),
             }),
         }
     }
@@ -932,7 +1066,9 @@ impl<M: Manager> Pool<M> {
                 };
                 Box::pin(self.finish(guard, Some(topup))).await
             }
-            Begin::Queued(key, errors) => Box::pin(self.queued(key, errors, location)).await,
+            Begin::Queued(key, start, errors) => {
+                Box::pin(self.queued(key, start, errors, location)).await
+            }
             Begin::Closed => Err(PoolError::Closed),
         }
     }
@@ -955,12 +1091,12 @@ impl<M: Manager> Pool<M> {
     async fn queued(
         &self,
         key: usize,
+        start: Instant,
         seen_errors: u64,
         location: &'static Location<'static>,
     ) -> Result<Pooled<M>, PoolError<M::Error>> {
         let shared = &*self.shared;
         let cfg = &shared.config;
-        let start = Instant::now();
         let mut wait = Wait {
             shared,
             key: Some(key),
@@ -971,47 +1107,30 @@ impl<M: Manager> Pool<M> {
             let fresh = shared.scan_leaks(&mut shared.lock(), start).1;
             shared.warn_leaks(&fresh);
         }
-        let taken = match tokio::time::timeout_at(start + cfg.wait_timeout, &mut wait).await {
-            Ok(taken) => taken,
-            Err(_) => match wait.cancel() {
-                // Granted just as the timer fired: take it.
-                Some(grant) => {
-                    let mut st = shared.lock();
-                    let taken = wait.accept(&mut st, grant);
-                    drop(st);
-                    match taken {
-                        Ok(taken) => Some(taken),
-                        Err(grant) => {
-                            shared.release(grant, None, false);
-                            None
-                        }
-                    }
-                }
-                None => None,
-            },
-        };
-        let Some((grant, holder)) = taken else {
-            let mut st = shared.lock();
-            if st.closed {
-                return Err(PoolError::Closed);
+        match (&mut wait).await {
+            Waited::Taken(grant, holder) => {
+                let guard = Checkout {
+                    shared,
+                    grant: Some(grant),
+                    holder: Some(holder),
+                };
+                self.finish(guard, None).await
             }
-            st.timeouts += 1;
-            let last_create_error = if st.create_errors > seen_errors {
-                st.last_create_error.clone()
-            } else {
-                None
-            };
-            return Err(PoolError::Timeout {
-                waited: cfg.wait_timeout,
-                last_create_error,
-            });
-        };
-        let guard = Checkout {
-            shared,
-            grant: Some(grant),
-            holder: Some(holder),
-        };
-        self.finish(guard, None).await
+            Waited::Closed => Err(PoolError::Closed),
+            Waited::TimedOut => {
+                let mut st = shared.lock();
+                st.timeouts += 1;
+                let last_create_error = if st.create_errors > seen_errors {
+                    st.last_create_error.clone()
+                } else {
+                    None
+                };
+                Err(PoolError::Timeout {
+                    waited: cfg.wait_timeout,
+                    last_create_error,
+                })
+            }
+        }
     }
 
     /// Recycles or creates until the guard holds a ready object, then fills

@@ -641,3 +641,93 @@ async fn replenish_tops_up_on_demand() {
     assert_eq!((s.size, s.idle), (3, 3));
     assert_eq!(pool.replenish().await.unwrap(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn each_waiter_times_out_at_its_own_deadline() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(1)
+        .wait_timeout(Duration::from_millis(200))
+        .build_lazy()
+        .unwrap();
+    let held = pool.get().await.unwrap();
+    let t0 = Instant::now();
+    let mut set = JoinSet::new();
+    for i in 0..4u64 {
+        let pool = pool.clone();
+        set.spawn(async move {
+            sleep(Duration::from_millis(50 * i)).await;
+            let r = pool.get().await;
+            assert!(matches!(r, Err(PoolError::Timeout { .. })));
+            (i, t0.elapsed())
+        });
+    }
+    let mut ends = Vec::new();
+    while let Some(r) = set.join_next().await {
+        ends.push(r.unwrap());
+    }
+    ends.sort_unstable();
+    let expected: Vec<_> = (0..4u64)
+        .map(|i| (i, Duration::from_millis(200 + 50 * i)))
+        .collect();
+    assert_eq!(ends, expected);
+    assert_eq!(pool.status().timeouts, 4);
+    drop(held);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiter_behind_a_served_head_still_times_out() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(1)
+        .wait_timeout(Duration::from_millis(100))
+        .build_lazy()
+        .unwrap();
+    let held = pool.get().await.unwrap();
+    let t0 = Instant::now();
+    let head = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let obj = pool.get().await.unwrap();
+            // Keeps the object past the second waiter's deadline.
+            sleep(Duration::from_secs(1)).await;
+            drop(obj);
+        })
+    };
+    settle().await;
+    sleep(Duration::from_millis(30)).await;
+    let second = {
+        let pool = pool.clone();
+        tokio::spawn(async move { (pool.get().await.map(|_| ()), t0.elapsed()) })
+    };
+    settle().await;
+    sleep(Duration::from_millis(10)).await;
+    drop(held); // the head is served; the alarm was set for its deadline
+    let (r, at) = second.await.unwrap();
+    assert!(matches!(r, Err(PoolError::Timeout { .. })));
+    assert_eq!(at, Duration::from_millis(130));
+    head.await.unwrap();
+}
+
+#[test]
+fn a_pool_outlives_the_runtime_it_first_waited_on() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(1)
+        .wait_timeout(Duration::from_millis(20))
+        .build_lazy()
+        .unwrap();
+    for _ in 0..3 {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let held = pool.get().await.unwrap();
+            let t = Instant::now();
+            assert!(matches!(pool.get().await, Err(PoolError::Timeout { .. })));
+            assert_eq!(t.elapsed(), Duration::from_millis(20));
+            drop(held);
+        });
+        drop(rt);
+    }
+    assert_eq!(pool.status().timeouts, 3);
+}
