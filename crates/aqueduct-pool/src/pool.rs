@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use tokio::runtime::{Handle, Id as RuntimeId};
 use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 
@@ -224,9 +223,9 @@ pub(crate) struct Shared<M: Manager> {
     timed: bool,
     state: Mutex<State<M::Object, M::Error>>,
     drained: Notify,
-    /// One timer for the whole queue, set for the head's deadline, with
-    /// the runtime it belongs to. Waiters register no timer of their own.
-    alarm: Mutex<Option<(RuntimeId, Pin<Box<Sleep>>)>>,
+    /// One timer for the whole queue, set for the head's deadline. Waiters
+    /// register no timer of their own.
+    alarm: Mutex<Option<Pin<Box<Sleep>>>>,
     /// Wakes [`Shared::on_alarm`].
     alarm_waker: Waker,
 }
@@ -250,21 +249,16 @@ impl<M: Manager> Wake for AlarmWaker<M> {
 }
 
 impl<M: Manager> Shared<M> {
-    /// Sets the alarm for `deadline` on the current runtime.
+    /// Sets the alarm for `deadline`.
+    ///
+    /// A fresh sleep is made each time (on the current runtime): the alarm
+    /// is set only by the first waiter and after it fired, so this is rare,
+    /// and a pool used from several runtimes one after another never polls
+    /// a sleep of a runtime that has gone (a runtime that shuts down fires
+    /// its timers, which hands the alarm on to the next waiter).
     fn arm(&self, deadline: Instant) {
-        let runtime = Handle::current().id();
         let mut alarm = self.alarm.lock().unwrap_or_else(PoisonError::into_inner);
-        let sleep = match &mut *alarm {
-            Some((id, sleep)) if *id == runtime => {
-                sleep.as_mut().reset(deadline);
-                sleep
-            }
-            slot => {
-                &mut slot
-                    .insert((runtime, Box::pin(tokio::time::sleep_until(deadline))))
-                    .1
-            }
-        };
+        let sleep = alarm.insert(Box::pin(tokio::time::sleep_until(deadline)));
         let mut cx = Context::from_waker(&self.alarm_waker);
         // Registers the alarm's waker with the timer; the task's cooperative
         // budget must not make the timer skip that.

@@ -731,3 +731,35 @@ fn a_pool_outlives_the_runtime_it_first_waited_on() {
     }
     assert_eq!(pool.status().timeouts, 3);
 }
+
+#[test]
+fn an_alarm_left_on_a_dropped_runtime_is_handed_on() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(1)
+        .wait_timeout(Duration::from_secs(1))
+        .build_lazy()
+        .unwrap();
+    let paused = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap()
+    };
+    let rt = paused();
+    let held = rt.block_on(pool.get()).unwrap();
+    // A waiter sets the alarm, then gives up early; the runtime goes away
+    // with the alarm still set.
+    rt.block_on(async {
+        let r = tokio::time::timeout(Duration::from_millis(10), pool.get()).await;
+        assert!(r.is_err());
+    });
+    drop(rt);
+    let rt = paused();
+    rt.block_on(async {
+        let t = Instant::now();
+        assert!(matches!(pool.get().await, Err(PoolError::Timeout { .. })));
+        assert_eq!(t.elapsed(), Duration::from_secs(1));
+    });
+    drop(held);
+}
