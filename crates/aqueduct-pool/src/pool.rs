@@ -42,9 +42,10 @@ enum WaitState<T> {
 struct Waiter<T> {
     state: WaitState<T>,
     waker: Option<Waker>,
-    /// When this waiter gives up. All waiters share one `wait_timeout`, so
-    /// deadlines grow along the queue and only the head's matters.
-    deadline: Instant,
+    /// When this waiter gives up (set by its first poll). All waiters share
+    /// one `wait_timeout`, so deadlines grow along the queue and only the
+    /// head's matters.
+    deadline: Option<Instant>,
 }
 
 struct HolderSlot {
@@ -84,8 +85,8 @@ pub(crate) struct State<T, E> {
 /// What `begin` found.
 enum Begin<T> {
     Ready(Grant<T>, usize, bool),
-    /// Queued under this key at this time; the create-error count then.
-    Queued(usize, Instant, u64),
+    /// Queued under this key; the create-error count then.
+    Queued(usize, u64),
     Closed,
 }
 
@@ -117,11 +118,11 @@ impl<T, E> State<T, E> {
         HolderSlot { ..*slot }
     }
 
-    fn enqueue(&mut self, deadline: Instant) -> usize {
+    fn enqueue(&mut self) -> usize {
         let w = Waiter {
             state: WaitState::Waiting,
             waker: None,
-            deadline,
+            deadline: None,
         };
         let key = if let Some(k) = self.free_waiters.pop() {
             self.waiters[k] = w;
@@ -144,7 +145,7 @@ impl<T, E> State<T, E> {
                     self.queue.pop_front();
                     self.free_waiter(key);
                 }
-                _ => return Some(self.waiters[key].deadline),
+                _ => return self.waiters[key].deadline,
             }
         }
         None
@@ -285,7 +286,7 @@ impl<M: Manager> Shared<M> {
                     st.queue.pop_front();
                     st.free_waiter(key);
                 }
-                WaitState::Waiting if waiter.deadline <= now => {
+                WaitState::Waiting if waiter.deadline.is_some_and(|d| d <= now) => {
                     waiter.state = WaitState::TimedOut;
                     wakers.extend(waiter.waker.take());
                     st.queue.pop_front();
@@ -301,6 +302,22 @@ impl<M: Manager> Shared<M> {
         drop(st);
         for w in wakers {
             w.wake();
+        }
+    }
+
+    /// Counts a wait that ran out and names the latest create failure seen
+    /// since it began.
+    fn timed_out(&self, seen_errors: u64) -> PoolError<M::Error> {
+        let mut st = self.lock();
+        st.timeouts += 1;
+        let last_create_error = if st.create_errors > seen_errors {
+            st.last_create_error.clone()
+        } else {
+            None
+        };
+        PoolError::Timeout {
+            waited: self.config.wait_timeout,
+            last_create_error,
         }
     }
 
@@ -364,11 +381,7 @@ impl<M: Manager> Shared<M> {
             }
         }
         let errors = st.create_errors;
-        // The one clock read of a checkout that has to queue (before it is
-        // handed its grant).
-        let start = Instant::now();
-        let key = st.enqueue(start + cfg.wait_timeout);
-        Begin::Queued(key, start, errors)
+        Begin::Queued(st.enqueue(), errors)
     }
 
     /// Past its lifetime, or idle too long while the pool is above `min_idle`.
@@ -650,7 +663,8 @@ enum Waited<T> {
 struct Wait<'a, M: Manager> {
     shared: &'a Shared<M>,
     key: Option<usize>,
-    start: Instant,
+    /// When the first poll found the caller queued.
+    start: Option<Instant>,
     location: &'static Location<'static>,
 }
 
@@ -660,10 +674,9 @@ impl<M: Manager> Wait<'_, M> {
         &self,
         st: &mut State<M::Object, M::Error>,
         grant: Grant<M::Object>,
+        now: Instant,
     ) -> Waited<M::Object> {
-        // The one clock read of a queued checkout after it was queued.
-        let now = Instant::now();
-        let waited = now.saturating_duration_since(self.start);
+        let waited = now.saturating_duration_since(self.start.unwrap_or(now));
         st.hist.buckets[WaitHistogram::bucket_of(waited)] += 1;
         if matches!(grant, Grant::Object(_)) {
             st.recycled += 1;
@@ -702,11 +715,17 @@ impl<M: Manager> Future for Wait<'_, M> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let key = this.key.expect("polled after completion");
+        // Read outside the lock: the first poll's reading is when the wait
+        // began, the last one's when it ended (two reads for a queued get).
+        let now = Instant::now();
+        let wait_timeout = this.shared.config.wait_timeout;
         let mut st = this.shared.lock();
         let waiter = &mut st.waiters[key];
         match std::mem::replace(&mut waiter.state, WaitState::Vacant) {
             WaitState::Waiting => {
                 waiter.state = WaitState::Waiting;
+                let start = *this.start.get_or_insert(now);
+                let mine = *waiter.deadline.get_or_insert(start + wait_timeout);
                 match &mut waiter.waker {
                     Some(w) if w.will_wake(cx.waker()) => {}
                     slot => *slot = Some(cx.waker().clone()),
@@ -715,7 +734,9 @@ impl<M: Manager> Future for Wait<'_, M> {
                     None
                 } else {
                     st.alarm_armed = true;
-                    st.head_deadline()
+                    // A head not polled yet has no deadline: it is within a
+                    // hair of this one.
+                    Some(st.head_deadline().unwrap_or(mine))
                 };
                 drop(st);
                 if let Some(deadline) = arm {
@@ -731,7 +752,7 @@ impl<M: Manager> Future for Wait<'_, M> {
                     this.shared.release(grant, None, false);
                     return Poll::Ready(Waited::Closed);
                 }
-                Poll::Ready(this.accept(&mut st, grant))
+                Poll::Ready(this.accept(&mut st, grant, now))
             }
             WaitState::Closed => {
                 st.free_waiter(key);
@@ -1032,39 +1053,51 @@ impl<M: Manager> Pool<M> {
         let mut expired = Vec::new();
         let begun = shared.begin(location, now, &mut expired);
         drop(expired);
-        match begun {
-            Begin::Ready(Grant::Object(entry), holder, false) => {
-                // The quiet path: an idle object, recycled in place. Nothing
-                // here allocates, and a timer is armed only if `recycle`
-                // does not finish at once.
-                let mut guard = Checkout {
-                    shared,
-                    grant: Some(Grant::Object(entry)),
-                    holder: Some(holder),
+        let (grant, holder, topup) = match begun {
+            Begin::Ready(grant, holder, topup) => (grant, holder, topup),
+            Begin::Queued(key, seen_errors) => {
+                // Queued: wait in line, in place (no allocation).
+                let waited = {
+                    let mut wait = Wait {
+                        shared,
+                        key: Some(key),
+                        start: None,
+                        location,
+                    };
+                    if shared.config.leak_threshold.is_some() {
+                        let fresh = shared.scan_leaks(&mut shared.lock(), Instant::now()).1;
+                        shared.warn_leaks(&fresh);
+                    }
+                    (&mut wait).await
                 };
-                if guard.recycle().await {
-                    return Ok(self.hand_out(&mut guard));
+                match waited {
+                    Waited::Taken(grant, holder) => (grant, holder, false),
+                    Waited::Closed => return Err(PoolError::Closed),
+                    Waited::TimedOut => return Err(shared.timed_out(seen_errors)),
                 }
-                Box::pin(self.finish(guard, None)).await
             }
-            Begin::Ready(grant, holder, topup) => {
-                let guard = Checkout {
-                    shared,
-                    grant: Some(grant),
-                    holder: Some(holder),
-                };
-                let topup = Checkout {
-                    shared,
-                    grant: topup.then_some(Grant::Slot),
-                    holder: None,
-                };
-                Box::pin(self.finish(guard, Some(topup))).await
+            Begin::Closed => return Err(PoolError::Closed),
+        };
+        let mut guard = Checkout {
+            shared,
+            grant: Some(grant),
+            holder: Some(holder),
+        };
+        if !topup && matches!(guard.grant, Some(Grant::Object(_))) {
+            // The quiet path: an object, recycled in place. Nothing here
+            // allocates, and a timer is armed only if `recycle` does not
+            // finish at once.
+            if guard.recycle().await {
+                return Ok(self.hand_out(&mut guard));
             }
-            Begin::Queued(key, start, errors) => {
-                Box::pin(self.queued(key, start, errors, location)).await
-            }
-            Begin::Closed => Err(PoolError::Closed),
+            return Box::pin(self.finish(guard, None)).await;
         }
+        let topup = Checkout {
+            shared,
+            grant: topup.then_some(Grant::Slot),
+            holder: None,
+        };
+        Box::pin(self.finish(guard, Some(topup))).await
     }
 
     /// Turns a ready grant into the caller's guard.
@@ -1077,53 +1110,6 @@ impl<M: Manager> Pool<M> {
             entry: Some(entry),
             shared: Arc::clone(&self.shared),
             holder: guard.holder.take().expect("holder kept until done"),
-        }
-    }
-
-    /// The queued path: wait for a grant (first come, first served), then
-    /// finish the checkout.
-    async fn queued(
-        &self,
-        key: usize,
-        start: Instant,
-        seen_errors: u64,
-        location: &'static Location<'static>,
-    ) -> Result<Pooled<M>, PoolError<M::Error>> {
-        let shared = &*self.shared;
-        let cfg = &shared.config;
-        let mut wait = Wait {
-            shared,
-            key: Some(key),
-            start,
-            location,
-        };
-        if cfg.leak_threshold.is_some() {
-            let fresh = shared.scan_leaks(&mut shared.lock(), start).1;
-            shared.warn_leaks(&fresh);
-        }
-        match (&mut wait).await {
-            Waited::Taken(grant, holder) => {
-                let guard = Checkout {
-                    shared,
-                    grant: Some(grant),
-                    holder: Some(holder),
-                };
-                self.finish(guard, None).await
-            }
-            Waited::Closed => Err(PoolError::Closed),
-            Waited::TimedOut => {
-                let mut st = shared.lock();
-                st.timeouts += 1;
-                let last_create_error = if st.create_errors > seen_errors {
-                    st.last_create_error.clone()
-                } else {
-                    None
-                };
-                Err(PoolError::Timeout {
-                    waited: cfg.wait_timeout,
-                    last_create_error,
-                })
-            }
         }
     }
 
