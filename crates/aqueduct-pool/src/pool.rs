@@ -77,16 +77,14 @@ pub(crate) struct State<T, E> {
     timeouts: u64,
     hist: WaitHistogram,
     rng: u64,
-    /// Create errors no caller received (top-ups), numbered.
-    create_errors: u64,
+    /// The latest create error no caller received (a top-up).
     last_create_error: Option<Arc<E>>,
 }
 
 /// What `begin` found.
 enum Begin<T> {
     Ready(Grant<T>, usize, bool),
-    /// Queued under this key; the create-error count then.
-    Queued(usize, u64),
+    Queued(usize),
     Closed,
 }
 
@@ -305,16 +303,12 @@ impl<M: Manager> Shared<M> {
         }
     }
 
-    /// Counts a wait that ran out and names the latest create failure seen
-    /// since it began.
-    fn timed_out(&self, seen_errors: u64) -> PoolError<M::Error> {
+    /// Counts a wait that ran out and names the latest create failure no
+    /// caller received.
+    fn timed_out(&self) -> PoolError<M::Error> {
         let mut st = self.lock();
         st.timeouts += 1;
-        let last_create_error = if st.create_errors > seen_errors {
-            st.last_create_error.clone()
-        } else {
-            None
-        };
+        let last_create_error = st.last_create_error.clone();
         PoolError::Timeout {
             waited: self.config.wait_timeout,
             last_create_error,
@@ -380,8 +374,7 @@ impl<M: Manager> Shared<M> {
                 return Begin::Ready(Grant::Slot, holder, topup);
             }
         }
-        let errors = st.create_errors;
-        Begin::Queued(st.enqueue(), errors)
+        Begin::Queued(st.enqueue())
     }
 
     /// Past its lifetime, or idle too long while the pool is above `min_idle`.
@@ -887,7 +880,6 @@ impl<M: Manager> Pool<M> {
             timeouts: 0,
             hist: WaitHistogram::default(),
             rng: config.seed,
-            create_errors: 0,
             last_create_error: None,
         };
         Self {
@@ -1055,7 +1047,7 @@ impl<M: Manager> Pool<M> {
         drop(expired);
         let (grant, holder, topup) = match begun {
             Begin::Ready(grant, holder, topup) => (grant, holder, topup),
-            Begin::Queued(key, seen_errors) => {
+            Begin::Queued(key) => {
                 // Queued: wait in line, in place (no allocation).
                 let waited = {
                     let mut wait = Wait {
@@ -1073,7 +1065,7 @@ impl<M: Manager> Pool<M> {
                 match waited {
                     Waited::Taken(grant, holder) => (grant, holder, false),
                     Waited::Closed => return Err(PoolError::Closed),
-                    Waited::TimedOut => return Err(shared.timed_out(seen_errors)),
+                    Waited::TimedOut => return Err(shared.timed_out()),
                 }
             }
             Begin::Closed => return Err(PoolError::Closed),
@@ -1150,7 +1142,6 @@ impl<M: Manager> Pool<M> {
     async fn top_up(&self) {
         if let Err(PoolError::Create(e)) = self.fill_slot().await {
             let mut st = self.shared.lock();
-            st.create_errors += 1;
             st.last_create_error = Some(Arc::new(e));
         }
     }

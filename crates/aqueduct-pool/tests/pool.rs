@@ -763,3 +763,49 @@ fn an_alarm_left_on_a_dropped_runtime_is_handed_on() {
     });
     drop(held);
 }
+
+/// Creation number `fail_at` (0-based) fails, the others succeed.
+struct FailAt {
+    calls: std::sync::atomic::AtomicU64,
+    fail_at: u64,
+}
+
+impl aqueduct_pool::Manager for FailAt {
+    type Object = u64;
+    type Error = TestError;
+
+    async fn create(&self) -> Result<u64, TestError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        if n == self.fail_at {
+            Err(TestError("backend refused a top-up"))
+        } else {
+            Ok(n)
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_names_the_create_failure_nobody_saw() {
+    let pool = Pool::builder(FailAt {
+        calls: 0.into(),
+        fail_at: 1,
+    })
+    .max_size(2)
+    .min_idle(2)
+    .wait_timeout(Duration::from_millis(50))
+    .build_lazy()
+    .unwrap();
+    // The first checkout serves itself, then tops up: that create fails,
+    // but the checkout succeeds.
+    let a = pool.get().await.unwrap();
+    assert_eq!(pool.status().size, 1);
+    let b = pool.get().await.unwrap();
+    match pool.get().await {
+        Err(PoolError::Timeout {
+            last_create_error: Some(e),
+            ..
+        }) => assert_eq!(*e, TestError("backend refused a top-up")),
+        other => panic!("expected a timeout naming the failure, got {other:?}"),
+    }
+    drop((a, b));
+}
