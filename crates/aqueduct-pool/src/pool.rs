@@ -1492,3 +1492,91 @@ impl<M: Manager> Pool<M> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> State<u64, ()> {
+        State {
+            idle: VecDeque::new(),
+            size: 1,
+            max_size: 1,
+            closed: false,
+            queue: VecDeque::new(),
+            waiters: Vec::new(),
+            free_waiters: Vec::new(),
+            waiting: 0,
+            alarm_armed: false,
+            holders: Vec::new(),
+            free_holders: Vec::new(),
+            created: 0,
+            recycled: 0,
+            discarded: 0,
+            timeouts: 0,
+            hist: WaitHistogram::default(),
+            rng: 1,
+            last_create_error: None,
+        }
+    }
+
+    #[test]
+    fn a_grant_skips_cancelled_waiters_and_frees_their_entries() {
+        let mut st = state();
+        let a = st.enqueue();
+        let b = st.enqueue();
+        st.waiters[a].state = WaitState::Cancelled;
+        st.waiting -= 1;
+        assert!(st.grant_oldest(Grant::Slot).is_ok());
+        assert!(matches!(
+            st.waiters[b].state,
+            WaitState::Granted(Grant::Slot)
+        ));
+        assert!(matches!(st.waiters[a].state, WaitState::Vacant));
+        assert_eq!(st.free_waiters, vec![a]);
+        assert_eq!((st.waiting, st.queue.len()), (0, 0));
+        // Nobody left: the grant comes back.
+        assert!(st.grant_oldest(Grant::Slot).is_err());
+    }
+
+    #[test]
+    fn a_freed_slot_shrinks_the_pool_when_nobody_waits() {
+        let mut st = state();
+        assert!(st.put_slot().is_none());
+        assert_eq!(st.size, 0);
+    }
+
+    #[test]
+    fn the_head_deadline_is_that_of_the_oldest_live_waiter() {
+        let mut st = state();
+        let now = Instant::now();
+        let a = st.enqueue();
+        let b = st.enqueue();
+        st.waiters[a].state = WaitState::Cancelled;
+        st.waiters[b].deadline = Some(now);
+        assert_eq!(st.head_deadline(), Some(now));
+        assert_eq!(st.queue.len(), 1, "the cancelled head was dropped");
+    }
+
+    #[test]
+    fn holder_slots_are_reused() {
+        let mut st = state();
+        let here = Location::caller();
+        let a = st.alloc_holder(here, None);
+        let b = st.alloc_holder(here, None);
+        st.free_holder(a);
+        assert_eq!(st.alloc_holder(here, None), a);
+        assert_ne!(a, b);
+        assert_eq!(st.holders.len(), 2);
+    }
+
+    #[test]
+    fn the_jitter_generator_is_seeded() {
+        let mut x = state();
+        let mut y = state();
+        let xs: Vec<_> = (0..4).map(|_| x.next_random()).collect();
+        let ys: Vec<_> = (0..4).map(|_| y.next_random()).collect();
+        assert_eq!(xs, ys);
+        assert!(xs.windows(2).all(|w| w[0] != w[1]));
+    }
+}
