@@ -1357,11 +1357,13 @@ impl<M: Manager> Pool<M> {
     /// # }
     /// ```
     pub fn retain(&self, mut keep: impl FnMut(&M::Object, &Meta) -> bool) -> usize {
-        let mut removed = Vec::new();
         let mut st = self.shared.lock();
+        // Decide first, then move: a panicking `keep` leaves the pool as it was.
+        let verdicts: Vec<bool> = st.idle.iter().map(|e| keep(&e.obj, &e.meta)).collect();
+        let mut removed = Vec::new();
         let mut kept = VecDeque::with_capacity(st.idle.len());
-        while let Some(entry) = st.idle.pop_front() {
-            if keep(&entry.obj, &entry.meta) {
+        for (entry, keep) in st.idle.drain(..).zip(verdicts) {
+            if keep {
                 kept.push_back(entry);
             } else {
                 removed.push(entry);

@@ -809,3 +809,23 @@ async fn a_timeout_names_the_create_failure_nobody_saw() {
     }
     drop((a, b));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_retain_predicate_leaves_the_pool_intact() {
+    let pool = pool(3).await;
+    let p = pool.clone();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        p.retain(|id, _| {
+            if *id == 1 {
+                panic!("predicate fails")
+            } else {
+                false
+            }
+        })
+    }));
+    assert!(r.is_err());
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.discarded), (3, 3, 0));
+    let all: Vec<_> = (0..3).map(|_| pool.try_get().unwrap()).collect();
+    assert_eq!(all.len(), 3);
+}
