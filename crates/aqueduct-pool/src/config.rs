@@ -222,9 +222,9 @@ impl<M: Manager> Builder<M> {
     }
 
     setter! {
-        /// How long a `get` waits for an object before it fails with
-        /// `PoolError::Timeout` (default 30 s). It bounds the whole call:
-        /// queueing, recycling and creating.
+        /// How long a `get` waits in the queue for an object before it
+        /// fails with `PoolError::Timeout` (default 30 s). Recycling and
+        /// creating are bounded by their own timeouts.
         ///
         /// ```
         /// # use std::time::Duration;

@@ -36,10 +36,11 @@ use std::time::Duration;
 pub enum PoolError<E> {
     /// No object became available within `wait_timeout`.
     ///
-    /// `last_create_error` is the most recent error of
-    /// [`Manager::create`](crate::Manager::create) seen by the pool while
-    /// this caller waited: a backend that is down is named, not hidden
-    /// behind the timeout.
+    /// A `get` whose own [`Manager::create`](crate::Manager::create) fails
+    /// gets [`PoolError::Create`] at once; `last_create_error` is the most
+    /// recent create failure that no caller received (a top-up to
+    /// `min_idle`), so a backend that is failing is named, not hidden behind
+    /// the timeout.
     #[error("no object within the wait timeout ({waited:?})")]
     Timeout {
         /// How long the caller waited.

@@ -6,12 +6,12 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::panic::Location;
 use std::pin::{Pin, pin};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use tokio::sync::Notify;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use crate::config::{Builder, Config, Order};
 use crate::error::PoolError;
@@ -30,6 +30,9 @@ enum WaitState<T> {
     Waiting,
     Granted(Grant<T>),
     Closed,
+    /// The pool's alarm found the deadline passed and took the waiter out
+    /// of the queue.
+    TimedOut,
     /// The `get` went away while queued; the entry is freed when the queue
     /// reaches it.
     Cancelled,
@@ -39,6 +42,10 @@ enum WaitState<T> {
 struct Waiter<T> {
     state: WaitState<T>,
     waker: Option<Waker>,
+    /// When this waiter gives up (set by its first poll). All waiters share
+    /// one `wait_timeout`, so deadlines grow along the queue and only the
+    /// head's matters.
+    deadline: Option<Instant>,
 }
 
 struct HolderSlot {
@@ -60,6 +67,8 @@ pub(crate) struct State<T, E> {
     free_waiters: Vec<usize>,
     /// Live (not cancelled) queued waiters.
     waiting: usize,
+    /// The shared alarm is set for the head's deadline (or an earlier one).
+    alarm_armed: bool,
     holders: Vec<HolderSlot>,
     free_holders: Vec<usize>,
     created: u64,
@@ -68,8 +77,7 @@ pub(crate) struct State<T, E> {
     timeouts: u64,
     hist: WaitHistogram,
     rng: u64,
-    /// Create errors no caller received (top-ups), numbered.
-    create_errors: u64,
+    /// The latest create error no caller received (a top-up).
     last_create_error: Option<Arc<E>>,
 }
 
@@ -112,6 +120,7 @@ impl<T, E> State<T, E> {
         let w = Waiter {
             state: WaitState::Waiting,
             waker: None,
+            deadline: None,
         };
         let key = if let Some(k) = self.free_waiters.pop() {
             self.waiters[k] = w;
@@ -123,6 +132,21 @@ impl<T, E> State<T, E> {
         self.queue.push_back(key);
         self.waiting += 1;
         key
+    }
+
+    /// The deadline of the oldest live waiter (cancelled ones at the head
+    /// are freed on the way).
+    fn head_deadline(&mut self) -> Option<Instant> {
+        while let Some(&key) = self.queue.front() {
+            match self.waiters[key].state {
+                WaitState::Cancelled => {
+                    self.queue.pop_front();
+                    self.free_waiter(key);
+                }
+                _ => return self.waiters[key].deadline,
+            }
+        }
+        None
     }
 
     fn free_waiter(&mut self, key: usize) {
@@ -198,9 +222,99 @@ pub(crate) struct Shared<M: Manager> {
     timed: bool,
     state: Mutex<State<M::Object, M::Error>>,
     drained: Notify,
+    /// One timer for the whole queue, set for the head's deadline. Waiters
+    /// register no timer of their own.
+    alarm: Mutex<Option<Pin<Box<Sleep>>>>,
+    /// Wakes [`Shared::on_alarm`].
+    alarm_waker: Waker,
+}
+
+/// The waker of the pool's alarm: it expires the waiters whose deadline
+/// passed.
+struct AlarmWaker<M: Manager> {
+    shared: Weak<Shared<M>>,
+}
+
+impl<M: Manager> Wake for AlarmWaker<M> {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(shared) = self.shared.upgrade() {
+            shared.on_alarm();
+        }
+    }
 }
 
 impl<M: Manager> Shared<M> {
+    /// Sets the alarm for `deadline`.
+    ///
+    /// A fresh sleep is made each time (on the current runtime): the alarm
+    /// is set only by the first waiter and after it fired, so this is rare,
+    /// and a pool used from several runtimes one after another never polls
+    /// a sleep of a runtime that has gone (a runtime that shuts down fires
+    /// its timers, which hands the alarm on to the next waiter).
+    fn arm(&self, deadline: Instant) {
+        let mut alarm = self.alarm.lock().unwrap_or_else(PoisonError::into_inner);
+        let sleep = alarm.insert(Box::pin(tokio::time::sleep_until(deadline)));
+        let mut cx = Context::from_waker(&self.alarm_waker);
+        // Registers the alarm's waker with the timer; the task's cooperative
+        // budget must not make the timer skip that.
+        let fired = pin!(tokio::task::unconstrained(sleep.as_mut()))
+            .poll(&mut cx)
+            .is_ready();
+        drop(alarm);
+        if fired {
+            self.on_alarm();
+        }
+    }
+
+    /// Times out the waiters at the head of the queue whose deadline passed,
+    /// then wakes the new head so that it sets the alarm again.
+    fn on_alarm(&self) {
+        let now = Instant::now();
+        let mut wakers = Vec::new();
+        let mut st = self.lock();
+        st.alarm_armed = false;
+        while let Some(&key) = st.queue.front() {
+            let waiter = &mut st.waiters[key];
+            match waiter.state {
+                WaitState::Cancelled => {
+                    st.queue.pop_front();
+                    st.free_waiter(key);
+                }
+                WaitState::Waiting if waiter.deadline.is_some_and(|d| d <= now) => {
+                    waiter.state = WaitState::TimedOut;
+                    wakers.extend(waiter.waker.take());
+                    st.queue.pop_front();
+                    st.waiting -= 1;
+                }
+                WaitState::Waiting => {
+                    wakers.extend(waiter.waker.clone());
+                    break;
+                }
+                _ => unreachable!("only waiting or cancelled keys are queued"),
+            }
+        }
+        drop(st);
+        for w in wakers {
+            w.wake();
+        }
+    }
+
+    /// Counts a wait that ran out and names the latest create failure no
+    /// caller received.
+    fn timed_out(&self) -> PoolError<M::Error> {
+        let mut st = self.lock();
+        st.timeouts += 1;
+        let last_create_error = st.last_create_error.clone();
+        PoolError::Timeout {
+            waited: self.config.wait_timeout,
+            last_create_error,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State<M::Object, M::Error>> {
         // No user code runs under the lock but `retain`'s predicate; if it
         // panicked, the state is still consistent.
@@ -530,38 +644,38 @@ impl<M: Manager> Drop for Checkout<'_, M> {
     }
 }
 
+/// How a queued `get` ended.
+enum Waited<T> {
+    /// Handed a grant; the holder slot booked for it.
+    Taken(Grant<T>, usize),
+    Closed,
+    TimedOut,
+}
+
 /// A queued `get`; dropping it leaves the queue without losing a grant.
 struct Wait<'a, M: Manager> {
     shared: &'a Shared<M>,
     key: Option<usize>,
+    /// When the first poll found the caller queued.
+    start: Option<Instant>,
+    location: &'static Location<'static>,
 }
 
 impl<M: Manager> Wait<'_, M> {
-    fn poll_grant(&mut self, cx: &mut Context<'_>) -> Poll<Option<Grant<M::Object>>> {
-        let key = self.key.expect("polled after completion");
-        let mut st = self.shared.lock();
-        let waiter = &mut st.waiters[key];
-        match std::mem::replace(&mut waiter.state, WaitState::Vacant) {
-            WaitState::Waiting => {
-                waiter.state = WaitState::Waiting;
-                match &mut waiter.waker {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    slot => *slot = Some(cx.waker().clone()),
-                }
-                Poll::Pending
-            }
-            WaitState::Granted(grant) => {
-                st.free_waiter(key);
-                self.key = None;
-                Poll::Ready(Some(grant))
-            }
-            WaitState::Closed => {
-                st.free_waiter(key);
-                self.key = None;
-                Poll::Ready(None)
-            }
-            WaitState::Cancelled | WaitState::Vacant => unreachable!("a live wait owns its key"),
+    /// Books a grant taken under the lock: wait-time histogram, holder.
+    fn accept(
+        &self,
+        st: &mut State<M::Object, M::Error>,
+        grant: Grant<M::Object>,
+        now: Instant,
+    ) -> Waited<M::Object> {
+        let waited = now.saturating_duration_since(self.start.unwrap_or(now));
+        st.hist.buckets[WaitHistogram::bucket_of(waited)] += 1;
+        if matches!(grant, Grant::Object(_)) {
+            st.recycled += 1;
         }
+        let holder = st.alloc_holder(self.location, self.shared.timed.then_some(now));
+        Waited::Taken(grant, holder)
     }
 
     /// Leaves the queue; a grant that arrived meanwhile is returned.
@@ -579,7 +693,7 @@ impl<M: Manager> Wait<'_, M> {
                 st.free_waiter(key);
                 Some(grant)
             }
-            WaitState::Closed => {
+            WaitState::Closed | WaitState::TimedOut => {
                 st.free_waiter(key);
                 None
             }
@@ -589,10 +703,62 @@ impl<M: Manager> Wait<'_, M> {
 }
 
 impl<M: Manager> Future for Wait<'_, M> {
-    type Output = Option<Grant<M::Object>>;
+    type Output = Waited<M::Object>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.get_mut().poll_grant(cx)
+        let this = self.get_mut();
+        let key = this.key.expect("polled after completion");
+        // Read outside the lock: the first poll's reading is when the wait
+        // began, the last one's when it ended (two reads for a queued get).
+        let now = Instant::now();
+        let wait_timeout = this.shared.config.wait_timeout;
+        let mut st = this.shared.lock();
+        let waiter = &mut st.waiters[key];
+        match std::mem::replace(&mut waiter.state, WaitState::Vacant) {
+            WaitState::Waiting => {
+                waiter.state = WaitState::Waiting;
+                let start = *this.start.get_or_insert(now);
+                let mine = *waiter.deadline.get_or_insert(start + wait_timeout);
+                match &mut waiter.waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    slot => *slot = Some(cx.waker().clone()),
+                }
+                let arm = if st.alarm_armed {
+                    None
+                } else {
+                    st.alarm_armed = true;
+                    // A head not polled yet has no deadline: it is within a
+                    // hair of this one.
+                    Some(st.head_deadline().unwrap_or(mine))
+                };
+                drop(st);
+                if let Some(deadline) = arm {
+                    this.shared.arm(deadline);
+                }
+                Poll::Pending
+            }
+            WaitState::Granted(grant) => {
+                st.free_waiter(key);
+                this.key = None;
+                if st.closed {
+                    drop(st);
+                    this.shared.release(grant, None, false);
+                    return Poll::Ready(Waited::Closed);
+                }
+                Poll::Ready(this.accept(&mut st, grant, now))
+            }
+            WaitState::Closed => {
+                st.free_waiter(key);
+                this.key = None;
+                Poll::Ready(Waited::Closed)
+            }
+            WaitState::TimedOut => {
+                st.free_waiter(key);
+                this.key = None;
+                Poll::Ready(Waited::TimedOut)
+            }
+            WaitState::Cancelled | WaitState::Vacant => unreachable!("a live wait owns its key"),
+        }
     }
 }
 
@@ -632,7 +798,11 @@ async fn lazy_timeout<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
 /// - A `get` dropped at any point leaks no object and no slot.
 /// - Lifetimes, idle expiry and leak reports are checked lazily at checkout
 ///   and return; there is no background task. The clock is read only when
-///   such a limit is set, at most once per checkout or return.
+///   such a limit is set, at most once per checkout or return (a checkout
+///   that has to queue reads it when it queues and when it is served).
+/// - Waiting is bounded (`wait_timeout`) without a timer per waiter: all
+///   waiters share the same timeout and are served in order, so the pool
+///   keeps one alarm for the oldest waiter's deadline.
 ///
 /// # Examples
 ///
@@ -701,6 +871,7 @@ impl<M: Manager> Pool<M> {
             waiters: Vec::new(),
             free_waiters: Vec::new(),
             waiting: 0,
+            alarm_armed: false,
             holders: Vec::with_capacity(config.max_size),
             free_holders: Vec::with_capacity(config.max_size),
             created: 0,
@@ -709,16 +880,19 @@ impl<M: Manager> Pool<M> {
             timeouts: 0,
             hist: WaitHistogram::default(),
             rng: config.seed,
-            create_errors: 0,
             last_create_error: None,
         };
         Self {
-            shared: Arc::new(Shared {
+            shared: Arc::new_cyclic(|weak| Shared {
                 manager,
                 timed: config.timed(),
                 config,
                 state: Mutex::new(state),
                 drained: Notify::new(),
+                alarm: Mutex::new(None),
+                alarm_waker: Waker::from(Arc::new(AlarmWaker {
+                    shared: weak.clone(),
+                })),
             }),
         }
     }
@@ -871,37 +1045,51 @@ impl<M: Manager> Pool<M> {
         let mut expired = Vec::new();
         let begun = shared.begin(location, now, &mut expired);
         drop(expired);
-        match begun {
-            Begin::Ready(Grant::Object(entry), holder, false) => {
-                // The quiet path: an idle object, recycled in place. Nothing
-                // here allocates, and a timer is armed only if `recycle`
-                // does not finish at once.
-                let mut guard = Checkout {
-                    shared,
-                    grant: Some(Grant::Object(entry)),
-                    holder: Some(holder),
+        let (grant, holder, topup) = match begun {
+            Begin::Ready(grant, holder, topup) => (grant, holder, topup),
+            Begin::Queued(key) => {
+                // Queued: wait in line, in place (no allocation).
+                let waited = {
+                    let mut wait = Wait {
+                        shared,
+                        key: Some(key),
+                        start: None,
+                        location,
+                    };
+                    if shared.config.leak_threshold.is_some() {
+                        let fresh = shared.scan_leaks(&mut shared.lock(), Instant::now()).1;
+                        shared.warn_leaks(&fresh);
+                    }
+                    (&mut wait).await
                 };
-                if guard.recycle().await {
-                    return Ok(self.hand_out(&mut guard));
+                match waited {
+                    Waited::Taken(grant, holder) => (grant, holder, false),
+                    Waited::Closed => return Err(PoolError::Closed),
+                    Waited::TimedOut => return Err(shared.timed_out()),
                 }
-                Box::pin(self.finish(guard, None)).await
             }
-            Begin::Ready(grant, holder, topup) => {
-                let guard = Checkout {
-                    shared,
-                    grant: Some(grant),
-                    holder: Some(holder),
-                };
-                let topup = Checkout {
-                    shared,
-                    grant: topup.then_some(Grant::Slot),
-                    holder: None,
-                };
-                Box::pin(self.finish(guard, Some(topup))).await
+            Begin::Closed => return Err(PoolError::Closed),
+        };
+        let mut guard = Checkout {
+            shared,
+            grant: Some(grant),
+            holder: Some(holder),
+        };
+        if !topup && matches!(guard.grant, Some(Grant::Object(_))) {
+            // The quiet path: an object, recycled in place. Nothing here
+            // allocates, and a timer is armed only if `recycle` does not
+            // finish at once.
+            if guard.recycle().await {
+                return Ok(self.hand_out(&mut guard));
             }
-            Begin::Queued(key) => Box::pin(self.queued(key, location)).await,
-            Begin::Closed => Err(PoolError::Closed),
+            return Box::pin(self.finish(guard, None)).await;
         }
+        let topup = Checkout {
+            shared,
+            grant: topup.then_some(Grant::Slot),
+            holder: None,
+        };
+        Box::pin(self.finish(guard, Some(topup))).await
     }
 
     /// Turns a ready grant into the caller's guard.
@@ -915,78 +1103,6 @@ impl<M: Manager> Pool<M> {
             shared: Arc::clone(&self.shared),
             holder: guard.holder.take().expect("holder kept until done"),
         }
-    }
-
-    /// The queued path: wait for a grant (first come, first served), then
-    /// finish the checkout.
-    async fn queued(
-        &self,
-        key: usize,
-        location: &'static Location<'static>,
-    ) -> Result<Pooled<M>, PoolError<M::Error>> {
-        let shared = &*self.shared;
-        let cfg = &shared.config;
-        let start = Instant::now();
-        let mut wait = Wait {
-            shared,
-            key: Some(key),
-        };
-        let (seen_errors, fresh_leaks) = {
-            let mut st = shared.lock();
-            let fresh = if cfg.leak_threshold.is_some() {
-                shared.scan_leaks(&mut st, start).1
-            } else {
-                Vec::new()
-            };
-            (st.create_errors, fresh)
-        };
-        shared.warn_leaks(&fresh_leaks);
-        drop(fresh_leaks);
-        let got = match tokio::time::timeout(cfg.wait_timeout, &mut wait).await {
-            Ok(got) => got,
-            Err(_) => wait.cancel(),
-        };
-        let Some(grant) = got else {
-            let mut st = shared.lock();
-            if st.closed {
-                return Err(PoolError::Closed);
-            }
-            st.timeouts += 1;
-            let last_create_error = if st.create_errors > seen_errors {
-                st.last_create_error.clone()
-            } else {
-                None
-            };
-            return Err(PoolError::Timeout {
-                waited: cfg.wait_timeout,
-                last_create_error,
-            });
-        };
-        let granted_at = Instant::now();
-        let now = shared.timed.then_some(granted_at);
-        let holder = {
-            let mut st = shared.lock();
-            if st.closed {
-                None
-            } else {
-                let waited = granted_at.saturating_duration_since(start);
-                st.hist.buckets[WaitHistogram::bucket_of(waited)] += 1;
-                if matches!(grant, Grant::Object(_)) {
-                    st.recycled += 1;
-                }
-                Some(st.alloc_holder(location, now))
-            }
-        };
-        let Some(holder) = holder else {
-            shared.release(grant, None, false);
-            return Err(PoolError::Closed);
-        };
-        let guard = Checkout {
-            shared,
-            grant: Some(grant),
-            holder: Some(holder),
-        };
-        self.finish(guard, None).await
     }
 
     /// Recycles or creates until the guard holds a ready object, then fills
@@ -1026,7 +1142,6 @@ impl<M: Manager> Pool<M> {
     async fn top_up(&self) {
         if let Err(PoolError::Create(e)) = self.fill_slot().await {
             let mut st = self.shared.lock();
-            st.create_errors += 1;
             st.last_create_error = Some(Arc::new(e));
         }
     }
@@ -1242,11 +1357,13 @@ impl<M: Manager> Pool<M> {
     /// # }
     /// ```
     pub fn retain(&self, mut keep: impl FnMut(&M::Object, &Meta) -> bool) -> usize {
-        let mut removed = Vec::new();
         let mut st = self.shared.lock();
+        // Decide first, then move: a panicking `keep` leaves the pool as it was.
+        let verdicts: Vec<bool> = st.idle.iter().map(|e| keep(&e.obj, &e.meta)).collect();
+        let mut removed = Vec::new();
         let mut kept = VecDeque::with_capacity(st.idle.len());
-        while let Some(entry) = st.idle.pop_front() {
-            if keep(&entry.obj, &entry.meta) {
+        for (entry, keep) in st.idle.drain(..).zip(verdicts) {
+            if keep {
                 kept.push_back(entry);
             } else {
                 removed.push(entry);
@@ -1375,5 +1492,93 @@ impl<M: Manager> Pool<M> {
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> State<u64, ()> {
+        State {
+            idle: VecDeque::new(),
+            size: 1,
+            max_size: 1,
+            closed: false,
+            queue: VecDeque::new(),
+            waiters: Vec::new(),
+            free_waiters: Vec::new(),
+            waiting: 0,
+            alarm_armed: false,
+            holders: Vec::new(),
+            free_holders: Vec::new(),
+            created: 0,
+            recycled: 0,
+            discarded: 0,
+            timeouts: 0,
+            hist: WaitHistogram::default(),
+            rng: 1,
+            last_create_error: None,
+        }
+    }
+
+    #[test]
+    fn a_grant_skips_cancelled_waiters_and_frees_their_entries() {
+        let mut st = state();
+        let a = st.enqueue();
+        let b = st.enqueue();
+        st.waiters[a].state = WaitState::Cancelled;
+        st.waiting -= 1;
+        assert!(st.grant_oldest(Grant::Slot).is_ok());
+        assert!(matches!(
+            st.waiters[b].state,
+            WaitState::Granted(Grant::Slot)
+        ));
+        assert!(matches!(st.waiters[a].state, WaitState::Vacant));
+        assert_eq!(st.free_waiters, vec![a]);
+        assert_eq!((st.waiting, st.queue.len()), (0, 0));
+        // Nobody left: the grant comes back.
+        assert!(st.grant_oldest(Grant::Slot).is_err());
+    }
+
+    #[test]
+    fn a_freed_slot_shrinks_the_pool_when_nobody_waits() {
+        let mut st = state();
+        assert!(st.put_slot().is_none());
+        assert_eq!(st.size, 0);
+    }
+
+    #[test]
+    fn the_head_deadline_is_that_of_the_oldest_live_waiter() {
+        let mut st = state();
+        let now = Instant::now();
+        let a = st.enqueue();
+        let b = st.enqueue();
+        st.waiters[a].state = WaitState::Cancelled;
+        st.waiters[b].deadline = Some(now);
+        assert_eq!(st.head_deadline(), Some(now));
+        assert_eq!(st.queue.len(), 1, "the cancelled head was dropped");
+    }
+
+    #[test]
+    fn holder_slots_are_reused() {
+        let mut st = state();
+        let here = Location::caller();
+        let a = st.alloc_holder(here, None);
+        let b = st.alloc_holder(here, None);
+        st.free_holder(a);
+        assert_eq!(st.alloc_holder(here, None), a);
+        assert_ne!(a, b);
+        assert_eq!(st.holders.len(), 2);
+    }
+
+    #[test]
+    fn the_jitter_generator_is_seeded() {
+        let mut x = state();
+        let mut y = state();
+        let xs: Vec<_> = (0..4).map(|_| x.next_random()).collect();
+        let ys: Vec<_> = (0..4).map(|_| y.next_random()).collect();
+        assert_eq!(xs, ys);
+        assert!(xs.windows(2).all(|w| w[0] != w[1]));
     }
 }

@@ -641,3 +641,191 @@ async fn replenish_tops_up_on_demand() {
     assert_eq!((s.size, s.idle), (3, 3));
     assert_eq!(pool.replenish().await.unwrap(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn each_waiter_times_out_at_its_own_deadline() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(1)
+        .wait_timeout(Duration::from_millis(200))
+        .build_lazy()
+        .unwrap();
+    let held = pool.get().await.unwrap();
+    let t0 = Instant::now();
+    let mut set = JoinSet::new();
+    for i in 0..4u64 {
+        let pool = pool.clone();
+        set.spawn(async move {
+            sleep(Duration::from_millis(50 * i)).await;
+            let r = pool.get().await;
+            assert!(matches!(r, Err(PoolError::Timeout { .. })));
+            (i, t0.elapsed())
+        });
+    }
+    let mut ends = Vec::new();
+    while let Some(r) = set.join_next().await {
+        ends.push(r.unwrap());
+    }
+    ends.sort_unstable();
+    let expected: Vec<_> = (0..4u64)
+        .map(|i| (i, Duration::from_millis(200 + 50 * i)))
+        .collect();
+    assert_eq!(ends, expected);
+    assert_eq!(pool.status().timeouts, 4);
+    drop(held);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiter_behind_a_served_head_still_times_out() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(1)
+        .wait_timeout(Duration::from_millis(100))
+        .build_lazy()
+        .unwrap();
+    let held = pool.get().await.unwrap();
+    let t0 = Instant::now();
+    let head = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let obj = pool.get().await.unwrap();
+            // Keeps the object past the second waiter's deadline.
+            sleep(Duration::from_secs(1)).await;
+            drop(obj);
+        })
+    };
+    settle().await;
+    sleep(Duration::from_millis(30)).await;
+    let second = {
+        let pool = pool.clone();
+        tokio::spawn(async move { (pool.get().await.map(|_| ()), t0.elapsed()) })
+    };
+    settle().await;
+    sleep(Duration::from_millis(10)).await;
+    drop(held); // the head is served; the alarm was set for its deadline
+    let (r, at) = second.await.unwrap();
+    assert!(matches!(r, Err(PoolError::Timeout { .. })));
+    assert_eq!(at, Duration::from_millis(130));
+    head.await.unwrap();
+}
+
+#[test]
+fn a_pool_outlives_the_runtime_it_first_waited_on() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(1)
+        .wait_timeout(Duration::from_millis(20))
+        .build_lazy()
+        .unwrap();
+    for _ in 0..3 {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let held = pool.get().await.unwrap();
+            let t = Instant::now();
+            assert!(matches!(pool.get().await, Err(PoolError::Timeout { .. })));
+            assert_eq!(t.elapsed(), Duration::from_millis(20));
+            drop(held);
+        });
+        drop(rt);
+    }
+    assert_eq!(pool.status().timeouts, 3);
+}
+
+#[test]
+fn an_alarm_left_on_a_dropped_runtime_is_handed_on() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(1)
+        .wait_timeout(Duration::from_secs(1))
+        .build_lazy()
+        .unwrap();
+    let paused = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap()
+    };
+    let rt = paused();
+    let held = rt.block_on(pool.get()).unwrap();
+    // A waiter sets the alarm, then gives up early; the runtime goes away
+    // with the alarm still set.
+    rt.block_on(async {
+        let r = tokio::time::timeout(Duration::from_millis(10), pool.get()).await;
+        assert!(r.is_err());
+    });
+    drop(rt);
+    let rt = paused();
+    rt.block_on(async {
+        let t = Instant::now();
+        assert!(matches!(pool.get().await, Err(PoolError::Timeout { .. })));
+        assert_eq!(t.elapsed(), Duration::from_secs(1));
+    });
+    drop(held);
+}
+
+/// Creation number `fail_at` (0-based) fails, the others succeed.
+struct FailAt {
+    calls: std::sync::atomic::AtomicU64,
+    fail_at: u64,
+}
+
+impl aqueduct_pool::Manager for FailAt {
+    type Object = u64;
+    type Error = TestError;
+
+    async fn create(&self) -> Result<u64, TestError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        if n == self.fail_at {
+            Err(TestError("backend refused a top-up"))
+        } else {
+            Ok(n)
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_names_the_create_failure_nobody_saw() {
+    let pool = Pool::builder(FailAt {
+        calls: 0.into(),
+        fail_at: 1,
+    })
+    .max_size(2)
+    .min_idle(2)
+    .wait_timeout(Duration::from_millis(50))
+    .build_lazy()
+    .unwrap();
+    // The first checkout serves itself, then tops up: that create fails,
+    // but the checkout succeeds.
+    let a = pool.get().await.unwrap();
+    assert_eq!(pool.status().size, 1);
+    let b = pool.get().await.unwrap();
+    match pool.get().await {
+        Err(PoolError::Timeout {
+            last_create_error: Some(e),
+            ..
+        }) => assert_eq!(*e, TestError("backend refused a top-up")),
+        other => panic!("expected a timeout naming the failure, got {other:?}"),
+    }
+    drop((a, b));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_retain_predicate_leaves_the_pool_intact() {
+    let pool = pool(3).await;
+    let p = pool.clone();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        p.retain(|id, _| {
+            if *id == 1 {
+                panic!("predicate fails")
+            } else {
+                false
+            }
+        })
+    }));
+    assert!(r.is_err());
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.discarded), (3, 3, 0));
+    let all: Vec<_> = (0..3).map(|_| pool.try_get().unwrap()).collect();
+    assert_eq!(all.len(), 3);
+}
