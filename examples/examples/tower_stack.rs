@@ -617,6 +617,21 @@ async fn main() {
     }
     println!("   ends {:?}", breaker.state());
 
+    section("figures");
+    println!(
+        "   200 requests in {}: {} ok ({} after a retry), {} rate-limited, {} by the bulkhead, {} by the open breaker, {} past the deadline, {} gave up; {} retries, {} backend calls",
+        ms(total),
+        count(Outcome::Ok) + count(Outcome::OkAfterRetry),
+        count(Outcome::OkAfterRetry),
+        count(Outcome::RateLimited),
+        count(Outcome::Bulkhead),
+        count(Outcome::BreakerOpen),
+        count(Outcome::Deadline),
+        count(Outcome::GaveUp),
+        retried,
+        calls
+    );
+
     let sum: u64 = Outcome::ALL.iter().map(|o| count(*o)).sum();
     check(sum == u64::from(REQUESTS), "every request is counted once");
     check(
