@@ -246,8 +246,8 @@ pub(crate) async fn run() -> Result<(), String> {
         "the client gave up at its deadline",
     )?;
     ensure(
-        waited < Duration::from_millis(100),
-        "the client waited no longer than its deadline",
+        waited < Duration::from_millis(150),
+        "the client waited about its deadline, not for the slow disk",
     )?;
     ensure(
         store.stats().expired == 1 && grape.is_none(),
