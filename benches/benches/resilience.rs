@@ -14,6 +14,7 @@ use std::sync::Barrier;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use aqueduct_resilience::tower::BreakerLayer;
 use aqueduct_resilience::{CircuitBreaker, Retry};
 use backon::{ExponentialBuilder, Retryable};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
@@ -121,6 +122,11 @@ fn breaker_closed(c: &mut Criterion) {
         b.iter(|| fs.call(|| Ok::<_, ()>(black_box(1u64))).unwrap());
     });
 
+    let mut ours_tower = tower::Layer::layer(&BreakerLayer::new(ours.clone()), inner());
+    g.bench_function(BenchmarkId::new("aqueduct-tower", "consecutive"), |b| {
+        b.iter(|| tower_call(&mut ours_tower, black_box(1)).unwrap());
+    });
+
     let mut tr = tower_resilience_breaker();
     g.bench_function(BenchmarkId::new("tower-resilience", "consecutive"), |b| {
         b.iter(|| tower_call(&mut tr, black_box(1)).unwrap());
@@ -150,6 +156,14 @@ fn breaker_open(c: &mut Criterion) {
     assert!(!fs.is_call_permitted());
     g.bench_function(BenchmarkId::new("failsafe", "open"), |b| {
         b.iter(|| black_box(fs.call(|| Ok::<_, ()>(1u64))).is_err());
+    });
+
+    let mut ours_tower = tower::Layer::layer(
+        &BreakerLayer::new(ours.clone()),
+        service_fn(|fail: bool| std::future::ready(if fail { Err(()) } else { Ok(()) })),
+    );
+    g.bench_function(BenchmarkId::new("aqueduct-tower", "open"), |b| {
+        b.iter(|| black_box(tower_call_bool(&mut ours_tower, false)).is_err());
     });
 
     let layer = CircuitBreakerLayer::builder()
@@ -240,6 +254,20 @@ fn breaker_contended(c: &mut Criterion) {
             });
         },
     );
+
+    let ours_tower = tower::Layer::layer(&BreakerLayer::new(ours.clone()), inner());
+    g.bench_function(BenchmarkId::new("aqueduct-tower", "2-threads"), |b| {
+        b.iter_custom(|iters| {
+            two_threads(
+                iters,
+                || ours_tower.clone(),
+                |svc| {
+                    spin(svc.ready()).unwrap();
+                    spin(svc.call(black_box(1))).unwrap();
+                },
+            )
+        });
+    });
 
     let fs = failsafe_breaker();
     g.bench_function(BenchmarkId::new("failsafe", "2-threads"), |b| {
