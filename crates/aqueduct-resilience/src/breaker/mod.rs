@@ -834,6 +834,9 @@ impl<C> CircuitBreaker<C> {
     /// run, and its outcome recorded (an error counts as a failure if the
     /// classifier says so, and as a success otherwise).
     ///
+    /// The breaker is asked, and `f` called, when `call` is called; the
+    /// returned future then drives the operation.
+    ///
     /// # Errors
     ///
     /// [`BreakerError::Rejected`] if the breaker turned the call away,
@@ -853,22 +856,25 @@ impl<C> CircuitBreaker<C> {
     /// # }
     /// ```
     #[inline]
-    pub async fn call<F, Fut, T, E>(&self, f: F) -> Result<T, BreakerError<E>>
+    pub fn call<F, Fut, T, E>(&self, f: F) -> Call<'_, Fut, C>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         C: IsFailure<E>,
     {
-        let permit = self.try_acquire().map_err(BreakerError::Rejected)?;
-        match f().await {
-            Ok(v) => {
-                permit.success();
-                Ok(v)
-            }
-            Err(e) => {
-                permit.record(self.classifier.is_failure(&e));
-                Err(BreakerError::Inner(e))
-            }
+        match self.try_acquire() {
+            Ok(permit) => Call {
+                fut: Some(f()),
+                permit: Some(permit),
+                rejected: None,
+                classifier: &self.classifier,
+            },
+            Err(rejected) => Call {
+                fut: None,
+                permit: None,
+                rejected: Some(rejected),
+                classifier: &self.classifier,
+            },
         }
     }
 
@@ -954,6 +960,70 @@ impl<C> CircuitBreaker<C> {
     /// ```
     pub fn reset(&self) {
         self.core.set(CLOSED);
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`CircuitBreaker::call`].
+    ///
+    /// ```
+    /// use aqueduct_resilience::{CircuitBreaker, breaker::Call};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let b = CircuitBreaker::builder().build();
+    /// let call: Call<'_, _, _> = b.call(|| async { Ok::<_, ()>(1) });
+    /// assert_eq!(call.await.unwrap(), 1);
+    /// # }
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Call<'a, Fut, C> {
+        #[pin]
+        fut: Option<Fut>,
+        permit: Option<Permit<'a>>,
+        rejected: Option<Rejected>,
+        classifier: &'a C,
+    }
+}
+
+impl<Fut, C> fmt::Debug for Call<'_, Fut, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Call")
+            .field("permit", &self.permit)
+            .field("rejected", &self.rejected)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Fut, C, T, E> Future for Call<'_, Fut, C>
+where
+    Fut: Future<Output = Result<T, E>>,
+    C: IsFailure<E>,
+{
+    type Output = Result<T, BreakerError<E>>;
+
+    #[inline]
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        let this = self.project();
+        let Some(fut) = this.fut.as_pin_mut() else {
+            return Poll::Ready(Err(BreakerError::Rejected(
+                this.rejected.take().unwrap_or(Rejected::ForcedOpen),
+            )));
+        };
+        let out = match fut.poll(cx) {
+            Poll::Ready(out) => out,
+            Poll::Pending => return Poll::Pending,
+        };
+        if let Some(permit) = this.permit.take() {
+            match &out {
+                Ok(_) => permit.success(),
+                Err(e) => permit.record(this.classifier.is_failure(e)),
+            }
+        }
+        Poll::Ready(out.map_err(BreakerError::Inner))
     }
 }
 
