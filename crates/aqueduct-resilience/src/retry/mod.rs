@@ -461,44 +461,115 @@ impl<C, H> Retry<C, H, AttemptTimeout> {
 
 /// The retry loop shared by [`Retry`] and the [`Pipeline`](crate::Pipeline).
 ///
-/// The first attempt runs inline, in a small future; only when it fails is
-/// the rest of the loop (backoff state, sleeps) boxed, so a first-time
-/// success moves few bytes and allocates nothing.
-pub(crate) async fn drive<F, Fut, T, E, C, H>(
-    policy: &Policy,
-    mut f: F,
-    classifier: &C,
-    hook: &H,
-) -> Result<T, RetryError<E>>
+/// The first attempt runs inline, in a small hand-written future; only
+/// when it fails is the rest of the loop (backoff state, sleeps) boxed, so
+/// a first-time success moves few bytes and allocates nothing.
+pub(crate) fn drive<'a, F, Fut, T, E, C, H>(
+    policy: &'a Policy,
+    f: F,
+    classifier: &'a C,
+    hook: &'a H,
+) -> impl Future<Output = Result<T, RetryError<E>>>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
     C: Classify<E>,
     H: OnRetry<E>,
 {
-    let start = policy.max_elapsed.map(|_| Instant::now());
-    if let Some(b) = &policy.budget {
-        b.deposit();
+    Run {
+        policy,
+        classifier,
+        hook,
+        f: Some(f),
+        first: None,
+        rest: None,
+        make_rest: Retrying::<'a, C, H>::run::<F, Fut, T, E>,
+        started: false,
+        start: None,
     }
-    if let Some(dl) = Deadline::current() {
-        refuse_late(policy, dl, 1, None)?;
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`drive`]: the first attempt inline, the rest boxed.
+    struct Run<'a, F, Fut, C, H, M, R> {
+        policy: &'a Policy,
+        classifier: &'a C,
+        hook: &'a H,
+        f: Option<F>,
+        #[pin]
+        first: Option<Fut>,
+        rest: Option<std::pin::Pin<Box<R>>>,
+        // Makes the rest of the loop; a function item, so `R` (an opaque
+        // future type) can be named here as a type parameter.
+        make_rest: M,
+        started: bool,
+        start: Option<Instant>,
     }
-    let first = f().await;
-    match first {
-        Ok(v) => Ok(v),
-        Err(error) => {
-            // Read again rather than kept across the attempt: this future
-            // is polled inside the same scope, and it stays smaller.
-            let deadline = Deadline::current();
-            let rest = Retrying {
-                policy,
-                classifier,
-                hook,
-                deadline,
-                start,
+}
+
+impl<'a, F, Fut, T, E, C, H, M, R> Future for Run<'a, F, Fut, C, H, M, R>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    M: Fn(Retrying<'a, C, H>, F, E) -> R,
+    R: Future<Output = Result<T, RetryError<E>>>,
+{
+    type Output = Result<T, RetryError<E>>;
+
+    #[inline]
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        let mut this = self.project();
+        if let Some(rest) = this.rest.as_mut() {
+            return rest.as_mut().poll(cx);
+        }
+        if !*this.started {
+            *this.started = true;
+            let policy = *this.policy;
+            *this.start = policy.max_elapsed.map(|_| Instant::now());
+            if let Some(b) = &policy.budget {
+                b.deposit();
+            }
+            if let Some(dl) = Deadline::current() {
+                if let Err(e) = refuse_late(policy, dl, 1, None) {
+                    return Poll::Ready(Err(e));
+                }
+            }
+            let Some(f) = this.f.as_mut() else {
+                return Poll::Pending;
             };
-            let boxed = Box::pin(rest.run(f, error));
-            boxed.await
+            this.first.set(Some(f()));
+        }
+        let Some(first) = this.first.as_mut().as_pin_mut() else {
+            // Polled after completion.
+            return Poll::Pending;
+        };
+        let out = match first.poll(cx) {
+            Poll::Ready(out) => out,
+            Poll::Pending => return Poll::Pending,
+        };
+        this.first.set(None);
+        match out {
+            Ok(v) => Poll::Ready(Ok(v)),
+            Err(error) => {
+                let Some(f) = this.f.take() else {
+                    return Poll::Pending;
+                };
+                let ctx = Retrying {
+                    policy: this.policy,
+                    classifier: *this.classifier,
+                    hook: *this.hook,
+                    deadline: Deadline::current(),
+                    start: *this.start,
+                };
+                let mut rest = Box::pin((this.make_rest)(ctx, f, error));
+                let poll = rest.as_mut().poll(cx);
+                *this.rest = Some(rest);
+                poll
+            }
         }
     }
 }
@@ -523,7 +594,7 @@ fn refuse_late<E>(
 }
 
 /// The retry loop after a failed first attempt.
-struct Retrying<'a, C, H> {
+pub(crate) struct Retrying<'a, C, H> {
     policy: &'a Policy,
     classifier: &'a C,
     hook: &'a H,
@@ -531,7 +602,7 @@ struct Retrying<'a, C, H> {
     start: Option<Instant>,
 }
 
-impl<C, H> Retrying<'_, C, H> {
+impl<'a, C, H> Retrying<'a, C, H> {
     async fn run<F, Fut, T, E>(self, mut f: F, mut error: E) -> Result<T, RetryError<E>>
     where
         F: FnMut() -> Fut,
