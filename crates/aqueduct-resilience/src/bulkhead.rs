@@ -243,6 +243,36 @@ impl Bulkhead {
         }
     }
 
+    /// Callers allowed to wait.
+    ///
+    /// ```
+    /// let b = aqueduct_resilience::Bulkhead::builder().max_queue(3).build();
+    /// assert_eq!(b.max_queue(), 3);
+    /// ```
+    #[must_use]
+    pub fn max_queue(&self) -> usize {
+        self.inner.max_queue
+    }
+
+    /// Like [`try_acquire`](Bulkhead::try_acquire), with a permit that
+    /// owns a handle on the bulkhead.
+    ///
+    /// # Errors
+    ///
+    /// [`BulkheadError::Full`] if every slot is busy.
+    ///
+    /// ```
+    /// let b = aqueduct_resilience::Bulkhead::builder().max_concurrent(1).build();
+    /// let p = b.try_acquire_owned().unwrap();
+    /// assert!(b.try_acquire_owned().is_err());
+    /// drop(p);
+    /// ```
+    pub fn try_acquire_owned(&self) -> Result<OwnedSemaphorePermit, BulkheadError> {
+        Arc::clone(&self.inner.sem)
+            .try_acquire_owned()
+            .map_err(|_| self.full())
+    }
+
     /// Takes a slot if one is free now.
     ///
     /// # Errors

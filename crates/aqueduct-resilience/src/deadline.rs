@@ -21,13 +21,83 @@
 //! | 2 h | `2H` |
 //! | 1 ns | `1n` |
 
+use std::cell::Cell;
+use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
-tokio::task_local! {
-    static CURRENT: Deadline;
+thread_local! {
+    // The deadline of the task being polled on this thread. `Scope` puts
+    // its deadline here for the length of each poll of its future and puts
+    // the previous value back after, so it follows the task from thread to
+    // thread. A `Cell` of a `Copy` value, const-initialised: reading it is
+    // a plain load.
+    static CURRENT: Cell<Option<Deadline>> = const { Cell::new(None) };
+}
+
+/// Puts the previous deadline back when a poll ends, even by a panic.
+struct Restore(Option<Deadline>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let prev = self.0;
+        let _ = CURRENT.try_with(|c| c.set(prev));
+    }
+}
+
+pin_project! {
+    /// The future of [`Deadline::scope`]: `fut` with a deadline in scope.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use aqueduct_resilience::Deadline;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let dl = Deadline::after(Duration::from_secs(1));
+    /// let scoped: aqueduct_resilience::deadline::Scope<_> = Deadline::scope(dl, async { Deadline::current() });
+    /// assert_eq!(scoped.await, Some(dl));
+    /// # }
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Scope<F> {
+        #[pin]
+        fut: F,
+        deadline: Deadline,
+        // Tightened against the enclosing deadline on the first poll.
+        resolved: bool,
+    }
+}
+
+impl<F> fmt::Debug for Scope<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope")
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: Future> Future for Scope<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let outer = Deadline::current();
+        if !*this.resolved {
+            if let Some(outer) = outer {
+                *this.deadline = outer.min(*this.deadline);
+            }
+            *this.resolved = true;
+        }
+        let dl = *this.deadline;
+        let _restore = Restore(outer);
+        CURRENT.with(|c| c.set(Some(dl)));
+        this.fut.poll(cx)
+    }
 }
 
 /// A point in time by which work must be done.
@@ -235,12 +305,15 @@ impl Deadline {
     /// # }
     /// ```
     #[must_use]
+    #[inline]
     pub fn current() -> Option<Self> {
-        CURRENT.try_with(|d| *d).ok()
+        CURRENT.try_with(Cell::get).ok().flatten()
     }
 
     /// Runs `fut` with `deadline` as the task's current deadline, or the
-    /// current one if that is earlier: a nested scope only tightens.
+    /// enclosing one (where the returned future is first polled) if that is
+    /// earlier: a nested scope only tightens. A task spawned inside does not
+    /// inherit the scope; pass the deadline on.
     ///
     /// The deadline is *not* enforced on `fut` itself (use
     /// [`Deadline::run`] for that); it is what the wrappers inside read.
@@ -265,12 +338,12 @@ impl Deadline {
     /// .await;
     /// # }
     /// ```
-    pub async fn scope<F: Future>(deadline: Deadline, fut: F) -> F::Output {
-        let effective = match Self::current() {
-            Some(outer) => outer.min(deadline),
-            None => deadline,
-        };
-        CURRENT.scope(effective, fut).await
+    pub fn scope<F: Future>(deadline: Deadline, fut: F) -> Scope<F> {
+        Scope {
+            fut,
+            deadline,
+            resolved: false,
+        }
     }
 
     /// Runs `fut` inside [`Deadline::scope`] and gives up when the
@@ -308,7 +381,7 @@ impl Deadline {
                 () = tokio::time::sleep_until(effective.at) => Err(DeadlineExceeded { deadline: effective }),
             }
         };
-        CURRENT.scope(effective, guarded).await
+        Self::scope(effective, guarded).await
     }
 
     /// The remaining time as a `grpc-timeout` header value (see the

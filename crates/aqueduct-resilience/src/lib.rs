@@ -12,6 +12,7 @@
 //! | fallback | [`fallback()`], [`fallback::timeout_or`] | a value or another computation on error or timeout |
 //! | hedging | [`Hedge`] | a second attempt after a fixed delay or a latency percentile |
 //! | pipeline | [`Pipeline`] | all of the above in the right order, one [`pipeline::Error`] |
+//! | methods | [`ResilienceFutureExt`] | `.timeout(d)`, `.within(deadline)`, `.in_scope(deadline)`, `.or_value(v)` on any future |
 //!
 //! Every wait in this crate (timeouts, retry sleeps, bulkhead queueing,
 //! hedges) is clamped to the task's current [`Deadline`]. All time goes
@@ -58,6 +59,7 @@ pub(crate) use trace_event;
 pub mod breaker;
 pub mod bulkhead;
 pub mod deadline;
+mod ext;
 pub mod fallback;
 pub mod hedge;
 pub mod pipeline;
@@ -71,6 +73,7 @@ pub mod tower;
 pub use breaker::CircuitBreaker;
 pub use bulkhead::Bulkhead;
 pub use deadline::Deadline;
+pub use ext::ResilienceFutureExt;
 pub use fallback::fallback;
 pub use hedge::Hedge;
 pub use pipeline::Pipeline;

@@ -408,3 +408,27 @@ async fn clones_share_state() {
     fail(&a);
     assert_eq!(b.state(), State::Open);
 }
+
+mod window_props {
+    use aqueduct_resilience::CircuitBreaker;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn a_count_window_holds_exactly_the_last_n_outcomes(
+            size in 1u32..40,
+            outcomes in proptest::collection::vec(any::<bool>(), 0..200),
+        ) {
+            let b = CircuitBreaker::builder().count_window(size).build();
+            // Recorded, never tripped: the window alone is under test.
+            b.force_closed();
+            for failed in &outcomes {
+                b.try_acquire().unwrap().record(*failed);
+            }
+            let last: Vec<_> = outcomes.iter().rev().take(size as usize).collect();
+            let s = b.snapshot();
+            prop_assert_eq!(s.calls, last.len() as u64);
+            prop_assert_eq!(s.failures, last.iter().filter(|f| ***f).count() as u64);
+        }
+    }
+}

@@ -94,3 +94,29 @@ async fn a_spawned_task_does_not_inherit_the_scope() {
     })
     .await;
 }
+
+mod header_props {
+    use std::time::Duration;
+
+    use aqueduct_resilience::deadline::{decode_timeout, encode_timeout};
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn encoding_fits_never_rounds_up_and_is_exact_when_it_can_be(nanos in any::<u64>()) {
+            let d = Duration::from_nanos(nanos);
+            let value = encode_timeout(d);
+            prop_assert!(value.len() <= 9, "{value}");
+            let back = decode_timeout(&value).unwrap();
+            prop_assert!(back <= d, "{value} -> {back:?} > {d:?}");
+            if nanos < 100_000_000 {
+                prop_assert_eq!(back, d);
+            }
+        }
+
+        #[test]
+        fn decoding_never_panics(s in "\\PC{0,12}") {
+            let _ = decode_timeout(&s);
+        }
+    }
+}

@@ -93,3 +93,30 @@ fn concurrent_failures_trip_exactly_once() {
         assert_eq!(s.consecutive_trips, 1);
     });
 }
+
+#[test]
+fn count_window_totals_match_its_slots_under_races() {
+    loom::model(|| {
+        // One slot: both threads write the same slot, the worst case.
+        let b = CircuitBreaker::builder().count_window(1).build();
+        b.force_closed();
+        let handles: Vec<_> = [true, false]
+            .into_iter()
+            .map(|failed| {
+                let b = b.clone();
+                thread::spawn(move || b.try_acquire().unwrap().record(failed))
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let s = b.snapshot();
+        // Exactly one outcome is left in the window, whichever won.
+        assert_eq!(s.calls, 1);
+        assert!(s.failures <= 1);
+        // A third, sequential outcome replaces it exactly.
+        b.try_acquire().unwrap().failure();
+        let s = b.snapshot();
+        assert_eq!((s.calls, s.failures), (1, 1));
+    });
+}

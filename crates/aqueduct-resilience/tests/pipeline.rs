@@ -131,3 +131,29 @@ async fn the_budget_is_reported() {
     let src = std::error::Error::source(&e).map(ToString::to_string);
     assert_eq!(src.as_deref(), Some("operation failed"));
 }
+
+/// Every future of the crate can be spawned on a multi-threaded runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn futures_are_send_and_spawnable() {
+    let retry = std::sync::Arc::new(Retry::new());
+    let breaker = CircuitBreaker::builder().build();
+    let bulkhead = Bulkhead::builder().build();
+    let hedge = aqueduct_resilience::Hedge::fixed(MS(5));
+    let pipeline = std::sync::Arc::new(
+        Pipeline::builder()
+            .deadline(Duration::from_secs(1))
+            .bulkhead(bulkhead.clone())
+            .retry(Retry::new())
+            .breaker(breaker.clone())
+            .attempt_timeout(MS(100))
+            .build(),
+    );
+    let t1 = tokio::spawn(async move { retry.run(|| async { Ok::<_, ()>(1) }).await.unwrap() });
+    let b = breaker.clone();
+    let t2 = tokio::spawn(async move { b.call(|| async { Ok::<_, ()>(2) }).await.unwrap() });
+    let t3 = tokio::spawn(async move { bulkhead.call(|| async { Ok::<_, ()>(3) }).await.unwrap() });
+    let t4 = tokio::spawn(async move { hedge.run(|| async { Ok::<_, ()>(4) }).await.unwrap() });
+    let t5 = tokio::spawn(async move { pipeline.run(|| async { Ok::<_, ()>(5) }).await.unwrap() });
+    let got = [t1.await, t2.await, t3.await, t4.await, t5.await].map(Result::unwrap);
+    assert_eq!(got, [1, 2, 3, 4, 5]);
+}

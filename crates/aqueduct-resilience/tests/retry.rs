@@ -155,24 +155,45 @@ async fn starts_no_attempt_with_less_than_the_minimum_left() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_attempt_is_cut_at_the_deadline() {
+async fn the_attempt_timeout_is_clamped_to_the_deadline() {
     let start = Instant::now();
+    let r = Retry::new()
+        .max_attempts(10)
+        .backoff(Backoff::constant(MS(10)))
+        .attempt_timeout(Duration::from_secs(5));
     let err = Deadline::scope(
         Deadline::after(MS(300)),
-        Retry::new().run(|| async {
+        r.run(|| async {
             sleep(Duration::from_secs(10)).await;
-            Ok::<(), ()>(())
+            Ok::<(), std::io::Error>(())
         }),
     )
     .await
     .unwrap_err();
-    assert!(matches!(
-        err,
+    // The 5 s attempt timeout was cut at the 300 ms deadline, and no
+    // attempt followed.
+    match err {
         RetryError::DeadlineExceeded {
             attempts: 1,
-            last: None
+            last: Some(e),
+        } => {
+            assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
         }
-    ));
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(start.elapsed(), MS(300));
+}
+
+#[tokio::test(start_paused = true)]
+async fn deadline_run_cuts_an_attempt() {
+    let start = Instant::now();
+    let r = Deadline::after(MS(300))
+        .run(Retry::new().run(|| async {
+            sleep(Duration::from_secs(10)).await;
+            Ok::<(), ()>(())
+        }))
+        .await;
+    assert!(r.is_err());
     assert_eq!(start.elapsed(), MS(300));
 }
 

@@ -207,6 +207,8 @@ pub(crate) struct Core {
     base: Instant,
     config: Config,
     slow: Option<Duration>,
+    /// Consecutive mode without slow-call tracking: the cheapest success.
+    quiet: bool,
 }
 
 impl fmt::Debug for Core {
@@ -220,6 +222,7 @@ impl fmt::Debug for Core {
 
 /// What a permit records into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 enum Track {
     /// A closed-state call.
     Closed,
@@ -229,13 +232,55 @@ enum Track {
     Probe,
     /// A disabled breaker's call: nothing recorded.
     None,
+    /// The outcome was recorded already.
+    Done,
 }
 
+/// A permit's identity, in two plain words (no partial writes for the
+/// processor to stall on when it is copied).
 #[derive(Debug, Clone, Copy)]
 struct Token {
-    generation: u64,
-    track: Track,
-    started: Option<Instant>,
+    /// `generation << 8 | track`.
+    bits: u64,
+    /// When the call started, in nanoseconds since the breaker was built,
+    /// or `NOT_TIMED`.
+    started: u64,
+}
+
+const NOT_TIMED: u64 = u64::MAX;
+
+impl Token {
+    #[inline]
+    fn new(generation: u64, track: Track, started: u64) -> Self {
+        Self {
+            bits: generation << 8 | track as u64,
+            started,
+        }
+    }
+
+    #[inline]
+    fn generation(self) -> u64 {
+        self.bits >> 8
+    }
+
+    #[inline]
+    fn track(self) -> Track {
+        match self.bits & 0xff {
+            0 => Track::Closed,
+            1 => Track::Metrics,
+            2 => Track::Probe,
+            3 => Track::None,
+            _ => Track::Done,
+        }
+    }
+
+    /// This token, leaving `Done` in its place.
+    #[inline]
+    fn take(&mut self) -> Token {
+        let t = *self;
+        self.bits |= 0xff;
+        t
+    }
 }
 
 fn nanos_since(base: Instant, now: Instant) -> u64 {
@@ -264,48 +309,41 @@ impl Core {
             trips: AtomicU32::new(0),
             base: Instant::now(),
             slow: config.slow_call.map(|(d, _)| d),
+            quiet: matches!(config.mode, Mode::Consecutive(_)) && config.slow_call.is_none(),
             config,
         }
     }
 
     #[inline]
-    fn started(&self) -> Option<Instant> {
-        self.slow.map(|_| Instant::now())
+    fn started(&self) -> u64 {
+        match self.slow {
+            Some(_) => nanos_since(self.base, Instant::now()),
+            None => NOT_TIMED,
+        }
     }
 
     #[inline]
     fn try_acquire(&self) -> Result<Token, Rejected> {
-        let mut w = Word(self.word.load(Ordering::Acquire));
-        if w.kind() == CLOSED {
-            return Ok(Token {
-                generation: w.generation(),
-                track: Track::Closed,
-                started: self.started(),
-            });
+        let w = Word(self.word.load(Ordering::Acquire));
+        if w.kind() == CLOSED && self.slow.is_none() {
+            return Ok(Token::new(w.generation(), Track::Closed, NOT_TIMED));
         }
+        self.try_acquire_slow(w)
+    }
+
+    #[inline(never)]
+    fn try_acquire_slow(&self, mut w: Word) -> Result<Token, Rejected> {
         let mut now_ms = None;
         loop {
             let (next, track) = match w.kind() {
                 CLOSED => {
-                    return Ok(Token {
-                        generation: w.generation(),
-                        track: Track::Closed,
-                        started: self.started(),
-                    });
+                    return Ok(Token::new(w.generation(), Track::Closed, self.started()));
                 }
                 FORCED_CLOSED => {
-                    return Ok(Token {
-                        generation: w.generation(),
-                        track: Track::Metrics,
-                        started: self.started(),
-                    });
+                    return Ok(Token::new(w.generation(), Track::Metrics, self.started()));
                 }
                 DISABLED => {
-                    return Ok(Token {
-                        generation: w.generation(),
-                        track: Track::None,
-                        started: None,
-                    });
+                    return Ok(Token::new(w.generation(), Track::None, NOT_TIMED));
                 }
                 FORCED_OPEN => return Err(self.reject(Rejected::ForcedOpen)),
                 OPEN => {
@@ -340,11 +378,7 @@ impl Core {
                     if w.kind() == OPEN {
                         self.notify(w, next);
                     }
-                    return Ok(Token {
-                        generation: next.generation(),
-                        track,
-                        started: self.started(),
-                    });
+                    return Ok(Token::new(next.generation(), track, self.started()));
                 }
                 Err(actual) => w = Word(actual),
             }
@@ -436,9 +470,10 @@ impl Core {
     fn outcome(&self, token: &Token, failed: bool) -> (u8, Option<Instant>) {
         let mut bits = if failed { FAILURE } else { 0 };
         let mut now = None;
-        if let (Some(threshold), Some(started)) = (self.slow, token.started) {
+        if let (Some(threshold), true) = (self.slow, token.started != NOT_TIMED) {
             let n = Instant::now();
-            if n.saturating_duration_since(started) >= threshold {
+            let took = nanos_since(self.base, n).saturating_sub(token.started);
+            if Duration::from_nanos(took) >= threshold {
                 bits |= SLOW;
             }
             now = Some(n);
@@ -448,23 +483,36 @@ impl Core {
 
     #[inline]
     fn record(&self, token: Token, failed: bool) {
-        match token.track {
+        if !failed && self.quiet && token.track() == Track::Closed {
+            // Consecutive mode, no slow-call tracking: a success only has
+            // to reset a run of failures, and there is none.
+            let w = Word(self.word.load(Ordering::Relaxed));
+            if w.kind() == CLOSED && w.a() == 0 {
+                return;
+            }
+        }
+        self.record_slow(token, failed);
+    }
+
+    #[inline(never)]
+    fn record_slow(&self, token: Token, failed: bool) {
+        match token.track() {
             Track::Closed | Track::Metrics => self.record_closed(token, failed),
             Track::Probe => self.record_probe(token, failed),
-            Track::None => {}
+            Track::None | Track::Done => {}
         }
     }
 
     #[inline]
     fn record_closed(&self, token: Token, failed: bool) {
         let (bits, now) = self.outcome(&token, failed);
-        let can_trip = token.track == Track::Closed;
+        let can_trip = token.track() == Track::Closed;
         match &self.window {
             WindowKind::Consecutive(n) => {
                 let mut w = Word(self.word.load(Ordering::Acquire));
                 let bad = bits != 0;
                 loop {
-                    if w.kind() != CLOSED || w.generation() != token.generation {
+                    if w.kind() != CLOSED || w.generation() != token.generation() {
                         return;
                     }
                     if !bad {
@@ -505,7 +553,7 @@ impl Core {
             }
             WindowKind::Count(win) => {
                 let w = Word(self.word.load(Ordering::Relaxed));
-                if w.generation() != token.generation {
+                if w.generation() != token.generation() {
                     return;
                 }
                 win.record(bits);
@@ -515,7 +563,7 @@ impl Core {
             }
             WindowKind::Time(win) => {
                 let w = Word(self.word.load(Ordering::Relaxed));
-                if w.generation() != token.generation {
+                if w.generation() != token.generation() {
                     return;
                 }
                 let now = now.unwrap_or_else(Instant::now);
@@ -547,7 +595,7 @@ impl Core {
     fn record_probe(&self, token: Token, failed: bool) {
         let mut w = Word(self.word.load(Ordering::Acquire));
         loop {
-            if w.kind() != HALF_OPEN || w.generation() != token.generation {
+            if w.kind() != HALF_OPEN || w.generation() != token.generation() {
                 return;
             }
             if failed {
@@ -593,13 +641,11 @@ impl Core {
     }
 
     /// A probe dropped without an outcome gives its slot back.
-    fn release(&self, token: Token) {
-        if token.track != Track::Probe {
-            return;
-        }
+    #[inline(never)]
+    fn release_probe(&self, token: Token) {
         let mut w = Word(self.word.load(Ordering::Acquire));
         loop {
-            if w.kind() != HALF_OPEN || w.generation() != token.generation || w.a() == 0 {
+            if w.kind() != HALF_OPEN || w.generation() != token.generation() || w.a() == 0 {
                 return;
             }
             let next = Word::new(HALF_OPEN, w.generation(), w.a() - 1, w.b());
@@ -756,7 +802,7 @@ impl<C> CircuitBreaker<C> {
         let token = self.core.try_acquire()?;
         Ok(Permit {
             core: &self.core,
-            token: Some(token),
+            token,
         })
     }
 
@@ -780,13 +826,16 @@ impl<C> CircuitBreaker<C> {
         let token = self.core.try_acquire()?;
         Ok(OwnedPermit {
             core: Arc::clone(&self.core),
-            token: Some(token),
+            token,
         })
     }
 
     /// Runs `f` through the breaker: rejected at once if open, otherwise
     /// run, and its outcome recorded (an error counts as a failure if the
     /// classifier says so, and as a success otherwise).
+    ///
+    /// The breaker is asked, and `f` called, when `call` is called; the
+    /// returned future then drives the operation.
     ///
     /// # Errors
     ///
@@ -807,22 +856,25 @@ impl<C> CircuitBreaker<C> {
     /// # }
     /// ```
     #[inline]
-    pub async fn call<F, Fut, T, E>(&self, f: F) -> Result<T, BreakerError<E>>
+    pub fn call<F, Fut, T, E>(&self, f: F) -> Call<'_, Fut, C>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         C: IsFailure<E>,
     {
-        let permit = self.try_acquire().map_err(BreakerError::Rejected)?;
-        match f().await {
-            Ok(v) => {
-                permit.success();
-                Ok(v)
-            }
-            Err(e) => {
-                permit.record(self.classifier.is_failure(&e));
-                Err(BreakerError::Inner(e))
-            }
+        match self.try_acquire() {
+            Ok(permit) => Call {
+                fut: Some(f()),
+                permit: Some(permit),
+                rejected: None,
+                classifier: &self.classifier,
+            },
+            Err(rejected) => Call {
+                fut: None,
+                permit: None,
+                rejected: Some(rejected),
+                classifier: &self.classifier,
+            },
         }
     }
 
@@ -911,6 +963,70 @@ impl<C> CircuitBreaker<C> {
     }
 }
 
+pin_project_lite::pin_project! {
+    /// The future of [`CircuitBreaker::call`].
+    ///
+    /// ```
+    /// use aqueduct_resilience::{CircuitBreaker, breaker::Call};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let b = CircuitBreaker::builder().build();
+    /// let call: Call<'_, _, _> = b.call(|| async { Ok::<_, ()>(1) });
+    /// assert_eq!(call.await.unwrap(), 1);
+    /// # }
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Call<'a, Fut, C> {
+        #[pin]
+        fut: Option<Fut>,
+        permit: Option<Permit<'a>>,
+        rejected: Option<Rejected>,
+        classifier: &'a C,
+    }
+}
+
+impl<Fut, C> fmt::Debug for Call<'_, Fut, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Call")
+            .field("permit", &self.permit)
+            .field("rejected", &self.rejected)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Fut, C, T, E> Future for Call<'_, Fut, C>
+where
+    Fut: Future<Output = Result<T, E>>,
+    C: IsFailure<E>,
+{
+    type Output = Result<T, BreakerError<E>>;
+
+    #[inline]
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        let this = self.project();
+        let Some(fut) = this.fut.as_pin_mut() else {
+            return Poll::Ready(Err(BreakerError::Rejected(
+                this.rejected.take().unwrap_or(Rejected::ForcedOpen),
+            )));
+        };
+        let out = match fut.poll(cx) {
+            Poll::Ready(out) => out,
+            Poll::Pending => return Poll::Pending,
+        };
+        if let Some(permit) = this.permit.take() {
+            match &out {
+                Ok(_) => permit.success(),
+                Err(e) => permit.record(this.classifier.is_failure(e)),
+            }
+        }
+        Poll::Ready(out.map_err(BreakerError::Inner))
+    }
+}
+
 /// Leave to make one call, from [`CircuitBreaker::try_acquire`]. Record
 /// the outcome with [`success`](Permit::success) or
 /// [`failure`](Permit::failure); dropping it records nothing.
@@ -927,7 +1043,7 @@ impl<C> CircuitBreaker<C> {
 #[must_use = "record the outcome with `success()` or `failure()`"]
 pub struct Permit<'a> {
     core: &'a Core,
-    token: Option<Token>,
+    token: Token,
 }
 
 impl fmt::Debug for Permit<'_> {
@@ -947,9 +1063,8 @@ impl Permit<'_> {
     /// ```
     #[inline]
     pub fn success(mut self) {
-        if let Some(t) = self.token.take() {
-            self.core.record(t, false);
-        }
+        let t = self.token.take();
+        self.core.record(t, false);
     }
 
     /// Records a failure.
@@ -961,9 +1076,8 @@ impl Permit<'_> {
     /// ```
     #[inline]
     pub fn failure(mut self) {
-        if let Some(t) = self.token.take() {
-            self.core.record(t, true);
-        }
+        let t = self.token.take();
+        self.core.record(t, true);
     }
 
     /// Records a failure if `failed`, else a success.
@@ -985,8 +1099,9 @@ impl Permit<'_> {
 impl Drop for Permit<'_> {
     #[inline]
     fn drop(&mut self) {
-        if let Some(t) = self.token.take() {
-            self.core.release(t);
+        if self.token.track() == Track::Probe {
+            let t = self.token.take();
+            self.core.release_probe(t);
         }
     }
 }
@@ -1002,7 +1117,7 @@ impl Drop for Permit<'_> {
 #[must_use = "record the outcome with `success()` or `failure()`"]
 pub struct OwnedPermit {
     core: Arc<Core>,
-    token: Option<Token>,
+    token: Token,
 }
 
 impl fmt::Debug for OwnedPermit {
@@ -1021,9 +1136,8 @@ impl OwnedPermit {
     /// b.try_acquire_owned().unwrap().success();
     /// ```
     pub fn success(mut self) {
-        if let Some(t) = self.token.take() {
-            self.core.record(t, false);
-        }
+        let t = self.token.take();
+        self.core.record(t, false);
     }
 
     /// Records a failure.
@@ -1033,9 +1147,8 @@ impl OwnedPermit {
     /// b.try_acquire_owned().unwrap().failure();
     /// ```
     pub fn failure(mut self) {
-        if let Some(t) = self.token.take() {
-            self.core.record(t, true);
-        }
+        let t = self.token.take();
+        self.core.record(t, true);
     }
 
     /// Records a failure if `failed`, else a success.
@@ -1055,8 +1168,9 @@ impl OwnedPermit {
 
 impl Drop for OwnedPermit {
     fn drop(&mut self) {
-        if let Some(t) = self.token.take() {
-            self.core.release(t);
+        if self.token.track() == Track::Probe {
+            let t = self.token.take();
+            self.core.release_probe(t);
         }
     }
 }

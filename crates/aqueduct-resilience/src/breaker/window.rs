@@ -59,9 +59,15 @@ impl CountWindow {
         let i = self.head.fetch_add(1, Ordering::Relaxed);
         #[allow(clippy::cast_possible_truncation)]
         let slot = &self.slots[(i % self.slots.len() as u64) as usize];
-        let old = slot.swap(outcome | PRESENT, Ordering::Relaxed);
-        if old != outcome | PRESENT {
-            self.apply(old, outcome | PRESENT);
+        let new = outcome | PRESENT;
+        // In a steady state the outcome leaving is the one arriving: then
+        // there is nothing to write.
+        if slot.load(Ordering::Relaxed) == new {
+            return;
+        }
+        let old = slot.swap(new, Ordering::Relaxed);
+        if old != new {
+            self.apply(old, new);
         }
     }
 

@@ -8,9 +8,14 @@
 //! deadline: when the next delay plus the configured minimum attempt time
 //! would not fit, it returns [`RetryError::DeadlineExceeded`] at once.
 //!
+//! The deadline bounds the retry's own waits; it does not cut an attempt
+//! short. Run the whole under [`Deadline::run`] to enforce it, or set
+//! [`Retry::attempt_timeout`], which is clamped to the deadline.
+//!
 //! A first attempt that succeeds costs one call of the operation and
-//! nothing else: no clock read, no allocation, no random number (unless a
-//! budget, `max_elapsed` or a deadline asks for the clock).
+//! little else: no allocation, no random number, no clock read unless a
+//! budget, `max_elapsed` or a deadline asks for one. The retry loop proper
+//! is boxed (one allocation) only once the first attempt has failed.
 
 mod backoff;
 mod budget;
@@ -71,11 +76,11 @@ pub enum RetryError<E> {
         #[source]
         last: E,
     },
-    /// The task's deadline passed during an attempt, or the next attempt
-    /// would not fit before it.
+    /// The next attempt would not fit before the task's deadline (with the
+    /// minimum time left an attempt needs).
     #[error("deadline exceeded after {attempts} attempts")]
     DeadlineExceeded {
-        /// Attempts made (including one cut short by the deadline).
+        /// Attempts made.
         attempts: u32,
         /// The last error, if an attempt finished with one.
         #[source]
@@ -397,14 +402,16 @@ impl<C, H> Retry<C, H, NoTimeout> {
     /// # }
     /// ```
     #[inline]
-    pub async fn run<F, Fut, T, E>(&self, f: F) -> Result<T, RetryError<E>>
+    pub fn run<F, Fut, T, E>(&self, f: F) -> impl Future<Output = Result<T, RetryError<E>>>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         C: Classify<E>,
         H: OnRetry<E>,
     {
-        drive(&self.policy, f, &self.classifier, &self.hook).await
+        // Not an `async fn`: returning the loop's future itself keeps `f`
+        // from being stored twice (once here, once in the loop).
+        drive(&self.policy, f, &self.classifier, &self.hook)
     }
 }
 
@@ -453,108 +460,224 @@ impl<C, H> Retry<C, H, AttemptTimeout> {
 }
 
 /// The retry loop shared by [`Retry`] and the [`Pipeline`](crate::Pipeline).
-pub(crate) async fn drive<F, Fut, T, E, C, H>(
-    policy: &Policy,
-    mut f: F,
-    classifier: &C,
-    hook: &H,
-) -> Result<T, RetryError<E>>
+///
+/// The first attempt runs inline, in a small hand-written future; only
+/// when it fails is the rest of the loop (backoff state, sleeps) boxed, so
+/// a first-time success moves few bytes and allocates nothing.
+pub(crate) fn drive<'a, F, Fut, T, E, C, H>(
+    policy: &'a Policy,
+    f: F,
+    classifier: &'a C,
+    hook: &'a H,
+) -> impl Future<Output = Result<T, RetryError<E>>>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
     C: Classify<E>,
     H: OnRetry<E>,
 {
-    let deadline = Deadline::current();
-    let start = policy.max_elapsed.map(|_| Instant::now());
-    if let Some(b) = &policy.budget {
-        b.deposit();
+    Run {
+        policy,
+        classifier,
+        hook,
+        f: Some(f),
+        first: None,
+        rest: None,
+        make_rest: Retrying::<'a, C, H>::run::<F, Fut, T, E>,
+        started: false,
+        start: None,
     }
-    let mut backoff: Option<BackoffIter> = None;
-    let mut last: Option<E> = None;
-    let mut attempt: u32 = 1;
-    loop {
-        let result = match deadline {
-            None => f().await,
-            Some(dl) => {
-                let left = dl.remaining();
-                if left.is_zero() || left < policy.min_remaining {
-                    return Err(RetryError::DeadlineExceeded {
-                        attempts: attempt - 1,
-                        last,
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`drive`]: the first attempt inline, the rest boxed.
+    struct Run<'a, F, Fut, C, H, M, R> {
+        policy: &'a Policy,
+        classifier: &'a C,
+        hook: &'a H,
+        f: Option<F>,
+        #[pin]
+        first: Option<Fut>,
+        rest: Option<std::pin::Pin<Box<R>>>,
+        // Makes the rest of the loop; a function item, so `R` (an opaque
+        // future type) can be named here as a type parameter.
+        make_rest: M,
+        started: bool,
+        start: Option<Instant>,
+    }
+}
+
+impl<'a, F, Fut, T, E, C, H, M, R> Future for Run<'a, F, Fut, C, H, M, R>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    M: Fn(Retrying<'a, C, H>, F, E) -> R,
+    R: Future<Output = Result<T, RetryError<E>>>,
+{
+    type Output = Result<T, RetryError<E>>;
+
+    #[inline]
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        let mut this = self.project();
+        if let Some(rest) = this.rest.as_mut() {
+            return rest.as_mut().poll(cx);
+        }
+        if !*this.started {
+            *this.started = true;
+            let policy = *this.policy;
+            *this.start = policy.max_elapsed.map(|_| Instant::now());
+            if let Some(b) = &policy.budget {
+                b.deposit();
+            }
+            if let Some(dl) = Deadline::current() {
+                if let Err(e) = refuse_late(policy, dl, 1, None) {
+                    return Poll::Ready(Err(e));
+                }
+            }
+            let Some(f) = this.f.as_mut() else {
+                return Poll::Pending;
+            };
+            this.first.set(Some(f()));
+        }
+        let Some(first) = this.first.as_mut().as_pin_mut() else {
+            // Polled after completion.
+            return Poll::Pending;
+        };
+        let out = match first.poll(cx) {
+            Poll::Ready(out) => out,
+            Poll::Pending => return Poll::Pending,
+        };
+        this.first.set(None);
+        match out {
+            Ok(v) => Poll::Ready(Ok(v)),
+            Err(error) => {
+                let Some(f) = this.f.take() else {
+                    return Poll::Pending;
+                };
+                let ctx = Retrying {
+                    policy: this.policy,
+                    classifier: *this.classifier,
+                    hook: *this.hook,
+                    deadline: Deadline::current(),
+                    start: *this.start,
+                };
+                let mut rest = Box::pin((this.make_rest)(ctx, f, error));
+                let poll = rest.as_mut().poll(cx);
+                *this.rest = Some(rest);
+                poll
+            }
+        }
+    }
+}
+
+/// Refuses to start attempt `attempt` with less than the policy's minimum
+/// left before `dl`.
+fn refuse_late<E>(
+    policy: &Policy,
+    dl: Deadline,
+    attempt: u32,
+    last: Option<E>,
+) -> Result<Option<E>, RetryError<E>> {
+    let left = dl.remaining();
+    if left.is_zero() || left < policy.min_remaining {
+        crate::trace_event!(attempt, "no time left for another attempt");
+        return Err(RetryError::DeadlineExceeded {
+            attempts: attempt - 1,
+            last,
+        });
+    }
+    Ok(last)
+}
+
+/// The retry loop after a failed first attempt.
+pub(crate) struct Retrying<'a, C, H> {
+    policy: &'a Policy,
+    classifier: &'a C,
+    hook: &'a H,
+    deadline: Option<Deadline>,
+    start: Option<Instant>,
+}
+
+impl<'a, C, H> Retrying<'a, C, H> {
+    async fn run<F, Fut, T, E>(self, mut f: F, mut error: E) -> Result<T, RetryError<E>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        C: Classify<E>,
+        H: OnRetry<E>,
+    {
+        let policy = self.policy;
+        let mut backoff: Option<BackoffIter> = None;
+        let mut attempt: u32 = 1;
+        loop {
+            let delay = match self.classifier.classify(&error) {
+                Action::Stop => {
+                    return Err(RetryError::Stopped {
+                        attempts: attempt,
+                        error,
                     });
                 }
-                match tokio::time::timeout_at(dl.instant(), f()).await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        crate::trace_event!(attempt, "retry attempt cut short by the deadline");
-                        return Err(RetryError::DeadlineExceeded {
-                            attempts: attempt,
-                            last,
-                        });
-                    }
-                }
-            }
-        };
-        let error = match result {
-            Ok(v) => return Ok(v),
-            Err(e) => e,
-        };
-        let delay = match classifier.classify(&error) {
-            Action::Stop => {
-                return Err(RetryError::Stopped {
-                    attempts: attempt,
-                    error,
-                });
-            }
-            _ if attempt >= policy.max_attempts => {
-                return Err(RetryError::Exhausted {
-                    attempts: attempt,
-                    last: error,
-                });
-            }
-            Action::RetryAfter(d) => d,
-            Action::Retry => backoff
-                .get_or_insert_with(|| policy.backoff.iter())
-                .next()
-                .unwrap_or_default(),
-        };
-        if start.is_some() || deadline.is_some() {
-            let now = Instant::now();
-            let wake = now.checked_add(delay);
-            if let (Some(start), Some(max)) = (start, policy.max_elapsed) {
-                if wake.is_none_or(|w| w.duration_since(start) > max) {
+                _ if attempt >= policy.max_attempts => {
                     return Err(RetryError::Exhausted {
                         attempts: attempt,
                         last: error,
                     });
                 }
+                Action::RetryAfter(d) => d,
+                Action::Retry => backoff
+                    .get_or_insert_with(|| policy.backoff.iter())
+                    .next()
+                    .unwrap_or_default(),
+            };
+            if self.start.is_some() || self.deadline.is_some() {
+                let now = Instant::now();
+                let wake = now.checked_add(delay);
+                if let (Some(start), Some(max)) = (self.start, policy.max_elapsed) {
+                    if wake.is_none_or(|w| w.duration_since(start) > max) {
+                        return Err(RetryError::Exhausted {
+                            attempts: attempt,
+                            last: error,
+                        });
+                    }
+                }
+                if let Some(dl) = self.deadline {
+                    let fits = wake
+                        .and_then(|w| w.checked_add(policy.min_remaining))
+                        .is_some_and(|w| w <= dl.instant());
+                    if !fits {
+                        return Err(RetryError::DeadlineExceeded {
+                            attempts: attempt,
+                            last: Some(error),
+                        });
+                    }
+                }
             }
-            if let Some(dl) = deadline {
-                let fits = wake
-                    .and_then(|w| w.checked_add(policy.min_remaining))
-                    .is_some_and(|w| w <= dl.instant());
-                if !fits {
-                    return Err(RetryError::DeadlineExceeded {
+            if let Some(b) = &policy.budget {
+                if !b.withdraw() {
+                    crate::trace_event!(attempt, "retry budget exhausted");
+                    return Err(RetryError::BudgetExhausted {
                         attempts: attempt,
-                        last: Some(error),
+                        last: error,
                     });
                 }
             }
-        }
-        if let Some(b) = &policy.budget {
-            if !b.withdraw() {
-                crate::trace_event!(attempt, "retry budget exhausted");
-                return Err(RetryError::BudgetExhausted {
-                    attempts: attempt,
-                    last: error,
-                });
+            crate::trace_event!(attempt, delay_ms = delay.as_millis(), "retrying");
+            self.hook.on_retry(attempt, &error, delay);
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+            if let Some(dl) = self.deadline {
+                // Time passed while sleeping and in the hook: check again.
+                refuse_late(policy, dl, attempt, Some(error))?;
+            }
+            let result = f().await;
+            match result {
+                Ok(v) => return Ok(v),
+                Err(e) => error = e,
             }
         }
-        crate::trace_event!(attempt, delay_ms = delay.as_millis(), "retrying");
-        hook.on_retry(attempt, &error, delay);
-        last = Some(error);
-        tokio::time::sleep(delay).await;
-        attempt += 1;
     }
 }

@@ -1,0 +1,212 @@
+//! Tower layers: composition, rejection from `call`, non-Clone requests.
+#![cfg(feature = "tower")]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use aqueduct_resilience::breaker::{BreakerError, State};
+use aqueduct_resilience::bulkhead::CallError;
+use aqueduct_resilience::tower::deadline::DeadlineError;
+use aqueduct_resilience::tower::{
+    BreakerLayer, BulkheadLayer, DeadlineLayer, HedgeLayer, RetryLayer,
+};
+use aqueduct_resilience::{Backoff, Bulkhead, CircuitBreaker, Hedge, Retry, RetryError};
+use tokio::time::{Instant, sleep};
+use tower::{Service, ServiceBuilder, ServiceExt};
+
+const MS: fn(u64) -> Duration = Duration::from_millis;
+
+#[tokio::test(start_paused = true)]
+async fn an_open_breaker_is_ready_and_rejects_from_call() {
+    let breaker = CircuitBreaker::builder().consecutive_failures(2).build();
+    let reached = Arc::new(AtomicU32::new(0));
+    let r2 = reached.clone();
+    let mut svc = ServiceBuilder::new()
+        .layer(BreakerLayer::new(breaker.clone()))
+        .service_fn(move |_: ()| {
+            r2.fetch_add(1, Ordering::SeqCst);
+            async { Err::<(), _>("down") }
+        });
+    for _ in 0..2 {
+        let _ = svc.ready().await.unwrap().call(()).await;
+    }
+    assert_eq!(breaker.state(), State::Open);
+    // poll_ready does not reject...
+    let waker = std::task::Waker::noop();
+    assert!(matches!(
+        svc.poll_ready(&mut Context::from_waker(waker)),
+        Poll::Ready(Ok(()))
+    ));
+    // ...the call does, without reaching the inner service.
+    let r = svc.call(()).await;
+    assert!(matches!(r, Err(BreakerError::Rejected(_))));
+    assert_eq!(reached.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn layers_compose_in_a_service_builder() {
+    let breaker = CircuitBreaker::builder().consecutive_failures(10).build();
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = calls.clone();
+    let mut svc = ServiceBuilder::new()
+        .layer(DeadlineLayer::new(Duration::from_secs(1)))
+        .layer(BulkheadLayer::new(
+            Bulkhead::builder().max_concurrent(4).build(),
+        ))
+        .layer(RetryLayer::new(
+            Retry::new()
+                .max_attempts(4)
+                .backoff(Backoff::constant(MS(10))),
+        ))
+        .layer(BreakerLayer::new(breaker.clone()))
+        .service_fn(move |x: u32| {
+            let n = c.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n < 2 {
+                    Err(std::io::Error::other("flaky"))
+                } else {
+                    Ok(x * 2)
+                }
+            }
+        });
+    let start = Instant::now();
+    let v = svc.ready().await.unwrap().call(21).await.unwrap();
+    assert_eq!(v, 42);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert_eq!(start.elapsed(), MS(20));
+    // The breaker saw both failures and the success.
+    assert_eq!(breaker.snapshot().consecutive_failures, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_layer_bounds_retries_below_it() {
+    let mut svc = ServiceBuilder::new()
+        .layer(DeadlineLayer::new(MS(250)))
+        .layer(RetryLayer::new(
+            Retry::new()
+                .max_attempts(100)
+                .backoff(Backoff::constant(MS(100))),
+        ))
+        .service_fn(|()| async { Err::<(), _>("down") });
+    let start = Instant::now();
+    let r = svc.ready().await.unwrap().call(()).await;
+    // The retry saw the deadline and stopped at 200 ms rather than sleep past it.
+    assert!(matches!(
+        r,
+        Err(DeadlineError::Inner(RetryError::DeadlineExceeded {
+            attempts: 3,
+            ..
+        }))
+    ));
+    assert_eq!(start.elapsed(), MS(200));
+
+    let mut slow = ServiceBuilder::new()
+        .layer(DeadlineLayer::new(MS(50)))
+        .service_fn(|()| async {
+            sleep(Duration::from_secs(5)).await;
+            Ok::<_, ()>(())
+        });
+    let start = Instant::now();
+    let r = slow.ready().await.unwrap().call(()).await;
+    assert!(matches!(r, Err(DeadlineError::Exceeded(_))));
+    assert_eq!(start.elapsed(), MS(50));
+}
+
+/// A request that is not `Clone`.
+struct Upload {
+    body: Vec<u8>,
+    streamed: bool,
+}
+
+#[tokio::test(start_paused = true)]
+async fn non_clone_requests_retry_through_clone_request() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = calls.clone();
+    let mut svc = ServiceBuilder::new()
+        .layer(
+            RetryLayer::new(
+                Retry::new()
+                    .max_attempts(3)
+                    .backoff(Backoff::constant(MS(1))),
+            )
+            .clone_request(|u: &Upload| {
+                (!u.streamed).then(|| Upload {
+                    body: u.body.clone(),
+                    streamed: false,
+                })
+            }),
+        )
+        .service_fn(move |u: Upload| {
+            c.fetch_add(1, Ordering::SeqCst);
+            async move { Err::<usize, _>(format!("{} bytes refused", u.body.len())) }
+        });
+    let r = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(Upload {
+            body: vec![0; 3],
+            streamed: false,
+        })
+        .await;
+    assert!(matches!(r, Err(RetryError::Exhausted { attempts: 3, .. })));
+    assert_eq!(calls.swap(0, Ordering::SeqCst), 3);
+
+    // A streamed body cannot be sent twice: one attempt.
+    let r = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(Upload {
+            body: vec![0; 3],
+            streamed: true,
+        })
+        .await;
+    assert!(matches!(r, Err(RetryError::Stopped { attempts: 1, .. })));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn bulkhead_layer_queues_then_rejects() {
+    let bulkhead = Bulkhead::builder().max_concurrent(1).max_queue(1).build();
+    let svc = ServiceBuilder::new()
+        .layer(BulkheadLayer::new(bulkhead.clone()))
+        .service_fn(|d: u64| async move {
+            sleep(MS(d)).await;
+            Ok::<_, ()>(d)
+        });
+    let mut a = svc.clone();
+    let mut b = svc.clone();
+    let mut c = svc.clone();
+    let fa = a.ready().await.unwrap().call(100);
+    let fb = b.ready().await.unwrap().call(10);
+    let fc = c.ready().await.unwrap().call(10);
+    let start = Instant::now();
+    let (ra, rb, rc) = tokio::join!(fa, fb, fc);
+    assert_eq!(ra.unwrap(), 100);
+    assert_eq!(rb.unwrap(), 10); // queued behind a
+    assert!(matches!(rc, Err(CallError::Rejected(_)))); // queue full
+    assert_eq!(start.elapsed(), MS(110));
+    assert_eq!(bulkhead.available(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn hedge_layer_answers_with_the_fast_copy() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = calls.clone();
+    let mut svc = ServiceBuilder::new()
+        .layer(HedgeLayer::new(Hedge::fixed(MS(20))))
+        .service_fn(move |x: u32| {
+            let n = c.fetch_add(1, Ordering::SeqCst);
+            async move {
+                sleep(MS(if n == 0 { 500 } else { 5 })).await;
+                Ok::<_, ()>((x, n))
+            }
+        });
+    let start = Instant::now();
+    let v = svc.ready().await.unwrap().call(7).await.unwrap();
+    assert_eq!(v, (7, 1));
+    assert_eq!(start.elapsed(), MS(25));
+}
