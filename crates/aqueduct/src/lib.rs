@@ -61,12 +61,20 @@ pub use aqueduct_resilience as resilience;
 ///     .collect()
 ///     .await;
 /// assert_eq!(doubled, [2, 4, 6, 8, 10]);
+///
+/// // `.timeout(d)` comes from `ResilienceFutureExt`.
+/// let slow = tokio::time::sleep(std::time::Duration::from_secs(5));
+/// assert!(slow.timeout(std::time::Duration::from_millis(1)).await.is_err());
 /// # }
 /// ```
 pub mod prelude {
     #[cfg(feature = "flow")]
     #[cfg_attr(docsrs, doc(cfg(feature = "flow")))]
     pub use aqueduct_flow::FlowStreamExt;
+
+    #[cfg(feature = "resilience")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "resilience")))]
+    pub use aqueduct_resilience::ResilienceFutureExt;
 }
 
 // The README's examples are compiled and run as doctests.
