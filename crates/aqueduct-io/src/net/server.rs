@@ -543,6 +543,10 @@ where
                             let _ = io.try_write(reply);
                         }
                     }
+                    // Read what already arrived: closing a socket with unread
+                    // input resets it, and the peer could lose the reply.
+                    let mut sink = [0u8; 1024];
+                    let _ = io.try_read(&mut sink);
                     continue;
                 }
             }
