@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use aqueduct_io::fs::{self as aq_fs, Progress};
 use aqueduct_io::net::{self, Server};
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use futures::StreamExt;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -108,12 +108,24 @@ fn read_lines(c: &mut Criterion) {
 }
 
 fn copy(c: &mut Criterion) {
-    let dir = tempfile::tempdir().expect("tempdir");
+    // On tmpfs when there is one: a disk's write-back of the previous
+    // iteration's output otherwise dominates, and at random.
+    let dir = tempfile::tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .expect("tempdir");
     let src = dir.path().join("src.bin");
     let data: Vec<u8> = (0..COPY_FILE).map(|i| (i % 251) as u8).collect();
     std::fs::write(&src, &data).expect("write");
+    std::fs::File::open(&src)
+        .and_then(|f| f.sync_all())
+        .expect("sync");
     drop(data);
     let dst = dir.path().join("dst.bin");
+    // Untimed warm-up of both sides, so neither pays for going first.
+    for _ in 0..2 {
+        std::fs::copy(&src, &dst).expect("copy");
+        std::fs::remove_file(&dst).expect("remove");
+    }
     let rt = runtime();
     let param = "64MiB";
     let mut group = c.benchmark_group("io/copy");
@@ -122,15 +134,28 @@ fn copy(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(10));
     group.throughput(Throughput::Bytes(COPY_FILE));
-    group.bench_function(BenchmarkId::new("aqueduct", param), |b| {
-        b.to_async(&rt).iter(|| async {
-            aq_fs::copy_with_progress(&src, &dst, None::<fn(Progress)>)
-                .await
-                .expect("copy")
-        });
-    });
+    // Each copy goes to a fresh file (removing the last one is not timed),
+    // so neither side pays for truncating the other's output.
+    let fresh = || {
+        let _ = std::fs::remove_file(&dst);
+    };
     group.bench_function(BenchmarkId::new("std", param), |b| {
-        b.iter(|| std::fs::copy(&src, &dst).expect("copy"));
+        b.iter_batched(
+            fresh,
+            |()| std::fs::copy(&src, &dst).expect("copy"),
+            BatchSize::PerIteration,
+        );
+    });
+    group.bench_function(BenchmarkId::new("aqueduct", param), |b| {
+        b.to_async(&rt).iter_batched(
+            fresh,
+            |()| async {
+                aq_fs::copy_with_progress(&src, &dst, None::<fn(Progress)>)
+                    .await
+                    .expect("copy")
+            },
+            BatchSize::PerIteration,
+        );
     });
     group.finish();
 }
@@ -172,23 +197,18 @@ async fn clients(addr: std::net::SocketAddr) -> Arc<Vec<tokio::sync::Mutex<TcpSt
 async fn round_trips(conns: Arc<Vec<tokio::sync::Mutex<TcpStream>>>, iters: u64) -> Duration {
     let start = Instant::now();
     for _ in 0..iters {
-        let tasks: Vec<_> = (0..conns.len())
-            .map(|i| {
-                let conns = Arc::clone(&conns);
-                tokio::spawn(async move {
-                    let mut s = conns[i].lock().await;
-                    let msg = [7u8; MESSAGE];
-                    let mut reply = [0u8; MESSAGE];
-                    for _ in 0..ROUND_TRIPS {
-                        s.write_all(&msg).await.expect("write");
-                        s.read_exact(&mut reply).await.expect("read");
-                    }
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.expect("client");
-        }
+        // All clients in this one task: the servers get the runtime's
+        // workers to themselves.
+        futures::future::join_all(conns.iter().map(|conn| async move {
+            let mut s = conn.lock().await;
+            let msg = [7u8; MESSAGE];
+            let mut reply = [0u8; MESSAGE];
+            for _ in 0..ROUND_TRIPS {
+                s.write_all(&msg).await.expect("write");
+                s.read_exact(&mut reply).await.expect("read");
+            }
+        }))
+        .await;
     }
     start.elapsed()
 }
@@ -204,6 +224,11 @@ fn echo(c: &mut Criterion) {
         let ours = clients(handle.local_addr()).await;
         std::mem::forget(handle); // serve for the life of the bench
         let theirs = clients(tokio_echo_server().await).await;
+        // Untimed warm-up of both sides, so neither pays for going first.
+        for _ in 0..3 {
+            round_trips(Arc::clone(&theirs), 2).await;
+            round_trips(Arc::clone(&ours), 2).await;
+        }
         (ours, theirs)
     });
     let param = format!("{CONNECTIONS}conns");
@@ -213,13 +238,13 @@ fn echo(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(10));
     group.throughput(Throughput::Elements((CONNECTIONS * ROUND_TRIPS) as u64));
-    group.bench_function(BenchmarkId::new("aqueduct", &param), |b| {
-        b.to_async(&rt)
-            .iter_custom(|iters| round_trips(Arc::clone(&ours), iters));
-    });
     group.bench_function(BenchmarkId::new("tokio", &param), |b| {
         b.to_async(&rt)
             .iter_custom(|iters| round_trips(Arc::clone(&theirs), iters));
+    });
+    group.bench_function(BenchmarkId::new("aqueduct", &param), |b| {
+        b.to_async(&rt)
+            .iter_custom(|iters| round_trips(Arc::clone(&ours), iters));
     });
     group.finish();
 }

@@ -2,63 +2,28 @@
 
 use std::future::Future;
 use std::io;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
 use super::{Connection, Socket};
 
-/// Stack buffer used for one burst of reads and writes. It lives only inside
-/// [`pump`], never across an `.await`.
+/// Stack buffer for one read and its write-back. It lives only inside
+/// `Echo::poll`, never across a suspension, and is not zeroed.
 const BURST: usize = 8 * 1024;
-/// Reads per burst before going back to the scheduler.
-const READS_PER_BURST: usize = 16;
-
-enum Pump {
-    /// Drained everything; wait for readability.
-    Idle,
-    /// Read budget used up; more may be waiting.
-    Busy,
-    /// The peer closed its side.
-    Eof,
-}
-
-/// Reads what is ready and writes it back, using a stack buffer that is gone
-/// by the time this returns. Bytes the socket would not take are moved to
-/// `pending` (which stays empty, unallocated, unless the peer reads slowly).
-fn pump<S: Socket>(conn: &Connection<S>, pending: &mut Vec<u8>) -> io::Result<Pump> {
-    let mut buf = [0u8; BURST];
-    for _ in 0..READS_PER_BURST {
-        let n = match conn.try_read(&mut buf) {
-            Ok(0) => return Ok(Pump::Eof),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Pump::Idle),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        let mut off = 0;
-        while off < n {
-            match conn.try_write(&buf[off..n]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(w) => off += w,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    pending.extend_from_slice(&buf[off..n]);
-                    return Ok(Pump::Busy);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    Ok(Pump::Busy)
-}
+/// Reads per poll before yielding, so one flooding peer cannot starve the
+/// other connections on its worker.
+const READS_PER_POLL: usize = 16;
 
 /// Echoes every byte back until the peer closes, or until the server shuts
 /// down while the connection is idle. Use it as a [`Server`](super::Server)
 /// handler for TCP or Unix sockets.
 ///
-/// While waiting for data it holds no buffer at all: it waits for
-/// readiness, then reads and writes through an 8 KiB stack buffer that is
-/// released before the next wait. Bytes the peer is too slow to take are
+/// While waiting for data it holds no buffer at all: each poll reads into an
+/// 8 KiB stack buffer and writes the bytes straight back, and the buffer is
+/// gone when the poll returns. Bytes a slow peer does not take at once are
 /// kept in a heap buffer until written, then freed. The whole future is
 /// about a hundred bytes; an idle connection costs its task and socket
 /// registration only.
@@ -117,40 +82,54 @@ impl<S: Socket + std::fmt::Debug> std::fmt::Debug for Echo<S> {
     }
 }
 
+impl<S: Socket> Echo<S> {
+    /// Writes out what a slow peer left behind, then frees the buffer.
+    fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.written < self.pending.len() {
+            let n = ready!(Pin::new(&mut self.conn).poll_write(cx, &self.pending[self.written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.written += n;
+        }
+        if !self.pending.is_empty() {
+            self.pending = Vec::new();
+            self.written = 0;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
 impl<S: Socket> Future for Echo<S> {
     type Output = io::Result<()>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        // A budget of bursts per poll keeps one flooding peer from starving
-        // the other connections on this worker.
-        for _ in 0..4 {
-            // First write out what a slow peer left behind.
-            while this.written < this.pending.len() {
-                ready!(this.conn.get_ref().poll_write_ready(cx))?;
-                match this.conn.try_write(&this.pending[this.written..]) {
-                    Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                    Ok(n) => this.written += n,
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                        ) => {}
-                    Err(e) => return Poll::Ready(Err(e)),
-                }
+        for _ in 0..READS_PER_POLL {
+            ready!(this.poll_pending(cx))?;
+            let mut storage = [MaybeUninit::<u8>::uninit(); BURST];
+            let mut buf = ReadBuf::uninit(&mut storage);
+            match Pin::new(&mut this.conn).poll_read(cx, &mut buf) {
+                Poll::Pending if this.conn.is_shutting_down() => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(result) => result?,
             }
-            if !this.pending.is_empty() {
-                this.pending = Vec::new();
-                this.written = 0;
+            let data = buf.filled();
+            if data.is_empty() {
+                return Poll::Ready(Ok(()));
             }
-            match pump(&this.conn, &mut this.pending)? {
-                Pump::Eof => return Poll::Ready(Ok(())),
-                Pump::Busy => {}
-                Pump::Idle => {
-                    if this.conn.is_shutting_down() {
-                        return Poll::Ready(Ok(()));
+            let mut off = 0;
+            while off < data.len() {
+                match Pin::new(&mut this.conn).poll_write(cx, &data[off..]) {
+                    Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                    Poll::Ready(Ok(n)) => off += n,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => {
+                        // The peer reads slower than it writes: keep the rest
+                        // until the socket takes it.
+                        this.pending.extend_from_slice(&data[off..]);
+                        break;
                     }
-                    ready!(this.conn.get_ref().poll_read_ready(cx))?;
                 }
             }
         }
