@@ -298,8 +298,13 @@ impl LineCodec {
         let len = match memchr::memchr(b'\n', &buf[window_end..]) {
             Some(offset) => {
                 let newline = window_end + offset;
+                let content = if buf[newline - 1] == b'\r' {
+                    newline - 1
+                } else {
+                    newline
+                };
                 buf.advance(newline + 1);
-                newline
+                content
             }
             None => {
                 let len = buf.len();
