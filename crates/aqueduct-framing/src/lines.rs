@@ -45,6 +45,11 @@ use crate::FrameError;
 use crate::buf::{DEFAULT_RELEASE_THRESHOLD, release_excess};
 
 /// Default maximum line length: 64 KiB.
+///
+/// ```
+/// use aqueduct_framing::{LineCodec, lines::DEFAULT_MAX_LINE_LENGTH};
+/// assert_eq!(LineCodec::new().max_length(), DEFAULT_MAX_LINE_LENGTH);
+/// ```
 pub const DEFAULT_MAX_LINE_LENGTH: usize = 64 * 1024;
 
 /// Decodes newline-terminated lines as [`Bytes`], and encodes lines.
@@ -368,6 +373,12 @@ impl LineCodec {
                 content -= 1;
             }
             let mut line = buf.split();
+            if content > self.max_length {
+                return Err(FrameError::TooLong {
+                    len: content as u64,
+                    max: self.max_length,
+                });
+            }
             line.truncate(content);
             if self.utf8 {
                 if let Err(source) = std::str::from_utf8(&line) {
@@ -775,6 +786,26 @@ mod tests {
         let mut crlf = LineCodec::new().with_crlf(true);
         crlf.encode("ab\r", &mut out).unwrap();
         assert_eq!(&out[..], b"ab\r\r\n");
+    }
+
+    /// Exercises the one `unsafe` block (`Utf8Bytes::as_str`) on text
+    /// decoded from a shared read buffer; run under miri with
+    /// `cargo +nightly miri test -p aqueduct-framing --lib utf8_bytes`.
+    #[test]
+    fn utf8_bytes_from_decoded_lines_read_as_str() {
+        let mut codec = Utf8LineCodec::new();
+        let mut buf = BytesMut::from("añb\r\n€uro\n\nlast");
+        let first = codec.decode(&mut buf).unwrap().unwrap();
+        let second = codec.decode(&mut buf).unwrap().unwrap();
+        let third = codec.decode(&mut buf).unwrap().unwrap();
+        drop(buf);
+        let copy = second.clone();
+        assert_eq!(first.as_str(), "añb");
+        assert_eq!(copy.chars().count(), 4);
+        assert_eq!(&*third, "");
+        assert_eq!(second.into_bytes(), "€uro".as_bytes());
+        assert_eq!(Utf8Bytes::from(String::from("ü")).as_str(), "ü");
+        assert!(Utf8Bytes::try_from_bytes(Bytes::from_static(b"\xc3")).is_err());
     }
 
     #[test]

@@ -284,3 +284,22 @@ async fn works_with_framed_over_loopback_tcp() {
     drop(client);
     server.await.unwrap();
 }
+
+#[tokio::test]
+async fn works_with_udp_framed_on_loopback() {
+    use tokio::net::UdpSocket;
+    use tokio_util::udp::UdpFramed;
+
+    let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let b_addr = b.local_addr().unwrap();
+    let codec = || LengthPrefixedCodec::builder().length_field_width(2).build();
+    let mut sender = UdpFramed::new(a, codec());
+    let mut receiver = UdpFramed::new(b, codec());
+    sender
+        .send((Bytes::from_static(b"datagram"), b_addr))
+        .await
+        .unwrap();
+    let (frame, _) = receiver.next().await.unwrap().unwrap();
+    assert_eq!(&frame[..], b"datagram");
+}

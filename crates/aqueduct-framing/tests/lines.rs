@@ -104,6 +104,17 @@ fn eof_inside_a_line_is_truncated_unless_allowed() {
 
     let mut lenient = LineCodec::new().with_partial_at_eof(true);
     assert_eq!(decode_all(&mut lenient, b"done\npart\r"), ["done", "part"]);
+
+    // The maximum holds for the final unterminated line too.
+    let mut lenient = LineCodec::new()
+        .with_partial_at_eof(true)
+        .with_max_length(3);
+    let mut buf = BytesMut::from("abcd");
+    assert_eq!(lenient.decode(&mut buf).unwrap(), None);
+    assert!(matches!(
+        lenient.decode_eof(&mut buf),
+        Err(FrameError::TooLong { len: 4, max: 3 })
+    ));
 }
 
 #[test]
