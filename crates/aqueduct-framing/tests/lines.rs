@@ -212,3 +212,22 @@ async fn framed_read_reports_truncation_at_eof() {
     ));
     assert!(lines.next().await.is_none());
 }
+
+#[test]
+fn every_line_is_validated_even_if_the_buffer_changes_between_calls() {
+    // The caller owns the buffer: it may swap or rewrite it between calls,
+    // so no validation result is carried from one call to the next.
+    let mut codec = Utf8LineCodec::new();
+    let mut first = BytesMut::from("ok\nstill ok\n");
+    assert_eq!(codec.decode(&mut first).unwrap().unwrap(), "ok");
+    let mut other = BytesMut::from(&b"\xff\n"[..]);
+    assert!(matches!(
+        codec.decode(&mut other),
+        Err(FrameError::InvalidUtf8 { .. })
+    ));
+    first[0] = 0xC3;
+    assert!(matches!(
+        codec.decode(&mut first),
+        Err(FrameError::InvalidUtf8 { .. })
+    ));
+}
