@@ -131,8 +131,8 @@ fn decode_group(
     for (mode, whole) in [("whole", true), ("chunked", false)] {
         let mut group = c.benchmark_group(format!("framing/{name}/{mode}"));
         group
-            .warm_up_time(Duration::from_millis(400))
-            .measurement_time(Duration::from_millis(1500))
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_millis(2000))
             .sample_size(20);
         for &size in sizes {
             let data = input(size);
@@ -293,8 +293,8 @@ fn writer(c: &mut Criterion) {
         .unwrap();
     let mut group = c.benchmark_group("framing/write");
     group
-        .warm_up_time(Duration::from_millis(400))
-        .measurement_time(Duration::from_millis(1500))
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_millis(2000))
         .sample_size(20)
         .throughput(Throughput::Bytes((FRAMES * (size + 4)) as u64));
     let param = label(size);

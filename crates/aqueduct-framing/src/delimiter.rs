@@ -51,6 +51,11 @@ use crate::FrameError;
 use crate::buf::{DEFAULT_RELEASE_THRESHOLD, release_excess};
 
 /// Default maximum frame length for delimited frames: 64 KiB.
+///
+/// ```
+/// use aqueduct_framing::{DelimiterCodec, delimiter::DEFAULT_MAX_DELIMITED_LENGTH};
+/// assert_eq!(DelimiterCodec::any_of(b",").max_length(), DEFAULT_MAX_DELIMITED_LENGTH);
+/// ```
 pub const DEFAULT_MAX_DELIMITED_LENGTH: usize = 64 * 1024;
 
 #[derive(Clone)]
@@ -384,7 +389,14 @@ impl Decoder for DelimiterCodec {
             return Ok(None);
         }
         if self.partial_at_eof {
-            return Ok(Some(buf.split().freeze()));
+            let tail = buf.split();
+            if tail.len() > self.max_length {
+                return Err(FrameError::TooLong {
+                    len: tail.len() as u64,
+                    max: self.max_length,
+                });
+            }
+            return Ok(Some(tail.freeze()));
         }
         let buffered = buf.len();
         buf.clear();

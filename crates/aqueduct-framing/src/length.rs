@@ -66,6 +66,11 @@ use crate::FrameError;
 use crate::buf::{DEFAULT_RELEASE_THRESHOLD, release_excess};
 
 /// Default maximum frame length: 8 MiB.
+///
+/// ```
+/// use aqueduct_framing::{LengthPrefixedCodec, length::DEFAULT_MAX_FRAME_LENGTH};
+/// assert_eq!(LengthPrefixedCodec::new().max_frame_length(), DEFAULT_MAX_FRAME_LENGTH);
+/// ```
 pub const DEFAULT_MAX_FRAME_LENGTH: usize = 8 * 1024 * 1024;
 
 /// The longest varint length field: 10 bytes hold 64 bits.
@@ -718,10 +723,25 @@ impl LengthPrefixedCodec {
         loop {
             match self.state {
                 State::Head => {
-                    let Some((header, value)) = self.read_head(buf)? else {
-                        return Ok(None);
+                    // A header that cannot be valid is consumed with its
+                    // error, so a caller that goes on is not stuck on it.
+                    let (header, value) = match self.read_head(buf) {
+                        Ok(Some(head)) => head,
+                        Ok(None) => return Ok(None),
+                        Err(e) => {
+                            if let FrameError::VarintOverflow { bytes } = e {
+                                buf.advance((self.config.offset + bytes).min(buf.len()));
+                            }
+                            return Err(e);
+                        }
                     };
-                    let payload = self.payload_length(value)?;
+                    let payload = match self.payload_length(value) {
+                        Ok(payload) => payload,
+                        Err(e) => {
+                            buf.advance(header);
+                            return Err(e);
+                        }
+                    };
                     let max = self.config.max_frame_length;
                     if payload > max as u64 {
                         buf.advance(header);
@@ -866,6 +886,19 @@ mod tests {
                 adjustment: -4
             })
         ));
+        // The bad header is consumed: a caller that goes on is not stuck.
+        assert_eq!(&buf[..], b"ab");
+    }
+
+    #[test]
+    fn varint_overflow_consumes_the_field() {
+        let mut codec = LengthPrefixedCodec::builder().varint().build();
+        let mut buf = BytesMut::from(&[0xFF; 12][..]);
+        assert!(matches!(
+            codec.decode(&mut buf),
+            Err(FrameError::VarintOverflow { .. })
+        ));
+        assert!(buf.len() < 12);
     }
 
     #[test]

@@ -45,6 +45,11 @@ use crate::FrameError;
 use crate::buf::{DEFAULT_RELEASE_THRESHOLD, release_excess};
 
 /// Default maximum line length: 64 KiB.
+///
+/// ```
+/// use aqueduct_framing::{LineCodec, lines::DEFAULT_MAX_LINE_LENGTH};
+/// assert_eq!(LineCodec::new().max_length(), DEFAULT_MAX_LINE_LENGTH);
+/// ```
 pub const DEFAULT_MAX_LINE_LENGTH: usize = 64 * 1024;
 
 /// Decodes newline-terminated lines as [`Bytes`], and encodes lines.
@@ -81,8 +86,6 @@ pub struct LineCodec {
     release_threshold: usize,
     /// Validate lines as UTF-8 (for `Utf8LineCodec`).
     utf8: bool,
-    /// Length of the buffer prefix known to be valid UTF-8.
-    valid: usize,
     /// Bytes searched so far (tests check that nothing is searched twice).
     #[cfg(test)]
     scanned: usize,
@@ -112,7 +115,6 @@ impl LineCodec {
             partial_at_eof: false,
             release_threshold: DEFAULT_RELEASE_THRESHOLD,
             utf8: false,
-            valid: 0,
             #[cfg(test)]
             scanned: 0,
         }
@@ -245,10 +247,16 @@ impl LineCodec {
                 if content > self.max_length {
                     return Err(self.too_long_at(buf, newline, content));
                 }
-                if self.utf8 && content > self.valid {
-                    self.validate(buf, newline, content)?;
+                // Validated here, in the call that yields the line: the
+                // buffer is the caller's and may change between calls.
+                // ASCII first: a word-at-a-time check, most text
+                // protocols' common case.
+                if self.utf8 && !buf[..content].is_ascii() {
+                    if let Err(source) = std::str::from_utf8(&buf[..content]) {
+                        buf.advance(newline + 1);
+                        return Err(FrameError::InvalidUtf8 { source });
+                    }
                 }
-                self.valid = self.valid.saturating_sub(newline + 1);
                 let mut line = buf.split_to(newline + 1);
                 line.truncate(content);
                 release_excess(buf, content, self.release_threshold);
@@ -267,7 +275,6 @@ impl LineCodec {
     /// Drops bytes through the next `\n`; `true` once it was found.
     #[cold]
     fn discard(&mut self, buf: &mut BytesMut) -> bool {
-        self.valid = 0;
         if let Some(i) = memchr::memchr(b'\n', buf) {
             buf.advance(i + 1);
             self.discarding = false;
@@ -281,7 +288,6 @@ impl LineCodec {
     #[cold]
     fn too_long_at(&mut self, buf: &mut BytesMut, newline: usize, content: usize) -> FrameError {
         buf.advance(newline + 1);
-        self.valid = self.valid.saturating_sub(newline + 1);
         FrameError::TooLong {
             len: content as u64,
             max: self.max_length,
@@ -294,12 +300,16 @@ impl LineCodec {
     #[cold]
     fn too_long_unterminated(&mut self, buf: &mut BytesMut, window_end: usize) -> FrameError {
         self.next_index = 0;
-        self.valid = 0;
         let len = match memchr::memchr(b'\n', &buf[window_end..]) {
             Some(offset) => {
                 let newline = window_end + offset;
+                let content = if buf[newline - 1] == b'\r' {
+                    newline - 1
+                } else {
+                    newline
+                };
                 buf.advance(newline + 1);
-                newline
+                content
             }
             None => {
                 let len = buf.len();
@@ -314,41 +324,11 @@ impl LineCodec {
         }
     }
 
-    /// Validates the buffer as UTF-8 from `self.valid` to its end in one
-    /// pass (so each byte is validated once, however many lines it holds),
-    /// then checks that the line `..content` lies in the valid part. A `\n`
-    /// never occurs inside a multi-byte character, so every line inside a
-    /// valid run is valid on its own.
-    #[cold]
-    fn validate(
-        &mut self,
-        buf: &mut BytesMut,
-        newline: usize,
-        content: usize,
-    ) -> Result<(), FrameError> {
-        match std::str::from_utf8(&buf[self.valid..]) {
-            Ok(_) => self.valid = buf.len(),
-            Err(e) => self.valid += e.valid_up_to(),
-        }
-        if content <= self.valid {
-            return Ok(());
-        }
-        // The line holds an invalid byte: consume it and report it.
-        let line = buf.split_to(newline + 1);
-        self.valid = 0;
-        match std::str::from_utf8(&line[..content]) {
-            Err(source) => Err(FrameError::InvalidUtf8 { source }),
-            // Unreachable: the bulk validation found an error in this line.
-            Ok(_) => Ok(()),
-        }
-    }
-
     fn decode_line_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
         if let Some(line) = self.decode_line(buf)? {
             return Ok(Some(line));
         }
         self.next_index = 0;
-        self.valid = 0;
         if self.discarding {
             self.discarding = false;
             buf.clear();
@@ -363,6 +343,12 @@ impl LineCodec {
                 content -= 1;
             }
             let mut line = buf.split();
+            if content > self.max_length {
+                return Err(FrameError::TooLong {
+                    len: content as u64,
+                    max: self.max_length,
+                });
+            }
             line.truncate(content);
             if self.utf8 {
                 if let Err(source) = std::str::from_utf8(&line) {
@@ -601,7 +587,7 @@ impl PartialEq<String> for Utf8Bytes {
 /// ([`Utf8Bytes`]), and encodes lines.
 ///
 /// Same framing, limits and options as [`LineCodec`] (it wraps one); each
-/// line is validated once, when complete, and shares the read buffer instead
+/// line is validated when complete, and shares the read buffer instead
 /// of being copied into a `String`. A line that is not UTF-8 is a
 /// [`FrameError::InvalidUtf8`] error; the codec stays in sync and the next
 /// call decodes the next line.
@@ -672,7 +658,6 @@ impl Utf8LineCodec {
 impl From<LineCodec> for Utf8LineCodec {
     fn from(mut inner: LineCodec) -> Self {
         inner.utf8 = true;
-        inner.valid = 0;
         Self { inner }
     }
 }
@@ -683,7 +668,7 @@ impl Decoder for Utf8LineCodec {
 
     #[inline(always)]
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Utf8Bytes>, FrameError> {
-        // The inner codec validates lines (in bulk) when `utf8` is set.
+        // The inner codec validates each line when `utf8` is set.
         Ok(self.inner.decode_line(buf)?.map(Utf8Bytes))
     }
 
@@ -770,6 +755,26 @@ mod tests {
         let mut crlf = LineCodec::new().with_crlf(true);
         crlf.encode("ab\r", &mut out).unwrap();
         assert_eq!(&out[..], b"ab\r\r\n");
+    }
+
+    /// Exercises the one `unsafe` block (`Utf8Bytes::as_str`) on text
+    /// decoded from a shared read buffer; run under miri with
+    /// `cargo +nightly miri test -p aqueduct-framing --lib utf8_bytes`.
+    #[test]
+    fn utf8_bytes_from_decoded_lines_read_as_str() {
+        let mut codec = Utf8LineCodec::new();
+        let mut buf = BytesMut::from("añb\r\n€uro\n\nlast");
+        let first = codec.decode(&mut buf).unwrap().unwrap();
+        let second = codec.decode(&mut buf).unwrap().unwrap();
+        let third = codec.decode(&mut buf).unwrap().unwrap();
+        drop(buf);
+        let copy = second.clone();
+        assert_eq!(first.as_str(), "añb");
+        assert_eq!(copy.chars().count(), 4);
+        assert_eq!(&*third, "");
+        assert_eq!(second.into_bytes(), "€uro".as_bytes());
+        assert_eq!(Utf8Bytes::from(String::from("ü")).as_str(), "ü");
+        assert!(Utf8Bytes::try_from_bytes(Bytes::from_static(b"\xc3")).is_err());
     }
 
     #[test]

@@ -1,0 +1,93 @@
+//! Behaviour of `DelimiterCodec`.
+
+use aqueduct_framing::{DelimiterCodec, FrameError};
+use bytes::{Bytes, BytesMut};
+use tokio_util::codec::{Decoder, Encoder};
+
+#[test]
+fn multi_byte_delimiter_arriving_byte_by_byte() {
+    let mut codec = DelimiterCodec::new(b"\r\n\r\n");
+    let input = b"GET / HTTP/1.1\r\nHost: x\r\n\r\nnext\r\n\r\n";
+    let mut buf = BytesMut::new();
+    let mut frames = Vec::new();
+    for byte in input {
+        buf.extend_from_slice(&[*byte]);
+        while let Some(frame) = codec.decode(&mut buf).unwrap() {
+            frames.push(frame);
+        }
+    }
+    assert_eq!(
+        frames,
+        [
+            Bytes::from_static(b"GET / HTTP/1.1\r\nHost: x"),
+            Bytes::from_static(b"next")
+        ]
+    );
+}
+
+#[test]
+fn keep_delimiter() {
+    let mut codec = DelimiterCodec::new(b"||").with_keep_delimiter(true);
+    let mut buf = BytesMut::from("a||b||");
+    assert_eq!(&codec.decode(&mut buf).unwrap().unwrap()[..], b"a||");
+    assert_eq!(&codec.decode(&mut buf).unwrap().unwrap()[..], b"b||");
+}
+
+#[test]
+fn byte_sets_of_every_size() {
+    for set in [&b","[..], b",;", b",;|", b",;|\t"] {
+        let mut codec = DelimiterCodec::any_of(set);
+        let input: Vec<u8> = set.iter().flat_map(|&d| [b'x', d]).collect();
+        let mut buf = BytesMut::from(&input[..]);
+        for _ in set {
+            assert_eq!(&codec.decode(&mut buf).unwrap().unwrap()[..], b"x");
+        }
+        assert_eq!(codec.decode_eof(&mut buf).unwrap(), None);
+    }
+}
+
+#[test]
+fn empty_frames_and_empty_input() {
+    let mut codec = DelimiterCodec::any_of(b",");
+    let mut buf = BytesMut::from(",,");
+    assert!(codec.decode(&mut buf).unwrap().unwrap().is_empty());
+    assert!(codec.decode(&mut buf).unwrap().unwrap().is_empty());
+    assert_eq!(codec.decode_eof(&mut buf).unwrap(), None);
+}
+
+#[test]
+fn exactly_max_is_accepted_and_max_plus_one_rejected() {
+    let mut codec = DelimiterCodec::new(b"\r\n").with_max_length(4);
+    let mut buf = BytesMut::from("abcd\r\nabcde\r\nok\r\n");
+    assert_eq!(&codec.decode(&mut buf).unwrap().unwrap()[..], b"abcd");
+    assert!(matches!(
+        codec.decode(&mut buf),
+        Err(FrameError::TooLong { len: 5, max: 4 })
+    ));
+    assert_eq!(&codec.decode(&mut buf).unwrap().unwrap()[..], b"ok");
+}
+
+#[test]
+fn eof_inside_a_frame_is_truncated() {
+    let mut codec = DelimiterCodec::new(b"\r\n\r\n");
+    let mut buf = BytesMut::from("head\r\n\r");
+    assert!(matches!(
+        codec.decode_eof(&mut buf),
+        Err(FrameError::Truncated { buffered: 7 })
+    ));
+}
+
+#[test]
+fn encoder_refuses_payloads_containing_the_delimiter() {
+    let mut codec = DelimiterCodec::any_of(b",;");
+    let mut out = BytesMut::new();
+    assert!(matches!(
+        codec.encode("a;b", &mut out),
+        Err(FrameError::DelimiterInPayload { position: 1 })
+    ));
+    codec.encode(String::from("ab"), &mut out).unwrap();
+    codec.encode(&b"c"[..], &mut out).unwrap();
+    codec.encode(Bytes::from_static(b"d"), &mut out).unwrap();
+    codec.encode(vec![b'e'], &mut out).unwrap();
+    assert_eq!(&out[..], b"ab,c,d,e,");
+}

@@ -1,0 +1,305 @@
+//! Behaviour of `LengthPrefixedCodec`.
+
+use aqueduct_framing::{Endian, FrameError, LengthField, LengthPrefixedCodec, Oversize};
+use bytes::{Bytes, BytesMut};
+use futures::{SinkExt, StreamExt};
+use tokio_util::codec::{Decoder, Encoder, Framed};
+
+#[test]
+fn four_gib_prefix_errors_after_the_header_without_reserving() {
+    let max = 1 << 20;
+    let mut codec = LengthPrefixedCodec::builder().max_frame_length(max).build();
+    let mut buf = BytesMut::new();
+    // The header arrives one byte at a time: nothing to decide until the
+    // fourth byte.
+    for &b in &[0xFF, 0xFF, 0xFF] {
+        buf.extend_from_slice(&[b]);
+        assert_eq!(codec.decode(&mut buf).unwrap(), None);
+        assert!(buf.capacity() <= max);
+    }
+    buf.extend_from_slice(&[0xFF]);
+    match codec.decode(&mut buf) {
+        Err(FrameError::TooLong { len, max: m }) => {
+            assert_eq!(len, 0xFFFF_FFFF);
+            assert_eq!(m, max);
+        }
+        other => panic!("expected TooLong, got {other:?}"),
+    }
+    assert!(buf.capacity() <= max, "capacity {}", buf.capacity());
+    // A peer that keeps sending the announced payload does not grow the
+    // buffer either: the bytes are discarded as they come.
+    for _ in 0..64 {
+        buf.extend_from_slice(&[0u8; 16 * 1024]);
+        assert_eq!(codec.decode(&mut buf).unwrap(), None);
+        assert!(buf.capacity() <= max, "capacity {}", buf.capacity());
+    }
+}
+
+#[test]
+fn eight_byte_prefix_near_u64_max() {
+    let mut codec = LengthPrefixedCodec::builder()
+        .length_field_width(8)
+        .length_adjustment(5)
+        .max_frame_length(1024)
+        .build();
+    let mut buf = BytesMut::from(&u64::MAX.to_be_bytes()[..]);
+    assert!(matches!(
+        codec.decode(&mut buf),
+        Err(FrameError::TooLong {
+            len: u64::MAX,
+            max: 1024
+        })
+    ));
+}
+
+#[test]
+fn exactly_max_is_accepted_and_max_plus_one_rejected() {
+    let mut codec = LengthPrefixedCodec::builder().max_frame_length(100).build();
+    let mut wire = BytesMut::new();
+    codec.encode(&[1u8; 100][..], &mut wire).unwrap();
+    assert_eq!(codec.decode(&mut wire).unwrap().unwrap().len(), 100);
+
+    let mut wire = BytesMut::from(&101u32.to_be_bytes()[..]);
+    assert!(matches!(
+        codec.decode(&mut wire),
+        Err(FrameError::TooLong { len: 101, max: 100 })
+    ));
+    let mut out = BytesMut::new();
+    assert!(matches!(
+        codec.encode(&[1u8; 101][..], &mut out),
+        Err(FrameError::TooLong { len: 101, max: 100 })
+    ));
+}
+
+#[test]
+fn max_applies_to_the_adjusted_length() {
+    // The field counts itself (4 bytes): a value of 104 is 100 payload bytes.
+    let mut codec = LengthPrefixedCodec::builder()
+        .length_adjustment(-4)
+        .max_frame_length(100)
+        .build();
+    let mut buf = BytesMut::from(&104u32.to_be_bytes()[..]);
+    buf.extend_from_slice(&[9u8; 100]);
+    assert_eq!(codec.decode(&mut buf).unwrap().unwrap().len(), 100);
+    let mut buf = BytesMut::from(&105u32.to_be_bytes()[..]);
+    assert!(matches!(
+        codec.decode(&mut buf),
+        Err(FrameError::TooLong { len: 101, max: 100 })
+    ));
+}
+
+#[test]
+fn empty_frames_and_empty_input() {
+    let mut codec = LengthPrefixedCodec::new();
+    let mut wire = BytesMut::new();
+    codec.encode(Bytes::new(), &mut wire).unwrap();
+    codec.encode(Bytes::new(), &mut wire).unwrap();
+    assert_eq!(&wire[..], &[0u8; 8]);
+    assert!(codec.decode(&mut wire).unwrap().unwrap().is_empty());
+    assert!(codec.decode(&mut wire).unwrap().unwrap().is_empty());
+    assert_eq!(codec.decode(&mut wire).unwrap(), None);
+    assert_eq!(codec.decode_eof(&mut wire).unwrap(), None);
+}
+
+#[test]
+fn eof_in_the_header_and_in_the_payload() {
+    let mut codec = LengthPrefixedCodec::new();
+    let mut buf = BytesMut::from(&b"\0\0"[..]);
+    assert!(matches!(
+        codec.decode_eof(&mut buf),
+        Err(FrameError::Truncated { buffered: 2 })
+    ));
+    let mut codec = LengthPrefixedCodec::new();
+    let mut buf = BytesMut::from(&b"\0\0\0\x05abc"[..]);
+    assert!(matches!(
+        codec.decode_eof(&mut buf),
+        Err(FrameError::Truncated { buffered: 7 })
+    ));
+    assert_eq!(codec.decode_eof(&mut buf).unwrap(), None);
+}
+
+#[test]
+fn every_width_and_endianness() {
+    let cases: [(usize, Endian, &[u8]); 9] = [
+        (1, Endian::Big, b"\x03"),
+        (2, Endian::Big, b"\x00\x03"),
+        (2, Endian::Little, b"\x03\x00"),
+        (3, Endian::Big, b"\x00\x00\x03"),
+        (3, Endian::Little, b"\x03\x00\x00"),
+        (4, Endian::Big, b"\x00\x00\x00\x03"),
+        (4, Endian::Little, b"\x03\x00\x00\x00"),
+        (8, Endian::Big, b"\x00\x00\x00\x00\x00\x00\x00\x03"),
+        (8, Endian::Little, b"\x03\x00\x00\x00\x00\x00\x00\x00"),
+    ];
+    for (width, endian, header) in cases {
+        let mut codec = LengthPrefixedCodec::builder()
+            .length_field_width(width)
+            .endian(endian)
+            .build();
+        let mut wire = BytesMut::new();
+        codec.encode(&b"abc"[..], &mut wire).unwrap();
+        assert_eq!(&wire[..width], header, "width {width} {endian:?}");
+        assert_eq!(&codec.decode(&mut wire).unwrap().unwrap()[..], b"abc");
+    }
+}
+
+#[test]
+fn varint_prefix_arriving_byte_by_byte() {
+    let mut codec = LengthPrefixedCodec::builder()
+        .length_field(LengthField::Varint)
+        .build();
+    let mut wire = BytesMut::new();
+    codec.encode(&[7u8; 300][..], &mut wire).unwrap();
+    assert_eq!(&wire[..2], &[0xAC, 0x02]);
+    let mut buf = BytesMut::new();
+    let mut frames = Vec::new();
+    for byte in &wire[..] {
+        buf.extend_from_slice(&[*byte]);
+        if let Some(frame) = codec.decode(&mut buf).unwrap() {
+            frames.push(frame);
+        }
+    }
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].len(), 300);
+}
+
+#[test]
+fn offset_and_kept_header() {
+    let mut codec = LengthPrefixedCodec::builder()
+        .length_field_offset(2)
+        .length_field_width(2)
+        .endian(Endian::Little)
+        .strip_header(false)
+        .build();
+    let mut buf = BytesMut::from(&b"\xAA\xBB\x02\x00hi\xCC"[..]);
+    assert_eq!(
+        &codec.decode(&mut buf).unwrap().unwrap()[..],
+        b"\xAA\xBB\x02\x00hi"
+    );
+    assert_eq!(&buf[..], b"\xCC");
+}
+
+#[test]
+fn skip_policy_discards_across_reads_and_counts() {
+    let mut codec = LengthPrefixedCodec::builder()
+        .length_field_width(2)
+        .max_frame_length(8)
+        .oversize(Oversize::Skip)
+        .build();
+    let mut wire = BytesMut::new();
+    wire.extend_from_slice(&1000u16.to_be_bytes());
+    wire.extend_from_slice(&[0xEE; 1000]);
+    wire.extend_from_slice(b"\x00\x02ok");
+    let mut buf = BytesMut::new();
+    let mut frames = Vec::new();
+    for chunk in wire.chunks(100) {
+        buf.extend_from_slice(chunk);
+        while let Some(frame) = codec.decode(&mut buf).unwrap() {
+            frames.push(frame);
+        }
+        assert!(buf.capacity() < 1000, "skipped bytes were buffered");
+    }
+    assert_eq!(frames, [Bytes::from_static(b"ok")]);
+    assert_eq!(codec.skipped_frames(), 1);
+}
+
+#[test]
+fn encoder_rejects_payloads_the_field_cannot_express() {
+    let mut codec = LengthPrefixedCodec::builder()
+        .length_field(LengthField::U16)
+        .build();
+    let mut out = BytesMut::new();
+    assert!(matches!(
+        codec.encode(vec![0u8; 65_536], &mut out),
+        Err(FrameError::PayloadTooLong {
+            len: 65_536,
+            max: 65_535
+        })
+    ));
+    assert!(out.is_empty());
+    codec.encode(vec![0u8; 65_535], &mut out).unwrap();
+}
+
+#[test]
+fn frames_are_split_from_the_read_buffer_not_copied() {
+    let mut buf = BytesMut::from(&b"\0\0\0\x03abc\0\0\0\x01d"[..]);
+    let base = buf.as_ptr() as usize;
+    let mut codec = LengthPrefixedCodec::new();
+    assert_eq!(
+        codec.decode(&mut buf).unwrap().unwrap().as_ptr() as usize,
+        base + 4
+    );
+    assert_eq!(
+        codec.decode(&mut buf).unwrap().unwrap().as_ptr() as usize,
+        base + 11
+    );
+}
+
+#[test]
+fn a_large_frame_gives_its_capacity_back() {
+    let mut codec = LengthPrefixedCodec::builder()
+        .max_frame_length(4 << 20)
+        .release_threshold(64 * 1024)
+        .build();
+    let mut wire = BytesMut::new();
+    codec.encode(vec![1u8; 2 << 20], &mut wire).unwrap();
+    codec.encode(&b"small"[..], &mut wire).unwrap();
+    let mut buf = BytesMut::new();
+    let mut frames = Vec::new();
+    for chunk in wire.chunks(64 * 1024) {
+        buf.extend_from_slice(chunk);
+        while let Some(frame) = codec.decode(&mut buf).unwrap() {
+            frames.push(frame);
+            if frames.len() == 1 {
+                assert!(buf.capacity() < 128 * 1024, "capacity {}", buf.capacity());
+            }
+        }
+    }
+    assert_eq!(frames.len(), 2);
+    assert_eq!(frames[0].len(), 2 << 20);
+}
+
+#[tokio::test]
+async fn works_with_framed_over_loopback_tcp() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let mut framed = Framed::new(socket, LengthPrefixedCodec::new());
+        while let Some(frame) = framed.next().await {
+            let frame = frame.unwrap();
+            framed
+                .send(Bytes::from(frame.len().to_string()))
+                .await
+                .unwrap();
+        }
+    });
+    let socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut client = Framed::new(socket, LengthPrefixedCodec::new());
+    for len in [0usize, 1, 70_000] {
+        client.send(Bytes::from(vec![3u8; len])).await.unwrap();
+        let back = client.next().await.unwrap().unwrap();
+        assert_eq!(back, len.to_string().as_bytes());
+    }
+    drop(client);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn works_with_udp_framed_on_loopback() {
+    use tokio::net::UdpSocket;
+    use tokio_util::udp::UdpFramed;
+
+    let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let b_addr = b.local_addr().unwrap();
+    let codec = || LengthPrefixedCodec::builder().length_field_width(2).build();
+    let mut sender = UdpFramed::new(a, codec());
+    let mut receiver = UdpFramed::new(b, codec());
+    sender
+        .send((Bytes::from_static(b"datagram"), b_addr))
+        .await
+        .unwrap();
+    let (frame, _) = receiver.next().await.unwrap().unwrap();
+    assert_eq!(&frame[..], b"datagram");
+}

@@ -1,0 +1,233 @@
+//! Behaviour of `LineCodec` and `Utf8LineCodec`.
+
+use aqueduct_framing::{FrameError, LineCodec, Utf8Bytes, Utf8LineCodec};
+use bytes::{Bytes, BytesMut};
+use futures::{SinkExt, StreamExt};
+use tokio::io::AsyncWriteExt;
+use tokio_util::codec::{Decoder, Encoder, Framed, FramedRead};
+
+fn decode_all<D: Decoder<Error = FrameError>>(codec: &mut D, input: &[u8]) -> Vec<D::Item> {
+    let mut buf = BytesMut::from(input);
+    let mut out = Vec::new();
+    while let Some(item) = codec.decode_eof(&mut buf).unwrap() {
+        out.push(item);
+    }
+    out
+}
+
+#[test]
+fn crlf_lf_and_empty_lines() {
+    let lines = decode_all(&mut LineCodec::new(), b"a\r\n\nb\n\r\n\r\r\n");
+    assert_eq!(lines, ["a", "", "b", "", "\r"]);
+}
+
+#[test]
+fn empty_input_yields_nothing() {
+    assert!(decode_all(&mut LineCodec::new(), b"").is_empty());
+    let mut codec = LineCodec::new();
+    assert_eq!(codec.decode(&mut BytesMut::new()).unwrap(), None);
+}
+
+#[test]
+fn lines_are_split_from_the_read_buffer_not_copied() {
+    let mut buf = BytesMut::from("first line\nsecond\n");
+    let base = buf.as_ptr() as usize;
+    let mut codec = LineCodec::new();
+    let first = codec.decode(&mut buf).unwrap().unwrap();
+    let second = codec.decode(&mut buf).unwrap().unwrap();
+    assert_eq!(first.as_ptr() as usize, base);
+    assert_eq!(second.as_ptr() as usize, base + 11);
+    let mut text = Utf8LineCodec::new();
+    let mut buf = BytesMut::from("text\n");
+    let base = buf.as_ptr() as usize;
+    assert_eq!(
+        text.decode(&mut buf).unwrap().unwrap().as_ptr() as usize,
+        base
+    );
+}
+
+#[test]
+fn exactly_max_is_accepted_and_max_plus_one_rejected() {
+    for ending in ["\n", "\r\n"] {
+        let mut codec = LineCodec::new().with_max_length(8);
+        let input = format!(
+            "{}{ending}{}{ending}ok{ending}",
+            "x".repeat(8),
+            "y".repeat(9)
+        );
+        let mut buf = BytesMut::from(input.as_str());
+        assert_eq!(codec.decode(&mut buf).unwrap().unwrap(), "x".repeat(8));
+        match codec.decode(&mut buf) {
+            Err(FrameError::TooLong { len: 9, max: 8 }) => {}
+            other => panic!("expected TooLong {{ len: 9, max: 8 }}, got {other:?}"),
+        }
+        assert_eq!(codec.decode(&mut buf).unwrap().unwrap(), "ok");
+    }
+}
+
+#[test]
+fn over_long_line_is_reported_before_it_is_fully_buffered() {
+    let mut codec = LineCodec::new().with_max_length(16);
+    let mut buf = BytesMut::new();
+    let mut fed = 0;
+    let err = loop {
+        buf.extend_from_slice(&[b'z'; 4]);
+        fed += 4;
+        match codec.decode(&mut buf) {
+            Ok(None) => continue,
+            Err(e) => break e,
+            Ok(Some(line)) => panic!("unexpected line {line:?}"),
+        }
+    };
+    assert!(matches!(err, FrameError::TooLong { max: 16, .. }));
+    assert!(fed <= 20, "error after {fed} bytes");
+    // The rest of the line is discarded as it arrives, then decoding resumes.
+    for _ in 0..1000 {
+        buf.extend_from_slice(&[b'z'; 64]);
+        assert_eq!(codec.decode(&mut buf).unwrap(), None);
+        assert!(buf.len() <= 64);
+    }
+    buf.extend_from_slice(b"zzz\nnext\n");
+    assert_eq!(codec.decode(&mut buf).unwrap().unwrap(), "next");
+}
+
+#[test]
+fn eof_inside_a_line_is_truncated_unless_allowed() {
+    let mut codec = LineCodec::new();
+    let mut buf = BytesMut::from("done\npart");
+    assert_eq!(codec.decode_eof(&mut buf).unwrap().unwrap(), "done");
+    assert!(matches!(
+        codec.decode_eof(&mut buf),
+        Err(FrameError::Truncated { buffered: 4 })
+    ));
+    assert_eq!(codec.decode_eof(&mut buf).unwrap(), None);
+
+    let mut lenient = LineCodec::new().with_partial_at_eof(true);
+    assert_eq!(decode_all(&mut lenient, b"done\npart\r"), ["done", "part"]);
+
+    // The maximum holds for the final unterminated line too.
+    let mut lenient = LineCodec::new()
+        .with_partial_at_eof(true)
+        .with_max_length(3);
+    let mut buf = BytesMut::from("abcd");
+    assert_eq!(lenient.decode(&mut buf).unwrap(), None);
+    assert!(matches!(
+        lenient.decode_eof(&mut buf),
+        Err(FrameError::TooLong { len: 4, max: 3 })
+    ));
+}
+
+#[test]
+fn encoders_take_every_string_and_byte_type() {
+    let mut codec = LineCodec::new();
+    let mut out = BytesMut::new();
+    codec.encode("a", &mut out).unwrap();
+    codec.encode(String::from("b"), &mut out).unwrap();
+    codec.encode(&b"c"[..], &mut out).unwrap();
+    codec.encode(Bytes::from_static(b"d"), &mut out).unwrap();
+    codec.encode(vec![b'e'], &mut out).unwrap();
+    codec.encode(Utf8Bytes::from_static("f"), &mut out).unwrap();
+    assert_eq!(&out[..], b"a\nb\nc\nd\ne\nf\n");
+
+    let mut text = Utf8LineCodec::from(LineCodec::new().with_crlf(true));
+    let mut out = BytesMut::new();
+    text.encode("a", &mut out).unwrap();
+    text.encode(String::from("b"), &mut out).unwrap();
+    text.encode(&b"c"[..], &mut out).unwrap();
+    text.encode(Bytes::from_static(b"d"), &mut out).unwrap();
+    assert_eq!(&out[..], b"a\r\nb\r\nc\r\nd\r\n");
+}
+
+#[test]
+fn encoder_refuses_lines_longer_than_the_max() {
+    let mut codec = LineCodec::new().with_max_length(3);
+    let mut out = BytesMut::new();
+    assert!(matches!(
+        codec.encode("abcd", &mut out),
+        Err(FrameError::TooLong { len: 4, max: 3 })
+    ));
+    assert!(out.is_empty());
+}
+
+#[test]
+fn utf8_errors_name_the_line_and_decoding_goes_on() {
+    let mut codec = Utf8LineCodec::new();
+    let mut buf = BytesMut::from(&b"ok\nbad \xc3\x28 here\nfine\xe2\x82\xac\n"[..]);
+    assert_eq!(codec.decode(&mut buf).unwrap().unwrap(), "ok");
+    match codec.decode(&mut buf) {
+        Err(FrameError::InvalidUtf8 { source }) => assert_eq!(source.valid_up_to(), 4),
+        other => panic!("expected InvalidUtf8, got {other:?}"),
+    }
+    assert_eq!(codec.decode(&mut buf).unwrap().unwrap(), "fine€");
+}
+
+#[test]
+fn multibyte_character_split_across_reads() {
+    let mut codec = Utf8LineCodec::new();
+    let mut buf = BytesMut::new();
+    let input = "añb€c\n".as_bytes();
+    let mut lines = Vec::new();
+    for byte in input {
+        buf.extend_from_slice(&[*byte]);
+        if let Some(line) = codec.decode(&mut buf).unwrap() {
+            lines.push(line);
+        }
+    }
+    assert_eq!(lines, ["añb€c"]);
+}
+
+#[tokio::test]
+async fn works_with_framed_over_loopback_tcp() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (socket, _) = listener.accept().await.unwrap();
+        let mut framed = Framed::new(socket, Utf8LineCodec::new());
+        while let Some(line) = framed.next().await {
+            let line = line.unwrap();
+            framed.send(line.to_uppercase()).await.unwrap();
+        }
+    });
+    let socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut client = Framed::new(socket, Utf8LineCodec::new());
+    for word in ["hello", "wörld", ""] {
+        client.send(word).await.unwrap();
+        let back = client.next().await.unwrap().unwrap();
+        assert_eq!(back, word.to_uppercase());
+    }
+    drop(client);
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn framed_read_reports_truncation_at_eof() {
+    let (mut tx, rx) = tokio::io::duplex(64);
+    tx.write_all(b"one\ntw").await.unwrap();
+    drop(tx);
+    let mut lines = FramedRead::new(rx, LineCodec::new());
+    assert_eq!(lines.next().await.unwrap().unwrap(), "one");
+    assert!(matches!(
+        lines.next().await.unwrap(),
+        Err(FrameError::Truncated { buffered: 2 })
+    ));
+    assert!(lines.next().await.is_none());
+}
+
+#[test]
+fn every_line_is_validated_even_if_the_buffer_changes_between_calls() {
+    // The caller owns the buffer: it may swap or rewrite it between calls,
+    // so no validation result is carried from one call to the next.
+    let mut codec = Utf8LineCodec::new();
+    let mut first = BytesMut::from("ok\nstill ok\n");
+    assert_eq!(codec.decode(&mut first).unwrap().unwrap(), "ok");
+    let mut other = BytesMut::from(&b"\xff\n"[..]);
+    assert!(matches!(
+        codec.decode(&mut other),
+        Err(FrameError::InvalidUtf8 { .. })
+    ));
+    first[0] = 0xC3;
+    assert!(matches!(
+        codec.decode(&mut first),
+        Err(FrameError::InvalidUtf8 { .. })
+    ));
+}
