@@ -17,7 +17,7 @@ cargo xtask <command>
 
 commands:
   demo [NAME|--list]      run every walkthrough in tour order, one by name, or list them
-  test                    run every test in the workspace (all features, doctests, loom models)
+  test                    run every test in the workspace (all features, doctests, loom models, miri)
   ci [--skip-test]        fmt --check, clippy -D warnings, test, rustdoc -D warnings, every walkthrough
   bench [CRATE|kv]        run criterion benches (framing, flow, pool, resilience, io) and print ratios
   fuzz [TARGET] [SECONDS] run the cargo-fuzz targets in fuzz/ (nightly), each for SECONDS (default 60)
@@ -197,7 +197,34 @@ fn test() -> Result {
     let mut cmd = cargo();
     cmd.args(["test", "--workspace", "--all-features"]);
     run(cmd, "cargo test")?;
-    loom_models()
+    loom_models()?;
+    miri_checks()
+}
+
+/// Tests that exercise an `unsafe` block, run under miri: (package, filter).
+const MIRI_TESTS: &[(&str, &str)] = &[("aqueduct-framing", "utf8_bytes")];
+
+/// Runs [`MIRI_TESTS`] under miri when the nightly toolchain has it.
+fn miri_checks() -> Result {
+    let has_miri = Command::new("cargo")
+        .args(["+nightly", "miri", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_miri {
+        println!(
+            "\n(miri skipped: `rustup +nightly component add miri rust-src` to check the unsafe blocks)"
+        );
+        return Ok(());
+    }
+    for (package, filter) in MIRI_TESTS {
+        step(&format!("miri: {package} tests matching `{filter}`"));
+        let mut cmd = Command::new("cargo");
+        cmd.current_dir(root())
+            .args(["+nightly", "miri", "test", "-p", package, "--lib", filter])
+            .env("CARGO_TARGET_DIR", root().join("target/miri"));
+        run(cmd, &format!("miri on {package}"))?;
+    }
+    Ok(())
 }
 
 /// Runs every `tests/loom.rs` under `--cfg loom`, in a target directory of
