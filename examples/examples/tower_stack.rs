@@ -240,7 +240,29 @@ impl Outcome {
     }
 }
 
-#[tokio::main]
+/// Starts a task that sleeps 1 ms at a time and keeps the largest
+/// overshoot, in microseconds: how late this runtime woke a timer during
+/// the run. On a busy machine every answer can carry that much delay on top
+/// of what the layers decided.
+fn spawn_lag_probe() -> (tokio::task::JoinHandle<()>, Arc<AtomicU64>) {
+    let worst = Arc::new(AtomicU64::new(0));
+    let seen = Arc::clone(&worst);
+    let probe = tokio::spawn(async move {
+        loop {
+            let t = Instant::now();
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            let late = t.elapsed().saturating_sub(Duration::from_millis(1));
+            let micros = u64::try_from(late.as_micros()).unwrap_or(u64::MAX);
+            seen.fetch_max(micros, Ordering::Relaxed);
+        }
+    });
+    (probe, worst)
+}
+
+// One thread: a pause of the process or a busy runtime delays the lag probe
+// as much as it delays any request, so the probe measures what the requests
+// went through.
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let start = Instant::now();
     let backend = Arc::new(Backend {
@@ -305,6 +327,7 @@ async fn main() {
     println!("   backend: flaky 0-300 ms, slow 300-500 ms, down 500-800 ms, then healthy");
 
     section("200 requests, one every 6 ms");
+    let (probe, worst_lag) = spawn_lag_probe();
     let mut tasks = JoinSet::new();
     let mut tick = interval(ARRIVAL);
     tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
@@ -340,6 +363,8 @@ async fn main() {
         messages[id as usize] = message;
     }
     let total = start.elapsed();
+    probe.abort();
+    let lag = Duration::from_micros(worst_lag.load(Ordering::Relaxed));
 
     section("what happened to each request, in arrival order (one cell each)");
     println!(
@@ -386,14 +411,24 @@ async fn main() {
         .filter(|(o, _)| matches!(o, Outcome::Ok | Outcome::OkAfterRetry))
         .map(|(_, l)| *l)
         .collect();
-    let slowest_answer = latencies.iter().max().copied().unwrap_or_default();
+    let (slowest_id, slowest_answer) = latencies
+        .iter()
+        .copied()
+        .enumerate()
+        .max_by_key(|(_, l)| *l)
+        .unwrap_or_default();
     let slowest_served = served.iter().max().copied().unwrap_or_default();
     println!(
-        "   slowest answer of any kind: {} (deadline {}); slowest success: {}; whole run: {}",
+        "   slowest answer of any kind: {} (request {slowest_id}, {}; deadline {}); slowest success: {}; whole run: {}",
         ms(slowest_answer),
+        outcomes[slowest_id].label(),
         ms(DEADLINE),
         ms(slowest_served),
         ms(total)
+    );
+    println!(
+        "   the runtime woke a timer up to {} late in this run (scheduling delay, not a layer's doing)",
+        ms(lag)
     );
 
     section("one answer of each kind, as the stack reported it");
@@ -481,7 +516,7 @@ async fn main() {
         "the breaker closed again after the recovery",
     );
     check(
-        slowest_answer < DEADLINE * 3 / 2,
-        "no request waited much past its deadline",
+        slowest_answer < DEADLINE + lag + Duration::from_millis(20),
+        "no request waited past its deadline by more than this run's scheduling delay",
     );
 }
