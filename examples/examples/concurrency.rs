@@ -9,14 +9,21 @@
 //!    calls overlap: the limit climbs by one per round of successes and
 //!    halves on an overload, the sawtooth of AIMD around what the backend
 //!    can take.
+//! 6. `aqueduct::resilience::Bulkhead` (3 slots, 4 queue places, a bounded
+//!    wait): a burst of 12 calls; 3 run, 4 queue and run later, and the
+//!    other 5 are turned away at once with an error naming both limits.
 //!
 //! Run it with `cargo xtask demo concurrency`.
 
+use std::convert::Infallible;
+use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use aqueduct::flow::{AdaptiveLimit, ConcurrencyLimit, FlowStreamExt, LimitError};
+use aqueduct::resilience::Bulkhead;
+use aqueduct::resilience::bulkhead::{BulkheadError, CallError};
 use aqueduct_examples::{bar, ms, section};
 use futures::StreamExt;
 
@@ -69,7 +76,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("the limit did not hold".into());
     }
 
-    section("2. try_run: fail fast when full (a bulkhead)");
+    section("2. try_run: fail fast when full (shed instead of queueing)");
     let held: Vec<_> = (0..3)
         .map(|_| limit.try_acquire())
         .collect::<Result<_, _>>()?;
@@ -162,6 +169,112 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let last = *trace.last().unwrap_or(&0);
     if s.decreases == 0 || !(2..=9).contains(&last) {
         return Err("the adaptive limit did not find the backend's capacity".into());
+    }
+
+    bulkhead_burst().await
+}
+
+/// Section 6: a burst against `aqueduct::resilience::Bulkhead`.
+async fn bulkhead_burst() -> Result<(), Box<dyn std::error::Error>> {
+    const SLOTS: usize = 3;
+    const QUEUE: usize = 4;
+    const BURST: usize = 12;
+    const WORK: Duration = Duration::from_millis(40);
+    const MAX_WAIT: Duration = Duration::from_millis(500);
+    section("6. Bulkhead: 12 calls of 40 ms at once, 3 slots, 4 may wait (at most 500 ms)");
+    let bulkhead = Bulkhead::builder()
+        .max_concurrent(SLOTS)
+        .max_queue(QUEUE)
+        .max_wait(MAX_WAIT)
+        .build();
+    // Set once every call of the burst has been polled once: a call that
+    // starts its work after that waited in the queue.
+    let first_poll_done = AtomicBool::new(false);
+    let inside = AtomicUsize::new(0);
+    let peak = AtomicUsize::new(0);
+    let t = Instant::now();
+    let (flag, inside_ref, peak_ref, bulkhead_ref) = (&first_poll_done, &inside, &peak, &bulkhead);
+    let calls = (0..BURST).map(|_| async move {
+        let result = bulkhead_ref
+            .call(|| async move {
+                let queued = flag.load(Ordering::SeqCst);
+                let waited = t.elapsed();
+                let n = inside_ref.fetch_add(1, Ordering::SeqCst) + 1;
+                peak_ref.fetch_max(n, Ordering::SeqCst);
+                tokio::time::sleep(WORK).await;
+                inside_ref.fetch_sub(1, Ordering::SeqCst);
+                Ok::<_, Infallible>((queued, waited))
+            })
+            .await;
+        // Whether this call ended within the burst's first poll.
+        (result, flag.load(Ordering::SeqCst), t.elapsed())
+    });
+    let mut burst = pin!(futures::future::join_all(calls));
+    // One poll: each call takes a free slot, queues, or is turned away.
+    if futures::poll!(burst.as_mut()).is_ready() {
+        return Err("the burst finished without any call running".into());
+    }
+    let (running, waiting) = (SLOTS - bulkhead.available(), bulkhead.queued());
+    first_poll_done.store(true, Ordering::SeqCst);
+    println!("   right after the burst: {running} running, {waiting} waiting");
+    let results = burst.await;
+    let took = t.elapsed();
+
+    let full = BulkheadError::Full {
+        max_concurrent: SLOTS,
+        max_queue: QUEUE,
+    };
+    let (mut ran, mut queued, mut rejected, mut other) = (0, 0, 0, 0);
+    let (mut longest_wait, mut slowest_rejection) = (Duration::ZERO, Duration::ZERO);
+    let mut cells = String::new();
+    let mut message = None;
+    for (result, after_first_poll, at) in &results {
+        match result {
+            Ok((false, _)) => {
+                ran += 1;
+                cells.push('R');
+            }
+            Ok((true, waited)) => {
+                queued += 1;
+                longest_wait = longest_wait.max(*waited);
+                cells.push('q');
+            }
+            // Turned away at once: within the first poll, before any work ended.
+            Err(CallError::Rejected(e)) if *e == full && !after_first_poll => {
+                rejected += 1;
+                slowest_rejection = slowest_rejection.max(*at);
+                message.get_or_insert_with(|| e.to_string());
+                cells.push('x');
+            }
+            Err(e) => {
+                other += 1;
+                println!("   unexpected: {e:?}");
+                cells.push('?');
+            }
+        }
+    }
+    println!("   each call, in order (R ran at once, q queued then ran, x rejected): {cells}");
+    println!(
+        "   {ran} ran at once, {queued} queued then ran (longest wait {}), {rejected} rejected at once (within {})",
+        ms(longest_wait),
+        ms(slowest_rejection)
+    );
+    if let Some(m) = message {
+        println!("   the rejection: {m}");
+    }
+    println!(
+        "   peak in the bulkhead {}; the burst took {}",
+        peak.load(Ordering::SeqCst),
+        ms(took)
+    );
+    if (running, waiting) != (SLOTS, QUEUE)
+        || (ran, queued, rejected, other) != (SLOTS, QUEUE, BURST - SLOTS - QUEUE, 0)
+        || peak.load(Ordering::SeqCst) != SLOTS
+    {
+        return Err("the bulkhead did not run 3, queue 4 and reject the other 5".into());
+    }
+    if bulkhead.available() != SLOTS || bulkhead.queued() != 0 {
+        return Err("the bulkhead did not give back every slot".into());
     }
     Ok(())
 }
