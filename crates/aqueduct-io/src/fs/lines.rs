@@ -545,9 +545,11 @@ impl Stream for ByteLines {
 
 /// Streams the lines of the file at `path`, with the default [`LineOptions`].
 ///
-/// The file is read in 256 KiB chunks on Tokio's blocking pool while the
-/// previous chunk is split, so reading and splitting overlap and there is
-/// one blocking hop per chunk rather than one per small read. Lines are
+/// The file is read in 256 KiB chunks on Tokio's blocking pool, where each
+/// chunk is also cut at its last line break and validated as UTF-8 in one
+/// pass, while the async side splits the previous chunk into lines: reading,
+/// validating and splitting overlap, and there is one blocking hop per chunk
+/// rather than one per small read. Lines are
 /// returned without their `\n` or `\r\n`; a last line without a terminator is
 /// returned too.
 ///
