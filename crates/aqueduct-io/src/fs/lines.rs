@@ -312,14 +312,26 @@ fn read_chunks(path: &Path, chunk: usize, tx: &mpsc::Sender<Result<Bytes, FsErro
 /// Reading starts at the first poll. Dropping the stream stops the reader
 /// thread after at most one more chunk.
 pub struct Lines {
-    inner: Splitter,
+    path: PathBuf,
+    opts: LineOptions,
+    source: TextSource,
+    /// Whole lines, validated as UTF-8 by the reader thread.
+    chunk: String,
+    pos: usize,
+    line: u64,
+}
+
+enum TextSource {
+    NotStarted,
+    Running(mpsc::Receiver<Result<String, FsError>>),
+    Done,
 }
 
 impl fmt::Debug for Lines {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Lines")
-            .field("path", &self.inner.path)
-            .field("line", &self.inner.line)
+            .field("path", &self.path)
+            .field("line", &self.line)
             .finish_non_exhaustive()
     }
 }
@@ -341,7 +353,13 @@ impl Lines {
     /// ```
     #[must_use]
     pub fn line_number(&self) -> u64 {
-        self.inner.line
+        self.line
+    }
+
+    fn stop(&mut self) {
+        self.source = TextSource::Done;
+        self.chunk = String::new();
+        self.pos = 0;
     }
 }
 
@@ -349,25 +367,152 @@ impl Stream for Lines {
     type Item = Result<String, FsError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        fn text(bytes: &[u8]) -> Result<String, std::str::Utf8Error> {
-            std::str::from_utf8(bytes).map(str::to_owned)
-        }
-        let this = &mut self.get_mut().inner;
-        let line = ready!(this.poll_line(cx, |chunk, len| text(&chunk[..len]), |line| text(&line)));
-        match line {
-            None => Poll::Ready(None),
-            Some(Err(e)) => Poll::Ready(Some(Err(e))),
-            Some(Ok(Ok(s))) => Poll::Ready(Some(Ok(s))),
-            Some(Ok(Err(source))) => {
-                this.source = Source::Done;
-                this.chunk = Bytes::new();
-                this.partial = BytesMut::new();
-                Poll::Ready(Some(Err(FsError::InvalidUtf8 {
-                    path: this.path.clone(),
-                    line: this.line,
-                    source,
-                })))
+        let this = self.get_mut();
+        loop {
+            if this.pos < this.chunk.len() {
+                let rest = &this.chunk.as_bytes()[this.pos..];
+                let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+                // Cut next to a '\n' (or at the end): always a char boundary.
+                let mut line = &this.chunk[this.pos..this.pos + end];
+                this.pos += end + 1;
+                if let Some(l) = line.strip_suffix('\r') {
+                    line = l;
+                }
+                if line.len() > this.opts.max_line_length {
+                    let err = FsError::LineTooLong {
+                        path: this.path.clone(),
+                        line: this.line + 1,
+                        max: this.opts.max_line_length,
+                    };
+                    this.stop();
+                    return Poll::Ready(Some(Err(err)));
+                }
+                this.line += 1;
+                return Poll::Ready(Some(Ok(line.to_owned())));
             }
+            let rx = match &mut this.source {
+                TextSource::NotStarted => {
+                    let (tx, rx) = mpsc::channel(this.opts.read_ahead);
+                    let (path, opts) = (this.path.clone(), this.opts);
+                    // The reader stops as soon as the stream is dropped.
+                    drop(tokio::task::spawn_blocking(move || {
+                        read_text_chunks(&path, opts, &tx);
+                    }));
+                    this.source = TextSource::Running(rx);
+                    continue;
+                }
+                TextSource::Running(rx) => rx,
+                TextSource::Done => return Poll::Ready(None),
+            };
+            match ready!(rx.poll_recv(cx)) {
+                Some(Ok(chunk)) => {
+                    this.chunk = chunk;
+                    this.pos = 0;
+                }
+                Some(Err(e)) => {
+                    this.stop();
+                    return Poll::Ready(Some(Err(e)));
+                }
+                None => {
+                    this.stop();
+                    return Poll::Ready(None);
+                }
+            }
+        }
+    }
+}
+
+/// Runs on the blocking pool for [`Lines`]: reads chunks, cuts each after
+/// its last line break (the tail is carried into the next chunk), and
+/// validates it as UTF-8 in one pass, so the async side only splits and
+/// copies. Stops at EOF, on an error, or when the stream is dropped.
+fn read_text_chunks(path: &Path, opts: LineOptions, tx: &mpsc::Sender<Result<String, FsError>>) {
+    let send = |item| tx.blocking_send(item).is_ok();
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(source) => {
+            send(Err(FsError::Open {
+                path: path.to_path_buf(),
+                source,
+            }));
+            return;
+        }
+    };
+    let mut carry: Vec<u8> = Vec::new();
+    let mut lines_before = 0u64;
+    loop {
+        let mut buf = Vec::with_capacity(carry.len() + opts.chunk_size);
+        buf.append(&mut carry);
+        let n = match (&mut file)
+            .take(opts.chunk_size as u64)
+            .read_to_end(&mut buf)
+        {
+            Ok(n) => n,
+            Err(source) => {
+                send(Err(FsError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                }));
+                return;
+            }
+        };
+        let eof = n == 0;
+        let cut = if eof {
+            buf.len()
+        } else if let Some(i) = memchr::memrchr(b'\n', &buf) {
+            i + 1
+        } else {
+            // No line break yet: the line goes on into the next chunk.
+            if buf.len() > opts.max_line_length + 1 {
+                send(Err(FsError::LineTooLong {
+                    path: path.to_path_buf(),
+                    line: lines_before + 1,
+                    max: opts.max_line_length,
+                }));
+                return;
+            }
+            carry = buf;
+            continue;
+        };
+        carry.extend_from_slice(&buf[cut..]);
+        buf.truncate(cut);
+        if buf.is_empty() {
+            return; // EOF with nothing left
+        }
+        match String::from_utf8(buf) {
+            Ok(text) => {
+                lines_before += memchr::memchr_iter(b'\n', text.as_bytes()).count() as u64;
+                if !send(Ok(text)) {
+                    return;
+                }
+            }
+            Err(e) => {
+                let valid = e.utf8_error().valid_up_to();
+                let mut bytes = e.into_bytes();
+                // Everything before the bad line is still delivered.
+                let good = memchr::memrchr(b'\n', &bytes[..valid]).map_or(0, |i| i + 1);
+                let line =
+                    lines_before + memchr::memchr_iter(b'\n', &bytes[..good]).count() as u64 + 1;
+                let end = memchr::memchr(b'\n', &bytes[good..]).map_or(bytes.len(), |i| good + i);
+                let Err(source) = std::str::from_utf8(&bytes[good..end]) else {
+                    return;
+                };
+                bytes.truncate(good);
+                if let Ok(text) = String::from_utf8(bytes) {
+                    if !text.is_empty() && !send(Ok(text)) {
+                        return;
+                    }
+                }
+                send(Err(FsError::InvalidUtf8 {
+                    path: path.to_path_buf(),
+                    line,
+                    source,
+                }));
+                return;
+            }
+        }
+        if eof {
+            return;
         }
     }
 }
@@ -400,9 +545,11 @@ impl Stream for ByteLines {
 
 /// Streams the lines of the file at `path`, with the default [`LineOptions`].
 ///
-/// The file is read in 256 KiB chunks on Tokio's blocking pool while the
-/// previous chunk is split, so reading and splitting overlap and there is
-/// one blocking hop per chunk rather than one per small read. Lines are
+/// The file is read in 256 KiB chunks on Tokio's blocking pool, where each
+/// chunk is also cut at its last line break and validated as UTF-8 in one
+/// pass, while the async side splits the previous chunk into lines: reading,
+/// validating and splitting overlap, and there is one blocking hop per chunk
+/// rather than one per small read. Lines are
 /// returned without their `\n` or `\r\n`; a last line without a terminator is
 /// returned too.
 ///
@@ -455,7 +602,12 @@ pub fn read_lines(path: impl AsRef<Path>) -> Lines {
 /// ```
 pub fn read_lines_with(path: impl AsRef<Path>, opts: LineOptions) -> Lines {
     Lines {
-        inner: Splitter::new(path.as_ref().to_path_buf(), opts),
+        path: path.as_ref().to_path_buf(),
+        opts,
+        source: TextSource::NotStarted,
+        chunk: String::new(),
+        pos: 0,
+        line: 0,
     }
 }
 
@@ -714,7 +866,7 @@ fn count_lines_blocking(path: &Path) -> Result<u64, FsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use futures::TryStreamExt;
+    use futures::{StreamExt, TryStreamExt};
 
     async fn collect(content: &[u8], opts: LineOptions) -> Result<Vec<Bytes>, FsError> {
         let dir = tempfile::tempdir().unwrap();
@@ -812,5 +964,73 @@ mod tests {
         assert_eq!(count_lines(&path).await.unwrap(), 4);
         std::fs::write(&path, "").unwrap();
         assert_eq!(count_lines(&path).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn text_lines_deliver_everything_before_bad_utf8_across_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let mut content = Vec::new();
+        for i in 0..3000 {
+            content.extend_from_slice(format!("héllo {i}\r\n").as_bytes());
+        }
+        content.extend_from_slice(b"bad \xc3\x28 line\nafter\n");
+        std::fs::write(&path, &content).unwrap();
+        let mut lines = read_lines_with(&path, LineOptions::new().chunk_size(4096));
+        let mut n = 0;
+        let err = loop {
+            match futures::StreamExt::next(&mut lines).await {
+                Some(Ok(l)) => {
+                    assert_eq!(l, format!("héllo {n}"));
+                    n += 1;
+                }
+                Some(Err(e)) => break e,
+                None => panic!("no error"),
+            }
+        };
+        assert_eq!(n, 3000);
+        assert!(
+            matches!(err, FsError::InvalidUtf8 { line: 3001, .. }),
+            "{err:?}"
+        );
+        assert!(futures::StreamExt::next(&mut lines).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn text_lines_refuse_a_line_longer_than_the_limit_across_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let mut content = b"a\nb\n".to_vec();
+        content.extend(std::iter::repeat_n(b'x', 20_000));
+        std::fs::write(&path, &content).unwrap();
+        let got: Vec<_> = read_lines_with(
+            &path,
+            LineOptions::new().chunk_size(4096).max_line_length(10_000),
+        )
+        .collect::<Vec<_>>()
+        .await;
+        assert_eq!(got.len(), 3);
+        assert!(
+            matches!(
+                got[2],
+                Err(FsError::LineTooLong {
+                    line: 3,
+                    max: 10_000,
+                    ..
+                })
+            ),
+            "{:?}",
+            got[2]
+        );
+        // At the limit, without a final newline, is fine.
+        std::fs::write(&path, vec![b'y'; 10_000]).unwrap();
+        let got: Vec<String> = read_lines_with(
+            &path,
+            LineOptions::new().chunk_size(4096).max_line_length(10_000),
+        )
+        .try_collect()
+        .await
+        .unwrap();
+        assert_eq!(got[0].len(), 10_000);
     }
 }
