@@ -84,7 +84,9 @@ pub(crate) struct State<T, E> {
 /// What `begin` found.
 enum Begin<T> {
     Ready(Grant<T>, usize, bool),
-    Queued(usize),
+    /// Queued under this key, the waker already registered: when the wait
+    /// began, and the deadline the alarm must be set for, if it is not set.
+    Queued(usize, Instant, Option<Instant>),
     Closed,
 }
 
@@ -329,12 +331,15 @@ impl<M: Manager> Shared<M> {
         }
     }
 
-    /// Takes an idle object or a slot, or queues the caller.
+    /// Takes an idle object or a slot, or queues the caller with `waker`
+    /// (in the same critical section, so a queued `get` locks once to get in
+    /// line and once to take what it is handed).
     fn begin(
         &self,
         location: &'static Location<'static>,
         now: Option<Instant>,
         expired: &mut Vec<Box<Entry<M::Object>>>,
+        waker: &Waker,
     ) -> Begin<M::Object> {
         let cfg = &self.config;
         let mut st = self.lock();
@@ -374,7 +379,37 @@ impl<M: Manager> Shared<M> {
                 return Begin::Ready(Grant::Slot, holder, topup);
             }
         }
-        Begin::Queued(st.enqueue())
+        let key = st.enqueue();
+        let start = now.unwrap_or_else(Instant::now);
+        let arm = self.register(&mut st, key, waker, start);
+        Begin::Queued(key, start, arm)
+    }
+
+    /// Records a queued waiter's waker (and, at its first registration, its
+    /// deadline); returns the deadline to set the alarm for if it is not set.
+    fn register(
+        &self,
+        st: &mut State<M::Object, M::Error>,
+        key: usize,
+        waker: &Waker,
+        start: Instant,
+    ) -> Option<Instant> {
+        let waiter = &mut st.waiters[key];
+        let mine = *waiter
+            .deadline
+            .get_or_insert(start + self.config.wait_timeout);
+        match &mut waiter.waker {
+            Some(w) if w.will_wake(waker) => {}
+            slot => *slot = Some(waker.clone()),
+        }
+        if st.alarm_armed {
+            None
+        } else {
+            st.alarm_armed = true;
+            // A head not polled yet has no deadline: it is within a hair of
+            // this one.
+            Some(st.head_deadline().unwrap_or(mine))
+        }
     }
 
     /// Past its lifetime, or idle too long while the pool is above `min_idle`.
@@ -656,8 +691,11 @@ enum Waited<T> {
 struct Wait<'a, M: Manager> {
     shared: &'a Shared<M>,
     key: Option<usize>,
-    /// When the first poll found the caller queued.
-    start: Option<Instant>,
+    /// When the caller was queued.
+    start: Instant,
+    /// The waker was registered when the caller was queued, in the poll
+    /// that polls this future first: that first poll has nothing to do.
+    registered: bool,
     location: &'static Location<'static>,
 }
 
@@ -669,7 +707,7 @@ impl<M: Manager> Wait<'_, M> {
         grant: Grant<M::Object>,
         now: Instant,
     ) -> Waited<M::Object> {
-        let waited = now.saturating_duration_since(self.start.unwrap_or(now));
+        let waited = now.saturating_duration_since(self.start);
         st.hist.buckets[WaitHistogram::bucket_of(waited)] += 1;
         if matches!(grant, Grant::Object(_)) {
             st.recycled += 1;
@@ -708,29 +746,20 @@ impl<M: Manager> Future for Wait<'_, M> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let key = this.key.expect("polled after completion");
-        // Read outside the lock: the first poll's reading is when the wait
-        // began, the last one's when it ended (two reads for a queued get).
+        if std::mem::take(&mut this.registered) {
+            // Polled in the same task poll that queued the caller and
+            // registered this very waker: a grant since then has woken it.
+            return Poll::Pending;
+        }
+        // Read outside the lock: when the wait ended (a queued get reads
+        // the clock twice: when it queues and when it is served).
         let now = Instant::now();
-        let wait_timeout = this.shared.config.wait_timeout;
         let mut st = this.shared.lock();
         let waiter = &mut st.waiters[key];
         match std::mem::replace(&mut waiter.state, WaitState::Vacant) {
             WaitState::Waiting => {
                 waiter.state = WaitState::Waiting;
-                let start = *this.start.get_or_insert(now);
-                let mine = *waiter.deadline.get_or_insert(start + wait_timeout);
-                match &mut waiter.waker {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    slot => *slot = Some(cx.waker().clone()),
-                }
-                let arm = if st.alarm_armed {
-                    None
-                } else {
-                    st.alarm_armed = true;
-                    // A head not polled yet has no deadline: it is within a
-                    // hair of this one.
-                    Some(st.head_deadline().unwrap_or(mine))
-                };
+                let arm = this.shared.register(&mut st, key, cx.waker(), this.start);
                 drop(st);
                 if let Some(deadline) = arm {
                     this.shared.arm(deadline);
@@ -1043,19 +1072,25 @@ impl<M: Manager> Pool<M> {
         let shared = &*self.shared;
         let now = shared.now_if_timed();
         let mut expired = Vec::new();
-        let begun = shared.begin(location, now, &mut expired);
+        // Begins inside this task poll, to register its waker if queued.
+        let begun =
+            poll_fn(|cx| Poll::Ready(shared.begin(location, now, &mut expired, cx.waker()))).await;
         drop(expired);
         let (grant, holder, topup) = match begun {
             Begin::Ready(grant, holder, topup) => (grant, holder, topup),
-            Begin::Queued(key) => {
+            Begin::Queued(key, start, arm) => {
                 // Queued: wait in line, in place (no allocation).
                 let waited = {
                     let mut wait = Wait {
                         shared,
                         key: Some(key),
-                        start: None,
+                        start,
+                        registered: true,
                         location,
                     };
+                    if let Some(deadline) = arm {
+                        shared.arm(deadline);
+                    }
                     if shared.config.leak_threshold.is_some() {
                         let fresh = shared.scan_leaks(&mut shared.lock(), Instant::now()).1;
                         shared.warn_leaks(&fresh);
