@@ -6,6 +6,7 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::panic::Location;
 use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
@@ -223,6 +224,10 @@ pub(crate) struct Shared<M: Manager> {
     config: Config,
     timed: bool,
     state: Mutex<State<M::Object, M::Error>>,
+    /// The latest `get` had to queue: the next one probably will too, so it
+    /// reads the clock (for its wait's start) before taking the lock rather
+    /// than under it. Only a hint; written only when it changes.
+    queuing: AtomicBool,
     drained: Notify,
     /// One timer for the whole queue, set for the head's deadline. Waiters
     /// register no timer of their own.
@@ -334,21 +339,49 @@ impl<M: Manager> Shared<M> {
     /// Takes an idle object or a slot, or queues the caller with `waker`
     /// (in the same critical section, so a queued `get` locks once to get in
     /// line and once to take what it is handed).
+    ///
+    /// `early` is a clock reading taken before the lock, if the caller
+    /// expected to queue.
     fn begin(
         &self,
         location: &'static Location<'static>,
         now: Option<Instant>,
+        early: Option<Instant>,
         expired: &mut Vec<Box<Entry<M::Object>>>,
         waker: &Waker,
     ) -> Begin<M::Object> {
-        let cfg = &self.config;
         let mut st = self.lock();
         if st.closed {
             return Begin::Closed;
         }
+        let begun = self.begin_locked(&mut st, location, now, expired);
+        if let Some(begun) = begun {
+            if early.is_some() {
+                self.queuing.store(false, Ordering::Relaxed);
+            }
+            return begun;
+        }
+        if early.is_none() && now.is_none() {
+            self.queuing.store(true, Ordering::Relaxed);
+        }
+        let key = st.enqueue();
+        let start = early.or(now).unwrap_or_else(Instant::now);
+        let arm = self.register(&mut st, key, waker, start);
+        Begin::Queued(key, start, arm)
+    }
+
+    /// An idle object or a slot for a caller who need not queue.
+    fn begin_locked(
+        &self,
+        st: &mut State<M::Object, M::Error>,
+        location: &'static Location<'static>,
+        now: Option<Instant>,
+        expired: &mut Vec<Box<Entry<M::Object>>>,
+    ) -> Option<Begin<M::Object>> {
+        let cfg = &self.config;
         if st.waiting == 0 {
             if let (Some(now), Order::Lifo) = (now, cfg.order) {
-                self.reap(&mut st, now, expired);
+                self.reap(st, now, expired);
             }
             while let Some(entry) = st.pop_idle(cfg.order) {
                 if let Some(now) = now {
@@ -366,7 +399,7 @@ impl<M: Manager> Shared<M> {
                 if topup {
                     st.size += 1;
                 }
-                return Begin::Ready(Grant::Object(entry), holder, topup);
+                return Some(Begin::Ready(Grant::Object(entry), holder, topup));
             }
             if st.size < st.max_size {
                 st.size += 1;
@@ -376,13 +409,10 @@ impl<M: Manager> Shared<M> {
                 if topup {
                     st.size += 1;
                 }
-                return Begin::Ready(Grant::Slot, holder, topup);
+                return Some(Begin::Ready(Grant::Slot, holder, topup));
             }
         }
-        let key = st.enqueue();
-        let start = now.unwrap_or_else(Instant::now);
-        let arm = self.register(&mut st, key, waker, start);
-        Begin::Queued(key, start, arm)
+        None
     }
 
     /// Records a queued waiter's waker (and, at its first registration, its
@@ -917,6 +947,7 @@ impl<M: Manager> Pool<M> {
                 timed: config.timed(),
                 config,
                 state: Mutex::new(state),
+                queuing: AtomicBool::new(false),
                 drained: Notify::new(),
                 alarm: Mutex::new(None),
                 alarm_waker: Waker::from(Arc::new(AlarmWaker {
@@ -1071,10 +1102,15 @@ impl<M: Manager> Pool<M> {
     ) -> Result<Pooled<M>, PoolError<M::Error>> {
         let shared = &*self.shared;
         let now = shared.now_if_timed();
+        let early = match now {
+            None if shared.queuing.load(Ordering::Relaxed) => Some(Instant::now()),
+            _ => None,
+        };
         let mut expired = Vec::new();
         // Begins inside this task poll, to register its waker if queued.
         let begun =
-            poll_fn(|cx| Poll::Ready(shared.begin(location, now, &mut expired, cx.waker()))).await;
+            poll_fn(|cx| Poll::Ready(shared.begin(location, now, early, &mut expired, cx.waker())))
+                .await;
         drop(expired);
         let (grant, holder, topup) = match begun {
             Begin::Ready(grant, holder, topup) => (grant, holder, topup),
