@@ -3,7 +3,10 @@
 //! Every pool is prefilled with no-op objects, so what is measured is the
 //! pool itself: checkout and give-back, uncontended and under contention.
 //! bb8 runs twice: `bb8` with `test_on_check_out(true)` (its default) and
-//! `bb8-nocheck` with it off.
+//! `bb8-nocheck` with it off. Every pool runs with its defaults, so deadpool
+//! waits without a bound while ours and bb8 bound every wait (30 s); in the
+//! contended groups, where gets do wait, `deadpool-wait` is deadpool with the
+//! same 30 s bound, so that all three do the same work.
 //!
 //! Run with `cargo xtask bench pool`, which prints the ratios.
 
@@ -114,9 +117,11 @@ async fn ours(size: usize) -> Pool<Noop> {
         .unwrap()
 }
 
-async fn deadpool_pool(size: usize) -> deadpool::managed::Pool<DpNoop> {
+async fn deadpool_pool(size: usize, wait: Option<Duration>) -> deadpool::managed::Pool<DpNoop> {
     let pool = deadpool::managed::Pool::builder(DpNoop)
         .max_size(size)
+        .wait_timeout(wait)
+        .runtime(deadpool::Runtime::Tokio1)
         .build()
         .unwrap();
     // Prefill: check out every object at once, then give them all back.
@@ -171,7 +176,7 @@ fn uncontended(c: &mut Criterion) {
                 black_box(*obj);
             });
         });
-        let pool = rt.block_on(deadpool_pool(8));
+        let pool = rt.block_on(deadpool_pool(8, None));
         group.bench_function(BenchmarkId::new("deadpool", param), |b| {
             b.to_async(&rt).iter(|| async {
                 let obj = pool.get().await.unwrap();
@@ -226,7 +231,8 @@ fn contended_group(c: &mut Criterion, name: &str, hold: bool) {
         .throughput(Throughput::Elements(1));
     for size in [4, 8, 16] {
         let aq = rt.block_on(ours(size));
-        let dp = rt.block_on(deadpool_pool(size));
+        let dp = rt.block_on(deadpool_pool(size, None));
+        let dp_wait = rt.block_on(deadpool_pool(size, Some(Duration::from_secs(30))));
         let bb = rt.block_on(bb8_pool(size, true));
         let bb_nocheck = rt.block_on(bb8_pool(size, false));
         for tasks in [2, 4, 8, 16, 32, 64] {
@@ -238,6 +244,10 @@ fn contended_group(c: &mut Criterion, name: &str, hold: bool) {
             group.bench_function(BenchmarkId::new("deadpool", &param), |b| {
                 b.to_async(&rt)
                     .iter_custom(|iters| run_contended(&dp, tasks, iters, hold));
+            });
+            group.bench_function(BenchmarkId::new("deadpool-wait", &param), |b| {
+                b.to_async(&rt)
+                    .iter_custom(|iters| run_contended(&dp_wait, tasks, iters, hold));
             });
             group.bench_function(BenchmarkId::new("bb8", &param), |b| {
                 b.to_async(&rt)

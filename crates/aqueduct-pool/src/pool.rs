@@ -6,6 +6,7 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::panic::Location;
 use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
@@ -84,7 +85,9 @@ pub(crate) struct State<T, E> {
 /// What `begin` found.
 enum Begin<T> {
     Ready(Grant<T>, usize, bool),
-    Queued(usize),
+    /// Queued under this key, the waker already registered: when the wait
+    /// began, and the deadline the alarm must be set for, if it is not set.
+    Queued(usize, Instant, Option<Instant>),
     Closed,
 }
 
@@ -221,6 +224,10 @@ pub(crate) struct Shared<M: Manager> {
     config: Config,
     timed: bool,
     state: Mutex<State<M::Object, M::Error>>,
+    /// The latest `get` had to queue: the next one probably will too, so it
+    /// reads the clock (for its wait's start) before taking the lock rather
+    /// than under it. Only a hint; written only when it changes.
+    queuing: AtomicBool,
     drained: Notify,
     /// One timer for the whole queue, set for the head's deadline. Waiters
     /// register no timer of their own.
@@ -329,21 +336,52 @@ impl<M: Manager> Shared<M> {
         }
     }
 
-    /// Takes an idle object or a slot, or queues the caller.
+    /// Takes an idle object or a slot, or queues the caller with `waker`
+    /// (in the same critical section, so a queued `get` locks once to get in
+    /// line and once to take what it is handed).
+    ///
+    /// `early` is a clock reading taken before the lock, if the caller
+    /// expected to queue.
     fn begin(
         &self,
         location: &'static Location<'static>,
         now: Option<Instant>,
+        early: Option<Instant>,
         expired: &mut Vec<Box<Entry<M::Object>>>,
+        waker: &Waker,
     ) -> Begin<M::Object> {
-        let cfg = &self.config;
         let mut st = self.lock();
         if st.closed {
             return Begin::Closed;
         }
+        let begun = self.begin_locked(&mut st, location, now, expired);
+        if let Some(begun) = begun {
+            if early.is_some() {
+                self.queuing.store(false, Ordering::Relaxed);
+            }
+            return begun;
+        }
+        if early.is_none() && now.is_none() {
+            self.queuing.store(true, Ordering::Relaxed);
+        }
+        let key = st.enqueue();
+        let start = early.or(now).unwrap_or_else(Instant::now);
+        let arm = self.register(&mut st, key, waker, start);
+        Begin::Queued(key, start, arm)
+    }
+
+    /// An idle object or a slot for a caller who need not queue.
+    fn begin_locked(
+        &self,
+        st: &mut State<M::Object, M::Error>,
+        location: &'static Location<'static>,
+        now: Option<Instant>,
+        expired: &mut Vec<Box<Entry<M::Object>>>,
+    ) -> Option<Begin<M::Object>> {
+        let cfg = &self.config;
         if st.waiting == 0 {
             if let (Some(now), Order::Lifo) = (now, cfg.order) {
-                self.reap(&mut st, now, expired);
+                self.reap(st, now, expired);
             }
             while let Some(entry) = st.pop_idle(cfg.order) {
                 if let Some(now) = now {
@@ -361,7 +399,7 @@ impl<M: Manager> Shared<M> {
                 if topup {
                     st.size += 1;
                 }
-                return Begin::Ready(Grant::Object(entry), holder, topup);
+                return Some(Begin::Ready(Grant::Object(entry), holder, topup));
             }
             if st.size < st.max_size {
                 st.size += 1;
@@ -371,10 +409,37 @@ impl<M: Manager> Shared<M> {
                 if topup {
                     st.size += 1;
                 }
-                return Begin::Ready(Grant::Slot, holder, topup);
+                return Some(Begin::Ready(Grant::Slot, holder, topup));
             }
         }
-        Begin::Queued(st.enqueue())
+        None
+    }
+
+    /// Records a queued waiter's waker (and, at its first registration, its
+    /// deadline); returns the deadline to set the alarm for if it is not set.
+    fn register(
+        &self,
+        st: &mut State<M::Object, M::Error>,
+        key: usize,
+        waker: &Waker,
+        start: Instant,
+    ) -> Option<Instant> {
+        let waiter = &mut st.waiters[key];
+        let mine = *waiter
+            .deadline
+            .get_or_insert(start + self.config.wait_timeout);
+        match &mut waiter.waker {
+            Some(w) if w.will_wake(waker) => {}
+            slot => *slot = Some(waker.clone()),
+        }
+        if st.alarm_armed {
+            None
+        } else {
+            st.alarm_armed = true;
+            // A head not polled yet has no deadline: it is within a hair of
+            // this one.
+            Some(st.head_deadline().unwrap_or(mine))
+        }
     }
 
     /// Past its lifetime, or idle too long while the pool is above `min_idle`.
@@ -656,8 +721,11 @@ enum Waited<T> {
 struct Wait<'a, M: Manager> {
     shared: &'a Shared<M>,
     key: Option<usize>,
-    /// When the first poll found the caller queued.
-    start: Option<Instant>,
+    /// When the caller was queued.
+    start: Instant,
+    /// The waker was registered when the caller was queued, in the poll
+    /// that polls this future first: that first poll has nothing to do.
+    registered: bool,
     location: &'static Location<'static>,
 }
 
@@ -669,7 +737,7 @@ impl<M: Manager> Wait<'_, M> {
         grant: Grant<M::Object>,
         now: Instant,
     ) -> Waited<M::Object> {
-        let waited = now.saturating_duration_since(self.start.unwrap_or(now));
+        let waited = now.saturating_duration_since(self.start);
         st.hist.buckets[WaitHistogram::bucket_of(waited)] += 1;
         if matches!(grant, Grant::Object(_)) {
             st.recycled += 1;
@@ -708,29 +776,20 @@ impl<M: Manager> Future for Wait<'_, M> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let key = this.key.expect("polled after completion");
-        // Read outside the lock: the first poll's reading is when the wait
-        // began, the last one's when it ended (two reads for a queued get).
+        if std::mem::take(&mut this.registered) {
+            // Polled in the same task poll that queued the caller and
+            // registered this very waker: a grant since then has woken it.
+            return Poll::Pending;
+        }
+        // Read outside the lock: when the wait ended (a queued get reads
+        // the clock twice: when it queues and when it is served).
         let now = Instant::now();
-        let wait_timeout = this.shared.config.wait_timeout;
         let mut st = this.shared.lock();
         let waiter = &mut st.waiters[key];
         match std::mem::replace(&mut waiter.state, WaitState::Vacant) {
             WaitState::Waiting => {
                 waiter.state = WaitState::Waiting;
-                let start = *this.start.get_or_insert(now);
-                let mine = *waiter.deadline.get_or_insert(start + wait_timeout);
-                match &mut waiter.waker {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    slot => *slot = Some(cx.waker().clone()),
-                }
-                let arm = if st.alarm_armed {
-                    None
-                } else {
-                    st.alarm_armed = true;
-                    // A head not polled yet has no deadline: it is within a
-                    // hair of this one.
-                    Some(st.head_deadline().unwrap_or(mine))
-                };
+                let arm = this.shared.register(&mut st, key, cx.waker(), this.start);
                 drop(st);
                 if let Some(deadline) = arm {
                     this.shared.arm(deadline);
@@ -888,6 +947,7 @@ impl<M: Manager> Pool<M> {
                 timed: config.timed(),
                 config,
                 state: Mutex::new(state),
+                queuing: AtomicBool::new(false),
                 drained: Notify::new(),
                 alarm: Mutex::new(None),
                 alarm_waker: Waker::from(Arc::new(AlarmWaker {
@@ -1042,20 +1102,31 @@ impl<M: Manager> Pool<M> {
     ) -> Result<Pooled<M>, PoolError<M::Error>> {
         let shared = &*self.shared;
         let now = shared.now_if_timed();
+        let early = match now {
+            None if shared.queuing.load(Ordering::Relaxed) => Some(Instant::now()),
+            _ => None,
+        };
         let mut expired = Vec::new();
-        let begun = shared.begin(location, now, &mut expired);
+        // Begins inside this task poll, to register its waker if queued.
+        let begun =
+            poll_fn(|cx| Poll::Ready(shared.begin(location, now, early, &mut expired, cx.waker())))
+                .await;
         drop(expired);
         let (grant, holder, topup) = match begun {
             Begin::Ready(grant, holder, topup) => (grant, holder, topup),
-            Begin::Queued(key) => {
+            Begin::Queued(key, start, arm) => {
                 // Queued: wait in line, in place (no allocation).
                 let waited = {
                     let mut wait = Wait {
                         shared,
                         key: Some(key),
-                        start: None,
+                        start,
+                        registered: true,
                         location,
                     };
+                    if let Some(deadline) = arm {
+                        shared.arm(deadline);
+                    }
                     if shared.config.leak_threshold.is_some() {
                         let fresh = shared.scan_leaks(&mut shared.lock(), Instant::now()).1;
                         shared.warn_leaks(&fresh);
