@@ -12,16 +12,8 @@ use std::time::Duration;
 
 use aqueduct::io::adapt::{ByteCounter, CountingRead, CountingWrite, MapRead, MapWrite};
 use aqueduct::io::net::{self, Server};
-use aqueduct_examples::section;
+use aqueduct_examples::{check, section};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn check(ok: bool, what: &str) -> Result<(), Box<dyn std::error::Error>> {
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("expected: {what}").into())
-    }
-}
 
 fn xor(bytes: &mut [u8]) {
     for b in bytes {

@@ -13,16 +13,8 @@
 use std::time::{Duration, Instant};
 
 use aqueduct::io::adapt::CountingWrite;
-use aqueduct_examples::{bar, ms, section};
+use aqueduct_examples::{bar, check, ms, section};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
-
-fn check(ok: bool, what: &str) -> Result<(), Box<dyn std::error::Error>> {
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("expected: {what}").into())
-    }
-}
 
 const RECORDS: usize = 20_000;
 

@@ -15,17 +15,9 @@ use std::time::{Duration, Instant};
 
 use aqueduct::io::Shutdown;
 use aqueduct::io::net::{self, Server};
-use aqueduct_examples::{ms, section};
+use aqueduct_examples::{check, ms, section};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
-
-fn check(ok: bool, what: &str) -> Result<(), Box<dyn std::error::Error>> {
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("expected: {what}").into())
-    }
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -17,18 +17,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use aqueduct::io::net::{self, Connection, Server};
-use aqueduct_examples::{ms, section};
+use aqueduct_examples::{check, ms, section};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::broadcast;
-
-fn check(ok: bool, what: &str) -> Result<(), Box<dyn std::error::Error>> {
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("expected: {what}").into())
-    }
-}
 
 /// One chat connection: the read half feeds the room, the write half
 /// delivers everyone else's lines, both at once.

@@ -17,15 +17,8 @@ use std::time::{Duration, Instant};
 
 use aqueduct::resilience::breaker::{BreakerError, State};
 use aqueduct::resilience::{Backoff, CircuitBreaker};
-use aqueduct_examples::section;
+use aqueduct_examples::{require, section};
 use tokio::time::{MissedTickBehavior, interval, sleep};
-
-fn check(ok: bool, what: &str) {
-    if !ok {
-        eprintln!("FAILED: {what}");
-        std::process::exit(1);
-    }
-}
 
 #[derive(Clone, Copy, PartialEq)]
 enum Outcome {
@@ -139,24 +132,24 @@ async fn main() {
         "   the breaker tripped {trips} times (open longer after each trip in a row) and ends {:?}",
         breaker.state()
     );
-    check(
+    require(
         trips >= 2,
         "the breaker tripped, and tripped again on a failed probe",
     );
-    check(rejected > 0, "calls were rejected while open");
-    check(
+    require(rejected > 0, "calls were rejected while open");
+    require(
         reached * 2 < during.len(),
         "most outage calls never reached the dependency",
     );
-    check(
+    require(
         first_ok_after.is_some(),
         "traffic flowed again after the recovery",
     );
-    check(
+    require(
         breaker.state() == State::Closed,
         "the breaker closed after the recovery",
     );
-    check(
+    require(
         changes
             .iter()
             .any(|(_, c)| c.from == State::HalfOpen && c.to == State::Closed),

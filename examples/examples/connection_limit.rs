@@ -16,17 +16,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use aqueduct::io::net::{self, Connection, LimitPolicy, Server};
-use aqueduct_examples::{bar, ms, section};
+use aqueduct_examples::{bar, check, ms, section};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-fn check(ok: bool, what: &str) -> Result<(), Box<dyn std::error::Error>> {
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("expected: {what}").into())
-    }
-}
 
 const LIMIT: usize = 4;
 const CLIENTS: usize = 16;

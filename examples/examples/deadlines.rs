@@ -14,17 +14,10 @@
 use std::time::{Duration, Instant};
 
 use aqueduct::resilience::{Backoff, Deadline, Retry, RetryError, timeout};
-use aqueduct_examples::{ms, section};
+use aqueduct_examples::{ms, require, section};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::sleep;
-
-fn check(ok: bool, what: &str) {
-    if !ok {
-        eprintln!("FAILED: {what}");
-        std::process::exit(1);
-    }
-}
 
 /// A step of the request that takes `d`, printing how much time is left.
 async fn step(name: &str, d: Duration) {
@@ -50,8 +43,8 @@ async fn main() -> std::io::Result<()> {
         .await;
     let shown = r.as_ref().map_err(ToString::to_string);
     println!("   result {shown:?} after {}", ms(t.elapsed()));
-    check(r.is_err(), "the fourth step does not fit");
-    check(
+    require(r.is_err(), "the fourth step does not fit");
+    require(
         t.elapsed() < Duration::from_millis(350),
         "the deadline bounded the request",
     );
@@ -75,7 +68,7 @@ async fn main() -> std::io::Result<()> {
         ms(tight),
         ms(loose)
     );
-    check(
+    require(
         loose <= Duration::from_millis(200),
         "a nested scope cannot extend the deadline",
     );
@@ -92,7 +85,7 @@ async fn main() -> std::io::Result<()> {
         "   5 s timeout inside a 120 ms deadline: `{e}` after {}",
         ms(t.elapsed())
     );
-    check(e.by_deadline(), "the deadline ended the timeout");
+    require(e.by_deadline(), "the deadline ended the timeout");
     let t = Instant::now();
     let retry = Retry::new()
         .max_attempts(50)
@@ -113,11 +106,11 @@ async fn main() -> std::io::Result<()> {
         ms(took),
         r.as_ref().unwrap_err()
     );
-    check(
+    require(
         matches!(r, Err(RetryError::DeadlineExceeded { .. })),
         "retry stopped at the deadline",
     );
-    check(
+    require(
         took < Duration::from_millis(250),
         "retry did not sleep into the deadline",
     );
@@ -154,7 +147,7 @@ async fn main() -> std::io::Result<()> {
     BufReader::new(&mut sock).read_line(&mut reply).await?;
     println!("   client: server says {:?}", reply.trim());
     let server_done = server.await.expect("server task")?;
-    check(!server_done, "the server stopped at the client's deadline");
+    require(!server_done, "the server stopped at the client's deadline");
     println!("\n   the server stopped working when the client stopped waiting.");
     Ok(())
 }

@@ -13,15 +13,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use aqueduct::io::fs::{self, Progress};
-use aqueduct_examples::{bar, ms, section};
-
-fn check(ok: bool, what: &str) -> Result<(), Box<dyn std::error::Error>> {
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("expected: {what}").into())
-    }
-}
+use aqueduct_examples::{bar, check, ms, section};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

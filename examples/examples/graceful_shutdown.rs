@@ -14,17 +14,9 @@ use std::time::{Duration, Instant};
 
 use aqueduct::io::Shutdown;
 use aqueduct::io::net::{self, Connection, Server};
-use aqueduct_examples::{ms, section};
+use aqueduct_examples::{check, ms, section};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-
-fn check(ok: bool, what: &str) -> Result<(), Box<dyn std::error::Error>> {
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("expected: {what}").into())
-    }
-}
 
 /// Reads "work <ms>", works that long, answers "done <ms>".
 async fn worker(conn: Connection<TcpStream>) -> std::io::Result<()> {

@@ -17,15 +17,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use aqueduct::resilience::{Hedge, timeout};
-use aqueduct_examples::{bar, ms, section};
+use aqueduct_examples::{bar, ms, require, section};
 use tokio::time::sleep;
-
-fn check(ok: bool, what: &str) {
-    if !ok {
-        eprintln!("FAILED: {what}");
-        std::process::exit(1);
-    }
-}
 
 /// A backend whose latency is drawn from a fixed pseudo-random sequence:
 /// 10 ms (+ up to 4 ms) nine times in ten, 250 ms once in ten.
@@ -157,16 +150,16 @@ async fn main() {
     let learned = load(&backend, Some(adaptive.clone()), n).await;
     show("hedged after p90, up to 2", &learned, n);
 
-    check(
+    require(
         plain.p99 >= Duration::from_millis(240),
         "the plain tail is the slow replica",
     );
-    check(fixed.p99 < plain.p99 / 2, "a fixed hedge cuts the tail");
-    check(
+    require(fixed.p99 < plain.p99 / 2, "a fixed hedge cuts the tail");
+    require(
         learned.p99 < plain.p99 / 2,
         "a percentile hedge cuts the tail",
     );
-    check(
+    require(
         f64::from(learned.attempts) < 1.3 * n as f64,
         "hedging costs little extra load",
     );
@@ -199,11 +192,11 @@ async fn main() {
         "   all three checked in {} (the hung one did not hold up the others)",
         ms(t.elapsed())
     );
-    check(
+    require(
         results.iter().filter(|(_, r)| r.is_err()).count() == 1,
         "exactly the hung backend timed out",
     );
-    check(
+    require(
         t.elapsed() < Duration::from_millis(300),
         "the check is bounded by its timeout",
     );

@@ -14,17 +14,9 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use aqueduct::io::fs;
-use aqueduct_examples::{bar, ms, section};
+use aqueduct_examples::{bar, check, ms, section};
 use futures::StreamExt;
 use tokio::io::AsyncBufReadExt;
-
-fn check(ok: bool, what: &str) -> Result<(), Box<dyn std::error::Error>> {
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("expected: {what}").into())
-    }
-}
 
 #[allow(clippy::cast_precision_loss)]
 fn per_second(n: u64, d: Duration) -> String {

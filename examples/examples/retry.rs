@@ -16,15 +16,8 @@ use std::time::{Duration, Instant};
 
 use aqueduct::resilience::retry::Action;
 use aqueduct::resilience::{Backoff, Jitter, Retry, RetryBudget, RetryError};
-use aqueduct_examples::{bar, ms, section};
+use aqueduct_examples::{bar, ms, require, section};
 use tokio::time::sleep;
-
-fn check(ok: bool, what: &str) {
-    if !ok {
-        eprintln!("FAILED: {what}");
-        std::process::exit(1);
-    }
-}
 
 #[derive(Debug)]
 enum ApiError {
@@ -64,13 +57,13 @@ async fn main() {
             ms(nominal),
             bar(d.as_micros() as u64, 200_000, 30)
         );
-        check(
+        require(
             d <= nominal && d <= Duration::from_millis(200),
             "jitter stays within the cap",
         );
     }
     let again: Vec<_> = backoff.iter().take(8).collect();
-    check(
+    require(
         again == backoff.iter().take(8).collect::<Vec<_>>(),
         "a seed replays the same delays",
     );
@@ -104,7 +97,7 @@ async fn main() {
         calls.load(Ordering::SeqCst),
         ms(t.elapsed())
     );
-    check(
+    require(
         matches!(v, Ok("payload")) && calls.load(Ordering::SeqCst) == 4,
         "the fourth attempt succeeds",
     );
@@ -129,7 +122,7 @@ async fn main() {
         r.as_ref().unwrap_err(),
         calls.load(Ordering::SeqCst)
     );
-    check(
+    require(
         matches!(r, Err(RetryError::Stopped { attempts: 1, .. })),
         "a permanent error stops at once",
     );
@@ -156,7 +149,7 @@ async fn main() {
         "   -> {v:?} in {}: the hung first attempt was cut at 50 ms",
         ms(t.elapsed())
     );
-    check(
+    require(
         v.is_ok() && t.elapsed() < Duration::from_millis(200),
         "the second attempt answers",
     );
@@ -204,11 +197,11 @@ async fn main() {
         "   with a 10% budget: {budgeted} attempts for 100 calls {}",
         bar(u64::from(budgeted), 400, 40)
     );
-    check(
+    require(
         unbounded == 400,
         "without a budget every call retries 3 times",
     );
-    check(
+    require(
         budgeted <= 111,
         "the budget holds retries to about 10% of calls",
     );

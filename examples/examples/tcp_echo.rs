@@ -11,17 +11,9 @@
 use std::time::{Duration, Instant};
 
 use aqueduct::io::net::{self, Connection, Server};
-use aqueduct_examples::{ms, section};
+use aqueduct_examples::{check, ms, section};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-
-fn check(ok: bool, what: &str) -> Result<(), Box<dyn std::error::Error>> {
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("expected: {what}").into())
-    }
-}
 
 /// A request line in, a response out: `GET /path` answers `200` with a body,
 /// anything else `400`, and the connection closes (HTTP/1.0 style).

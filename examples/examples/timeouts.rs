@@ -12,20 +12,13 @@ use std::time::{Duration, Instant};
 
 use aqueduct::resilience::fallback::{Cause, timeout_or, timeout_or_else};
 use aqueduct::resilience::{Deadline, timeout};
-use aqueduct_examples::{ms, section};
+use aqueduct_examples::{ms, require, section};
 use tokio::time::sleep;
 
 /// A stand-in for a remote call that takes `d`.
 async fn call(name: &'static str, d: Duration) -> Result<&'static str, std::io::Error> {
     sleep(d).await;
     Ok(name)
-}
-
-fn check(ok: bool, what: &str) {
-    if !ok {
-        eprintln!("FAILED: {what}");
-        std::process::exit(1);
-    }
 }
 
 #[tokio::main]
@@ -42,7 +35,7 @@ async fn main() {
         ms(limit),
         ms(t.elapsed())
     );
-    check(matches!(ok, Ok(Ok("fast"))), "the fast call finishes");
+    require(matches!(ok, Ok(Ok("fast"))), "the fast call finishes");
     let t = Instant::now();
     let err = timeout(limit, call("slow", slow)).await.unwrap_err();
     let waited = t.elapsed();
@@ -51,8 +44,8 @@ async fn main() {
         "   err.timeout() = {:?}: the limit is in the error, not only in the log",
         err.timeout()
     );
-    check(err.timeout() == limit, "the error carries the limit");
-    check(
+    require(err.timeout() == limit, "the error carries the limit");
+    require(
         waited >= limit && waited < slow,
         "the slow call was cut at the limit",
     );
@@ -61,7 +54,7 @@ async fn main() {
     let t = Instant::now();
     let price = timeout_or(limit, call("live price", slow), "cached price").await;
     println!("   timeout_or: got {price:?} after {}", ms(t.elapsed()));
-    check(price == "cached price", "the fallback value is used");
+    require(price == "cached price", "the fallback value is used");
     let t = Instant::now();
     let primary = async { call("primary", slow).await.map(str::to_owned) };
     let answer = timeout_or_else(limit, primary, |cause| async move {
@@ -78,7 +71,7 @@ async fn main() {
         "   timeout_or_else: got {answer:?} after {}",
         ms(t.elapsed())
     );
-    check(
+    require(
         answer.starts_with("replica"),
         "the fallback computation ran",
     );
@@ -88,7 +81,7 @@ async fn main() {
     let t = Instant::now();
     for name in ["auth", "load", "render"] {
         let r = timeout(limit, call(name, step)).await;
-        check(r.is_ok(), "each step fits its own timeout");
+        require(r.is_ok(), "each step fits its own timeout");
     }
     let individual = t.elapsed();
     println!(
@@ -121,7 +114,7 @@ async fn main() {
         "   finished {done:?} in {}: the deadline bounds the whole request ({r:?})",
         ms(collective)
     );
-    check(done == ["auth"], "only the first step fits in the deadline");
-    check(collective < individual, "the collective bound is tighter");
+    require(done == ["auth"], "only the first step fits in the deadline");
+    require(collective < individual, "the collective bound is tighter");
     println!("\n   individual limits bound each step; a deadline bounds what the caller waits.");
 }

@@ -46,7 +46,7 @@ use aqueduct::resilience::bulkhead::{BulkheadError, CallError};
 use aqueduct::resilience::tower::deadline::DeadlineError;
 use aqueduct::resilience::tower::{BreakerLayer, BulkheadLayer, DeadlineLayer, RetryLayer};
 use aqueduct::resilience::{Backoff, Bulkhead, CircuitBreaker, Jitter, Retry, RetryError};
-use aqueduct_examples::{bar, ms, section};
+use aqueduct_examples::{bar, ms, require, section};
 use tokio::task::JoinSet;
 use tokio::time::{MissedTickBehavior, interval};
 use tower::{ServiceBuilder, ServiceExt};
@@ -54,13 +54,6 @@ use tower::{ServiceBuilder, ServiceExt};
 const REQUESTS: u32 = 200;
 const ARRIVAL: Duration = Duration::from_millis(6);
 const DEADLINE: Duration = Duration::from_millis(100);
-
-fn check(ok: bool, what: &str) {
-    if !ok {
-        eprintln!("FAILED: {what}");
-        std::process::exit(1);
-    }
-}
 
 /// Why the backend failed one attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -477,45 +470,45 @@ async fn main() {
     {
         eprintln!("   unexpected error: {m}");
     }
-    check(
+    require(
         count(Outcome::Unexpected) == 0,
         "every error came from a layer of the stack",
     );
     let sum: u64 = Outcome::ALL.iter().map(|o| count(*o)).sum();
-    check(sum == u64::from(REQUESTS), "every request is counted once");
-    check(
+    require(sum == u64::from(REQUESTS), "every request is counted once");
+    require(
         count(Outcome::RateLimited) > 0,
         "the rate limit rejected requests",
     );
-    check(
+    require(
         count(Outcome::Bulkhead) > 0,
         "the bulkhead rejected requests",
     );
-    check(
+    require(
         count(Outcome::BreakerOpen) > 0,
         "the open breaker rejected requests",
     );
-    check(
+    require(
         count(Outcome::OkAfterRetry) > 0 && retried > 0,
         "retries turned failures into successes",
     );
-    check(
+    require(
         count(Outcome::Deadline) > 0,
         "the deadline cut slow requests",
     );
-    check(
+    require(
         count(Outcome::Ok) + count(Outcome::OkAfterRetry) > u64::from(REQUESTS) / 3,
         "a good share of requests succeeded",
     );
-    check(
+    require(
         changes.iter().any(|(_, c)| c.to == State::Open),
         "the breaker opened",
     );
-    check(
+    require(
         end.state == State::Closed,
         "the breaker closed again after the recovery",
     );
-    check(
+    require(
         slowest_answer < DEADLINE + lag + Duration::from_millis(20),
         "no request waited past its deadline by more than this run's scheduling delay",
     );

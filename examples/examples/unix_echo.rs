@@ -10,16 +10,8 @@
 use std::time::{Duration, Instant};
 
 use aqueduct::io::net::{Server, unix};
-use aqueduct_examples::{ms, section};
+use aqueduct_examples::{check, ms, section};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn check(ok: bool, what: &str) -> Result<(), Box<dyn std::error::Error>> {
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("expected: {what}").into())
-    }
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

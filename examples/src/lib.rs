@@ -51,3 +51,36 @@ pub fn bar(value: u64, max: u64, width: usize) -> String {
     };
     format!("{}{}", "█".repeat(filled), " ".repeat(width - filled))
 }
+
+/// Fails the walkthrough (as an error from `main`) unless what it showed
+/// really happened.
+///
+/// # Errors
+///
+/// `expected: {what}` when `ok` is false.
+///
+/// ```
+/// assert!(aqueduct_examples::check(1 + 1 == 2, "arithmetic").is_ok());
+/// let err = aqueduct_examples::check(false, "the limit held").unwrap_err();
+/// assert_eq!(err.to_string(), "expected: the limit held");
+/// ```
+pub fn check(ok: bool, what: &str) -> Result<(), Box<dyn std::error::Error>> {
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("expected: {what}").into())
+    }
+}
+
+/// Like [`check`], for code that cannot return an error: prints
+/// `FAILED: {what}` and ends the process with exit code 1 unless `ok`.
+///
+/// ```
+/// aqueduct_examples::require(true, "never printed");
+/// ```
+pub fn require(ok: bool, what: &str) {
+    if !ok {
+        eprintln!("FAILED: {what}");
+        std::process::exit(1);
+    }
+}
