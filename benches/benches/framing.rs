@@ -3,10 +3,12 @@
 //! Run with `cargo xtask bench framing`, which prints the ratios.
 //!
 //! Decode groups measure the whole path a server takes per read: the input
-//! bytes are copied into a `BytesMut` (as a socket read would) and decoded
-//! to the last frame, either all at once (`whole`) or in 4 KiB reads
-//! (`chunked`). The `memcpy` function does only the copy: the ceiling.
+//! bytes are copied into a reused `BytesMut` read buffer (as a socket read
+//! would) and decoded to the last frame, either all at once (`whole`) or in
+//! 4 KiB reads (`chunked`). The `memcpy` function does only the copy: the
+//! ceiling.
 
+use std::cell::RefCell;
 use std::hint::black_box;
 use std::io;
 use std::pin::Pin;
@@ -68,19 +70,28 @@ fn delimited_input(size: usize) -> Vec<u8> {
     out
 }
 
-/// Copies `input` into a read buffer and decodes every frame.
+thread_local! {
+    /// The read buffer, reused across iterations as a connection reuses
+    /// its own: the measurement is the codec, not the allocator.
+    static READ_BUF: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+}
+
+/// Copies `input` into the read buffer and decodes every frame.
 fn decode_whole<D: Decoder>(codec: &mut D, input: &[u8]) -> usize
 where
     D::Error: std::fmt::Debug,
 {
-    let mut buf = BytesMut::from(input);
-    let mut n = 0;
-    while let Some(frame) = codec.decode(&mut buf).unwrap() {
-        black_box(&frame);
-        n += 1;
-    }
-    assert!(codec.decode_eof(&mut buf).unwrap().is_none());
-    n
+    READ_BUF.with_borrow_mut(|buf| {
+        buf.clear();
+        buf.extend_from_slice(input);
+        let mut n = 0;
+        while let Some(frame) = codec.decode(buf).unwrap() {
+            black_box(&frame);
+            n += 1;
+        }
+        assert!(codec.decode_eof(buf).unwrap().is_none());
+        n
+    })
 }
 
 /// Feeds `input` in 4 KiB reads, decoding after each.
@@ -88,35 +99,42 @@ fn decode_chunked<D: Decoder>(codec: &mut D, input: &[u8]) -> usize
 where
     D::Error: std::fmt::Debug,
 {
-    let mut buf = BytesMut::with_capacity(8 * 1024);
-    let mut n = 0;
-    for chunk in input.chunks(CHUNK) {
-        buf.extend_from_slice(chunk);
-        while let Some(frame) = codec.decode(&mut buf).unwrap() {
-            black_box(&frame);
-            n += 1;
+    READ_BUF.with_borrow_mut(|buf| {
+        buf.clear();
+        let mut n = 0;
+        for chunk in input.chunks(CHUNK) {
+            buf.extend_from_slice(chunk);
+            while let Some(frame) = codec.decode(buf).unwrap() {
+                black_box(&frame);
+                n += 1;
+            }
         }
-    }
-    assert!(codec.decode_eof(&mut buf).unwrap().is_none());
-    n
+        assert!(codec.decode_eof(buf).unwrap().is_none());
+        n
+    })
 }
 
 fn memcpy_whole(input: &[u8]) -> usize {
-    let buf = BytesMut::from(input);
-    black_box(&buf);
-    buf.len()
+    READ_BUF.with_borrow_mut(|buf| {
+        buf.clear();
+        buf.extend_from_slice(input);
+        black_box(&buf);
+        buf.len()
+    })
 }
 
 fn memcpy_chunked(input: &[u8]) -> usize {
-    let mut buf = BytesMut::with_capacity(8 * 1024);
-    let mut n = 0;
-    for chunk in input.chunks(CHUNK) {
-        buf.extend_from_slice(chunk);
-        black_box(&buf);
-        n += buf.len();
+    READ_BUF.with_borrow_mut(|buf| {
         buf.clear();
-    }
-    n
+        let mut n = 0;
+        for chunk in input.chunks(CHUNK) {
+            buf.extend_from_slice(chunk);
+            black_box(&buf);
+            n += buf.len();
+            buf.clear();
+        }
+        n
+    })
 }
 
 type Run = fn(&[u8]) -> usize;

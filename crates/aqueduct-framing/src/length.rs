@@ -712,8 +712,23 @@ impl LengthPrefixedCodec {
         } else {
             buf.split_to(total)
         };
-        release_excess(buf, total, self.config.release_threshold);
+        if total > self.config.release_threshold && !self.next_is_large(buf) {
+            release_excess(buf, total, self.config.release_threshold);
+        }
         frame.freeze()
+    }
+
+    /// Whether the bytes left in `buf` already announce another frame
+    /// above the release threshold: then the capacity is about to be needed
+    /// again and is kept.
+    #[cold]
+    fn next_is_large(&self, buf: &[u8]) -> bool {
+        match self.read_head(buf) {
+            Ok(Some((_, value))) => self
+                .payload_length(value)
+                .is_ok_and(|len| len > self.config.release_threshold as u64),
+            _ => false,
+        }
     }
 
     /// Every case but a whole frame at the front of the buffer: partial
@@ -759,11 +774,16 @@ impl LengthPrefixedCodec {
                     // `payload <= max`, a usize.
                     let payload = payload as usize;
                     self.state = State::Data { header, payload };
-                }
-                State::Data { header, payload } => {
+                    // Room for the whole frame, once, now that its length
+                    // is known to be within the maximum.
                     let total = header.saturating_add(payload);
                     if buf.len() < total {
                         buf.reserve(total - buf.len());
+                        return Ok(None);
+                    }
+                }
+                State::Data { header, payload } => {
+                    if buf.len() < header.saturating_add(payload) {
                         return Ok(None);
                     }
                     return Ok(Some(self.take(buf, header, payload)));
@@ -888,6 +908,25 @@ mod tests {
         ));
         // The bad header is consumed: a caller that goes on is not stuck.
         assert_eq!(&buf[..], b"ab");
+    }
+
+    #[test]
+    fn capacity_is_kept_when_another_large_frame_follows() {
+        let mut codec = LengthPrefixedCodec::builder()
+            .release_threshold(1024)
+            .build();
+        let mut wire = BytesMut::new();
+        codec.encode(vec![1u8; 4096], &mut wire).unwrap();
+        codec.encode(vec![2u8; 4096], &mut wire).unwrap();
+        codec.encode(&b"tiny"[..], &mut wire).unwrap();
+        let mut buf = BytesMut::with_capacity(64 * 1024);
+        buf.extend_from_slice(&wire[..4100 + 10]);
+        assert_eq!(codec.decode(&mut buf).unwrap().unwrap().len(), 4096);
+        assert!(buf.capacity() > 4096, "kept for the next large frame");
+        buf.extend_from_slice(&wire[4100 + 10..]);
+        assert_eq!(codec.decode(&mut buf).unwrap().unwrap().len(), 4096);
+        assert!(buf.capacity() < 1024, "given back before the small frame");
+        assert_eq!(&codec.decode(&mut buf).unwrap().unwrap()[..], b"tiny");
     }
 
     #[test]
