@@ -14,7 +14,7 @@ use aqueduct::framing::{
     DelimiterCodec, FixedSizeCodec, FrameError, FrameWriter, LengthPrefixedCodec, LineCodec,
     Utf8LineCodec,
 };
-use aqueduct_examples::{ms, section};
+use aqueduct_examples::{ms, require, section};
 use bytes::{Bytes, BytesMut};
 use futures::{SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
@@ -53,13 +53,6 @@ where
         })
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-fn check(ok: bool, what: &str) {
-    if !ok {
-        eprintln!("FAILED: {what}");
-        std::process::exit(1);
-    }
 }
 
 /// Lines: answers each line upper-cased. An over-long line gets an error
@@ -186,13 +179,13 @@ async fn main() -> Result {
         lines.send(word).await?;
         let back = lines.next().await.ok_or("server closed")??;
         println!("  sent {word:?}, got {back:?}");
-        check(back == word.to_uppercase(), "lines come back upper-cased");
+        require(back == word.to_uppercase(), "lines come back upper-cased");
     }
     // CRLF works too: the codec strips the `\r`.
     lines.get_mut().write_all(b"crlf line\r\n").await?;
     let back = lines.next().await.ok_or("server closed")??;
     println!("  sent \"crlf line\\r\\n\", got {back:?}");
-    check(
+    require(
         back == "CRLF LINE",
         "a CRLF line is one line without its \\r",
     );
@@ -212,7 +205,7 @@ async fn main() -> Result {
         let reply = replies.next().await.ok_or("server closed")??;
         let reply = String::from_utf8_lossy(&reply).into_owned();
         println!("  {size:>6}-byte frame -> {reply:?} in {}", ms(t.elapsed()));
-        check(
+        require(
             reply == format!("{size} bytes, sum {size}"),
             "length frames round trip",
         );
@@ -238,7 +231,7 @@ async fn main() -> Result {
             "  sent a {}-line block, got {reply:?}",
             block.lines().count()
         );
-        check(
+        require(
             reply == format!("{} header lines", block.lines().count()),
             "delimited blocks are framed whole",
         );
@@ -262,7 +255,7 @@ async fn main() -> Result {
         last = u64::from_be_bytes(frame[..].try_into()?);
     }
     println!("  sent 1..=5 in one 40-byte write, running sum ends at {last}");
-    check(last == 15, "fixed frames are split from one write");
+    require(last == 15, "fixed frames are split from one write");
 
     section("hostile peers: oversized frames, while a well-behaved client goes on");
     // The well-behaved client sends a line every few milliseconds throughout.
@@ -284,11 +277,11 @@ async fn main() -> Result {
     big_line.send("x".repeat(4 * LINE_MAX)).await?;
     let answer = big_line.next().await.ok_or("server closed")??;
     println!("  4 KiB line         -> {answer:?}");
-    check(
+    require(
         answer.starts_with("ERR frame of"),
         "an over-long line gets an error",
     );
-    check(
+    require(
         big_line.next().await.is_none(),
         "the over-long line's connection is closed",
     );
@@ -305,14 +298,14 @@ async fn main() -> Result {
         "  1 GiB length prefix -> {answer:?} after {}",
         ms(t.elapsed())
     );
-    check(
+    require(
         answer == "ERR frame of 1073741824 bytes exceeds the maximum of 65536 bytes",
         "a 1 GiB announcement gets a clear error naming the limit",
     );
 
     let answered = steady.await??;
     println!("  meanwhile the steady client got {answered}/20 answers");
-    check(answered == 20, "the server keeps serving the others");
+    require(answered == 20, "the server keeps serving the others");
 
     // Direct decoder view of the same protection: capacity never grows.
     let mut codec = LengthPrefixedCodec::builder()
@@ -320,7 +313,7 @@ async fn main() -> Result {
         .build();
     let mut buf = BytesMut::from(&(1u32 << 30).to_be_bytes()[..]);
     let refused = matches!(codec.decode(&mut buf), Err(FrameError::TooLong { .. }));
-    check(refused, "the decoder refuses right after the header");
+    require(refused, "the decoder refuses right after the header");
 
     let refused_buffer = stats.refused_buffer.load(Ordering::Relaxed);
     section("figures");
@@ -334,11 +327,11 @@ async fn main() -> Result {
         refused_buffer / 1024,
         FRAME_MAX / 1024
     );
-    check(
+    require(
         refused_buffer > 0 && refused_buffer <= FRAME_MAX,
         "the refused connection's buffer stays below the frame maximum",
     );
-    check(
+    require(
         stats.rejected.load(Ordering::Relaxed) == 2,
         "both oversized frames were refused",
     );
