@@ -382,9 +382,65 @@ fn fuzz(args: &[String]) -> Result {
     Ok(())
 }
 
+/// The crates `publish-check` packages.
+const PUBLISHED: &[&str] = &[
+    "aqueduct",
+    "aqueduct-io",
+    "aqueduct-framing",
+    "aqueduct-flow",
+    "aqueduct-pool",
+    "aqueduct-resilience",
+];
+
+/// Removes earlier verification copies of our own crates from cargo's
+/// registry cache. The dry run verifies each crate against the others through
+/// a temporary local registry, and cargo reuses an extracted crate of the same
+/// name and version instead of extracting the new one, so a copy left by an
+/// earlier run would be verified in place of the current code. The dry run's
+/// own target directory goes too, for the same reason.
+fn forget_verified_copies() {
+    let cargo_home = env::var_os("CARGO_HOME").map_or_else(
+        || {
+            env::var_os("HOME")
+                .map(|h| PathBuf::from(h).join(".cargo"))
+                .unwrap_or_default()
+        },
+        PathBuf::from,
+    );
+    let Ok(registries) = std::fs::read_dir(cargo_home.join("registry/src")) else {
+        return;
+    };
+    for registry in registries.flatten() {
+        let Ok(entries) = std::fs::read_dir(registry.path()) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let ours = PUBLISHED.iter().any(|c| {
+                name.strip_prefix(c)
+                    .and_then(|rest| rest.strip_prefix('-'))
+                    .is_some_and(|v| v.starts_with(|ch: char| ch.is_ascii_digit()))
+            });
+            if ours {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(publish_target_dir());
+}
+
+/// A target directory of its own for the dry run: cargo takes a crate built
+/// from a registry as unchanged when its name and version are, so the
+/// verification builds must not share a directory with an earlier run's.
+fn publish_target_dir() -> PathBuf {
+    root().join("target/publish-check")
+}
+
 fn publish_check() -> Result {
+    forget_verified_copies();
     step("cargo publish --workspace --dry-run (every publishable crate, in dependency order)");
     let mut cmd = cargo();
-    cmd.args(["publish", "--workspace", "--dry-run", "--allow-dirty"]);
+    cmd.args(["publish", "--workspace", "--dry-run", "--allow-dirty"])
+        .env("CARGO_TARGET_DIR", publish_target_dir());
     run(cmd, "publish dry run")
 }
