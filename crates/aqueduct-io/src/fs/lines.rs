@@ -662,19 +662,7 @@ async fn head_inner<R: AsyncRead + Unpin>(
     loop {
         while let Some(i) = memchr::memchr(b'\n', &buf[scanned..]) {
             let end = scanned + i;
-            let mut line = &buf[start..end];
-            if line.last() == Some(&b'\r') {
-                line = &line[..line.len() - 1];
-            }
-            let number = out.len() as u64 + 1;
-            if line.len() > max {
-                return Err(HeadError::TooLong { line: number });
-            }
-            let s = std::str::from_utf8(line).map_err(|source| HeadError::Utf8 {
-                line: number,
-                source,
-            })?;
-            out.push(s.to_owned());
+            push_head_line(&mut out, &buf[start..end], max)?;
             if out.len() == n {
                 return Ok(out);
             }
@@ -699,23 +687,27 @@ async fn head_inner<R: AsyncRead + Unpin>(
         buf.truncate(len + got);
         if got == 0 {
             if start < buf.len() {
-                let mut line = &buf[start..];
-                if line.last() == Some(&b'\r') {
-                    line = &line[..line.len() - 1];
-                }
-                let number = out.len() as u64 + 1;
-                if line.len() > max {
-                    return Err(HeadError::TooLong { line: number });
-                }
-                let s = std::str::from_utf8(line).map_err(|source| HeadError::Utf8 {
-                    line: number,
-                    source,
-                })?;
-                out.push(s.to_owned());
+                push_head_line(&mut out, &buf[start..], max)?;
             }
             return Ok(out);
         }
     }
+}
+
+/// Appends one line read by `head` (without its `\n`; a trailing `\r` is
+/// dropped), numbered after the lines already in `out`.
+fn push_head_line(out: &mut Vec<String>, line: &[u8], max: usize) -> Result<(), HeadError> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let number = out.len() as u64 + 1;
+    if line.len() > max {
+        return Err(HeadError::TooLong { line: number });
+    }
+    let s = std::str::from_utf8(line).map_err(|source| HeadError::Utf8 {
+        line: number,
+        source,
+    })?;
+    out.push(s.to_owned());
+    Ok(())
 }
 
 /// Returns the first `n` lines of the file at `path` (fewer if the file is
