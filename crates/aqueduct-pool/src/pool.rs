@@ -175,6 +175,21 @@ impl<T, E> State<T, E> {
         Err(grant)
     }
 
+    /// Hands each slot below `max_size` to a waiter (who creates in it),
+    /// oldest first, collecting the wakers to call once the lock is gone.
+    fn grant_free_slots(&mut self, wakers: &mut Vec<Waker>) {
+        while !self.closed && self.size < self.max_size && self.waiting > 0 {
+            self.size += 1;
+            match self.grant_oldest(Grant::Slot) {
+                Ok(waker) => wakers.extend(waker),
+                Err(_) => {
+                    self.size -= 1;
+                    break;
+                }
+            }
+        }
+    }
+
     /// Gives a healthy object back: to the oldest waiter, else to the idle set.
     fn put_object(&mut self, entry: Box<Entry<T>>) -> Option<Waker> {
         if self.waiting == 0 {
@@ -1391,16 +1406,7 @@ impl<M: Manager> Pool<M> {
             st.discarded += 1;
             dropped.push(entry);
         }
-        while !st.closed && st.size < max_size && st.waiting > 0 {
-            st.size += 1;
-            match st.grant_oldest(Grant::Slot) {
-                Ok(waker) => wakers.extend(waker),
-                Err(_) => {
-                    st.size -= 1;
-                    break;
-                }
-            }
-        }
+        st.grant_free_slots(&mut wakers);
         drop(st);
         drop(dropped);
         for w in wakers {
@@ -1445,16 +1451,7 @@ impl<M: Manager> Pool<M> {
         st.size -= n;
         st.discarded += n as u64;
         let mut wakers = Vec::new();
-        while !st.closed && st.size < st.max_size && st.waiting > 0 {
-            st.size += 1;
-            match st.grant_oldest(Grant::Slot) {
-                Ok(waker) => wakers.extend(waker),
-                Err(_) => {
-                    st.size -= 1;
-                    break;
-                }
-            }
-        }
+        st.grant_free_slots(&mut wakers);
         drop(st);
         drop(removed);
         for w in wakers {
