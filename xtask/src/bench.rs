@@ -66,18 +66,8 @@ fn c10k() -> Result {
 /// The key-value service load test.
 fn kv_load() -> Result {
     step("kv load test (loopback, bounded in count and time)");
-    let mut cmd = cargo();
-    cmd.args([
-        "run",
-        "-q",
-        "--release",
-        "-p",
-        "aqueduct-examples",
-        "--example",
-        "kv_server",
-        "--",
-        "load",
-    ]);
+    let mut cmd = crate::example("kv_server");
+    cmd.arg("load");
     crate::run(cmd, "kv load test")
 }
 

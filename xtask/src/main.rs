@@ -66,6 +66,31 @@ pub(crate) fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// `cargo run --release` of one example of `aqueduct-examples`; arguments
+/// added to the command go to the example.
+pub(crate) fn example(name: &str) -> Command {
+    let mut cmd = cargo();
+    cmd.args([
+        "run",
+        "-q",
+        "--release",
+        "-p",
+        "aqueduct-examples",
+        "--example",
+        name,
+        "--",
+    ]);
+    cmd
+}
+
+/// Whether the nightly toolchain has the cargo subcommand `sub`.
+fn nightly_has(sub: &str) -> bool {
+    Command::new("cargo")
+        .args(["+nightly", sub, "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 fn cargo() -> Command {
     let mut cmd = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(root());
@@ -173,17 +198,7 @@ fn run_walkthrough(w: &tour::Walkthrough, position: Option<(usize, usize)>) -> R
     }
     println!("{rule}");
     let started = Instant::now();
-    let mut cmd = cargo();
-    cmd.args([
-        "run",
-        "-q",
-        "--release",
-        "-p",
-        "aqueduct-examples",
-        "--example",
-        w.name,
-    ]);
-    run(cmd, &format!("walkthrough `{}`", w.name))?;
+    run(example(w.name), &format!("walkthrough `{}`", w.name))?;
     println!(
         "--- {} finished in {:.2} s",
         w.name,
@@ -206,11 +221,7 @@ const MIRI_TESTS: &[(&str, &str)] = &[("aqueduct-framing", "utf8_bytes")];
 
 /// Runs [`MIRI_TESTS`] under miri when the nightly toolchain has it.
 fn miri_checks() -> Result {
-    let has_miri = Command::new("cargo")
-        .args(["+nightly", "miri", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_miri {
+    if !nightly_has("miri") {
         println!(
             "\n(miri skipped: `rustup +nightly component add miri rust-src` to check the unsafe blocks)"
         );
@@ -315,11 +326,7 @@ fn fuzz(args: &[String]) -> Result {
     if !fuzz_dir.join("Cargo.toml").is_file() {
         return Err("there is no fuzz/ workspace yet".into());
     }
-    let has_fuzz = Command::new("cargo")
-        .args(["+nightly", "fuzz", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_fuzz {
+    if !nightly_has("fuzz") {
         return Err(
             "cargo-fuzz is not installed: `cargo install cargo-fuzz` (it needs the nightly toolchain)"
                 .into(),
