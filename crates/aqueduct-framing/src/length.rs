@@ -54,7 +54,9 @@
 //!
 //! Decoded frames are [`Bytes`] split from the read buffer, never copied.
 //! Once a header is complete the codec reserves room for the whole frame, so
-//! a large frame arriving in small reads is not reallocated on the way.
+//! a large frame arriving in small reads is not reallocated on the way; a
+//! frame above 8 KiB gets 8 KiB more, so the read that brings its last bytes
+//! and the next header does not move it either.
 //!
 //! At end of stream, a partial header or payload is
 //! [`FrameError::Truncated`].
@@ -75,6 +77,10 @@ pub const DEFAULT_MAX_FRAME_LENGTH: usize = 8 * 1024 * 1024;
 
 /// The longest varint length field: 10 bytes hold 64 bits.
 const MAX_VARINT_BYTES: usize = 10;
+
+/// Extra room reserved past a large frame: one typical socket read (8 KiB,
+/// `FramedRead`'s initial buffer).
+const READ_SLACK: usize = 8 * 1024;
 
 /// The encoding of the length field.
 ///
@@ -775,10 +781,18 @@ impl LengthPrefixedCodec {
                     let payload = payload as usize;
                     self.state = State::Data { header, payload };
                     // Room for the whole frame, once, now that its length
-                    // is known to be within the maximum.
+                    // is known to be within the maximum. A large frame gets
+                    // one read's worth more: the read that brings its last
+                    // bytes usually brings the next header too, and would
+                    // otherwise grow (copy) the whole frame to fit it.
                     let total = header.saturating_add(payload);
                     if buf.len() < total {
-                        buf.reserve(total - buf.len());
+                        let need = total - buf.len();
+                        buf.reserve(if need > READ_SLACK {
+                            need + READ_SLACK
+                        } else {
+                            need
+                        });
                         return Ok(None);
                     }
                 }
@@ -908,6 +922,36 @@ mod tests {
         ));
         // The bad header is consumed: a caller that goes on is not stuck.
         assert_eq!(&buf[..], b"ab");
+    }
+
+    #[test]
+    fn a_large_frame_read_in_pieces_is_never_moved() {
+        let mut codec = LengthPrefixedCodec::new();
+        let mut wire = BytesMut::new();
+        codec.encode(vec![5u8; 100_000], &mut wire).unwrap();
+        codec.encode(&b"next"[..], &mut wire).unwrap();
+        let mut buf = BytesMut::new();
+        let mut region = None;
+        let mut frames = Vec::new();
+        // 4 KiB reads: the one that brings the frame's last bytes also brings
+        // the next frame, which must fit without moving the first.
+        for chunk in wire.chunks(4096) {
+            buf.extend_from_slice(chunk);
+            while let Some(frame) = codec.decode(&mut buf).unwrap() {
+                frames.push(frame);
+            }
+            if region.is_none() && buf.capacity() > 4096 {
+                region = Some(buf.as_ptr() as usize);
+            }
+        }
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames[0].len(), 100_000);
+        assert_eq!(&frames[1][..], b"next");
+        assert_eq!(
+            frames[0].as_ptr() as usize,
+            region.unwrap() + 4,
+            "the frame was moved after its room was reserved"
+        );
     }
 
     #[test]
