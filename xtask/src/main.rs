@@ -20,7 +20,9 @@ commands:
   test                    run every test in the workspace (all features, doctests, loom models, miri)
   ci [--skip-test]        fmt --check, clippy -D warnings, test, rustdoc -D warnings, every walkthrough
   bench [CRATE|kv]        run criterion benches (framing, flow, pool, resilience, io) and print ratios
-  fuzz [TARGET] [SECONDS] run the cargo-fuzz targets in fuzz/ (nightly), each for SECONDS (default 60)
+  fuzz [TARGET|all] [SECONDS] [--runs N]
+                          run the cargo-fuzz targets in fuzz/ (nightly), each for SECONDS
+                          (default 60) or until N executions
   publish-check           package every publishable crate in dependency order
   help                    this text
 ";
@@ -332,13 +334,29 @@ fn fuzz(args: &[String]) -> Result {
                 .into(),
         );
     }
-    let seconds: u64 = match args.get(1) {
+    // `--runs N` stops each target after N executions instead of after a time.
+    let mut runs_goal: Option<u64> = None;
+    let mut positional = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--runs" {
+            let n = it.next().ok_or("--runs needs a number")?;
+            runs_goal = Some(
+                n.parse()
+                    .map_err(|_| format!("--runs must be a whole number, got `{n}`"))?,
+            );
+        } else {
+            positional.push(a.clone());
+        }
+    }
+    let seconds: u64 = match positional.get(1) {
         Some(s) => s
             .parse()
             .map_err(|_| format!("SECONDS must be a whole number, got `{s}`"))?,
+        None if runs_goal.is_some() => 0,
         None => 60,
     };
-    let targets: Vec<String> = match args.first() {
+    let targets: Vec<String> = match positional.first().filter(|t| t.as_str() != "all") {
         Some(t) => vec![t.clone()],
         None => {
             let out = Command::new("cargo")
@@ -356,10 +374,17 @@ fn fuzz(args: &[String]) -> Result {
     };
     let mut summary = Vec::new();
     for target in &targets {
-        step(&format!("fuzz {target} for {seconds} s"));
+        let mut limits = Vec::new();
+        if seconds > 0 {
+            limits.push(format!("-max_total_time={seconds}"));
+        }
+        if let Some(n) = runs_goal {
+            limits.push(format!("-runs={n}"));
+        }
+        step(&format!("fuzz {target} ({})", limits.join(" ")));
         let out = Command::new("cargo")
             .args(["+nightly", "fuzz", "run", target, "--release", "--"])
-            .arg(format!("-max_total_time={seconds}"))
+            .args(&limits)
             .current_dir(&fuzz_dir)
             .output()
             .map_err(|e| format!("cargo fuzz run {target}: {e}"))?;
@@ -379,7 +404,12 @@ fn fuzz(args: &[String]) -> Result {
                 "fuzz target `{target}` found a crash after {runs} runs"
             ));
         }
-        println!("{target}: {runs} executions, no crash");
+        match runs_goal {
+            Some(goal) if runs < goal => {
+                println!("{target}: {runs} executions (time ran out before {goal}), no crash");
+            }
+            _ => println!("{target}: {runs} executions, no crash"),
+        }
         summary.push((target.clone(), runs));
     }
     println!("\n| target | executions |\n|---|---:|");
