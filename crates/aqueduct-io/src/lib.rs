@@ -52,6 +52,7 @@ pub mod adapt;
 pub mod fs;
 pub mod net;
 mod shutdown;
+mod sync;
 
 pub use shutdown::{Shutdown, ShutdownReport};
 
