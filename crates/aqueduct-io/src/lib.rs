@@ -49,11 +49,25 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod adapt;
+#[cfg(not(loom))]
 pub mod fs;
+#[cfg(not(loom))]
 pub mod net;
+#[cfg(not(loom))]
 mod shutdown;
+mod sync;
 
+#[cfg(not(loom))]
 pub use shutdown::{Shutdown, ShutdownReport};
+
+// Under `--cfg loom` tokio leaves out its `net`, `fs` and `signal` modules, so
+// the crate builds only the lock-free connection signal, which the loom
+// models in `tests/loom.rs` drive directly.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod net {
+    pub mod signal;
+}
 
 // The README's examples are compiled and run as doctests.
 #[cfg(doctest)]

@@ -5,12 +5,13 @@ use std::future::poll_fn;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-use futures::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::sync::CancellationToken;
+
+use super::signal::Signal;
 
 /// A connected stream socket: TCP or Unix. Adds buffer-free readiness to
 /// `AsyncRead + AsyncWrite`, which is what lets an idle connection hold no
@@ -163,20 +164,14 @@ pub(crate) struct Clock {
 
 /// State shared between a connection's task, its [`Connection`] and the
 /// server: when it last received bytes (in sweep ticks, so a read costs two
-/// relaxed atomics and no clock read), whether the server closed it, and
-/// the task's waker so the server can wake it.
+/// relaxed atomics and no clock read), and the [`Signal`] through which the
+/// server closes it and wakes its task.
 #[derive(Debug)]
 pub(crate) struct ConnShared {
     pub(crate) clock: Arc<Clock>,
     pub(crate) last_epoch: AtomicU64,
-    pub(crate) flags: AtomicU8,
-    pub(crate) waker: AtomicWaker,
+    pub(crate) signal: Signal,
 }
-
-/// The server closed the connection for being idle.
-pub(crate) const IDLE: u8 = 1;
-/// The server dropped the connection at the end of the grace period.
-pub(crate) const ABORT: u8 = 2;
 
 impl ConnShared {
     pub(crate) fn new(clock: Arc<Clock>) -> Self {
@@ -184,20 +179,13 @@ impl ConnShared {
         Self {
             clock,
             last_epoch: AtomicU64::new(now),
-            flags: AtomicU8::new(0),
-            waker: AtomicWaker::new(),
+            signal: Signal::new(),
         }
     }
 
     fn touch(&self) {
         self.last_epoch
             .store(self.clock.epoch.load(Ordering::Relaxed), Ordering::Relaxed);
-    }
-
-    /// Marks the connection and wakes its task.
-    pub(crate) fn signal(&self, flag: u8) {
-        self.flags.fetch_or(flag, Ordering::AcqRel);
-        self.waker.wake();
     }
 }
 

@@ -51,6 +51,7 @@ mod connection;
 mod echo;
 mod error;
 mod server;
+mod signal;
 pub mod tcp;
 pub mod udp;
 #[cfg(unix)]

@@ -17,7 +17,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::connection::{ABORT, Clock, ConnShared, IDLE};
+use super::connection::{Clock, ConnShared};
+use super::signal::{ABORT, IDLE};
 use super::{Connection, Listener, NetError, Socket};
 use crate::ShutdownReport;
 
@@ -454,8 +455,8 @@ fn sweep(shared: &Shared) {
     let epoch = shared.clock.epoch.fetch_add(1, Ordering::Relaxed) + 1;
     shared.for_each_live(|conn| {
         let silent = epoch.saturating_sub(conn.last_epoch.load(Ordering::Relaxed));
-        if silent > u64::from(IDLE_TICKS) && conn.flags.load(Ordering::Acquire) == 0 {
-            conn.signal(IDLE);
+        if silent > u64::from(IDLE_TICKS) && conn.signal.raised() == 0 {
+            conn.signal.raise(IDLE);
         }
     });
 }
@@ -602,10 +603,9 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.project();
         let server = &this.slot.server;
-        // Register before looking at the flags: a flag set after the load
-        // wakes this waker.
-        this.conn.waker.register(cx.waker());
-        let flags = this.conn.flags.load(Ordering::Acquire);
+        // Registers the waker, then reads the flags: a flag raised after
+        // the read wakes this task.
+        let flags = this.conn.signal.poll_flags(cx);
         if flags & ABORT != 0 {
             server.aborted.fetch_add(1, Ordering::Relaxed);
             return Poll::Ready(());
@@ -733,13 +733,13 @@ impl<A> ServerHandle<A> {
         if let Some(acceptor) = acceptor {
             let _ = acceptor.await;
         }
-        shared.for_each_live(|conn| conn.waker.wake());
+        shared.for_each_live(|conn| conn.signal.wake());
         shared.tracker.close();
         if tokio::time::timeout(self.grace, shared.tracker.wait())
             .await
             .is_err()
         {
-            shared.for_each_live(|conn| conn.signal(ABORT));
+            shared.for_each_live(|conn| conn.signal.raise(ABORT));
             shared.tracker.wait().await;
         }
         let finished = shared.finished.load(Ordering::Relaxed);
