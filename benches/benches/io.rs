@@ -213,17 +213,43 @@ async fn round_trips(conns: Arc<Vec<tokio::sync::Mutex<TcpStream>>>, iters: u64)
     start.elapsed()
 }
 
+/// A runtime of one worker on its own thread, serving both echo servers for
+/// the life of the bench: the servers get one core and the clients the
+/// other, so neither side's result depends on where the scheduler happened
+/// to put the client task.
+fn server_runtime() -> tokio::runtime::Handle {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        tx.send(rt.handle().clone()).expect("send handle");
+        rt.block_on(std::future::pending::<()>());
+    });
+    rx.recv().expect("server runtime")
+}
+
 fn echo(c: &mut Criterion) {
-    let rt = runtime();
-    let (ours, theirs) = rt.block_on(async {
+    let servers = server_runtime();
+    let (ours, theirs) = servers.block_on(async {
         let handle = Server::builder()
             .bind("127.0.0.1:0")
             .await
             .expect("bind")
             .serve(net::echo);
-        let ours = clients(handle.local_addr()).await;
+        let ours = handle.local_addr();
         std::mem::forget(handle); // serve for the life of the bench
-        let theirs = clients(tokio_echo_server().await).await;
+        (ours, tokio_echo_server().await)
+    });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (ours, theirs) = rt.block_on(async {
+        let ours = clients(ours).await;
+        let theirs = clients(theirs).await;
         // Untimed warm-up of both sides, so neither pays for going first.
         for _ in 0..3 {
             round_trips(Arc::clone(&theirs), 2).await;
