@@ -1090,6 +1090,12 @@ impl<M: Manager> Pool<M> {
     /// meanwhile goes on to the next waiter, a half-recycled object comes
     /// back marked dirty, and a slot reserved for creation is freed.
     ///
+    /// # Cooperative scheduling
+    ///
+    /// A checkout spends one unit of the task's tokio budget, as a semaphore
+    /// permit does, so a task looping on `get` while objects are free still
+    /// lets the other tasks on its worker run.
+    ///
     /// # Examples
     ///
     /// ```
@@ -1123,9 +1129,18 @@ impl<M: Manager> Pool<M> {
         };
         let mut expired = Vec::new();
         // Begins inside this task poll, to register its waker if queued.
-        let begun =
-            poll_fn(|cx| Poll::Ready(shared.begin(location, now, early, &mut expired, cx.waker())))
-                .await;
+        // A checkout spends the task's cooperative budget, as tokio's own
+        // primitives do: a task that loops on `get` while objects are free
+        // never waits, and would otherwise hold its worker for good.
+        let begun = poll_fn(|cx| {
+            let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
+            let begun = shared.begin(location, now, early, &mut expired, cx.waker());
+            if matches!(begun, Begin::Ready(..)) {
+                coop.made_progress();
+            }
+            Poll::Ready(begun)
+        })
+        .await;
         drop(expired);
         let (grant, holder, topup) = match begun {
             Begin::Ready(grant, holder, topup) => (grant, holder, topup),

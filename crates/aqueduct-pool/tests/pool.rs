@@ -829,3 +829,23 @@ async fn a_panicking_retain_predicate_leaves_the_pool_intact() {
     let all: Vec<_> = (0..3).map(|_| pool.try_get().unwrap()).collect();
     assert_eq!(all.len(), 3);
 }
+
+#[tokio::test]
+async fn a_task_looping_on_free_objects_lets_others_run() {
+    let pool = pool(2).await;
+    let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = Arc::clone(&ran);
+    tokio::spawn(async move { flag.store(true, Ordering::SeqCst) });
+    // Objects are always free here, so no `get` ever waits: only the
+    // cooperative budget lets the spawned task in.
+    let mut checkouts = 0;
+    while !ran.load(Ordering::SeqCst) {
+        drop(pool.get().await.unwrap());
+        checkouts += 1;
+        assert!(
+            checkouts < 10_000,
+            "the looping task never gave its worker up"
+        );
+    }
+    assert!(checkouts <= 256, "yielded only after {checkouts} checkouts");
+}
