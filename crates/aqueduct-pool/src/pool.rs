@@ -510,49 +510,57 @@ impl<M: Manager> Shared<M> {
         if broken || expired || st.closed || st.size > st.max_size {
             st.discarded += 1;
             let waker = st.put_slot();
-            let drained = st.closed && st.size == 0;
-            drop(st);
-            drop(entry);
-            if let Some(w) = waker {
-                w.wake();
-            }
-            if drained {
-                self.drained.notify_waiters();
-            }
+            self.unlock_and_wake(st, waker, entry);
         } else {
             let waker = st.put_object(entry);
             let mut expired = Vec::new();
             if let Some(now) = now {
                 self.reap(&mut st, now, &mut expired);
             }
-            drop(st);
-            drop(expired);
-            if let Some(w) = waker {
-                w.wake();
-            }
+            self.unlock_and_wake(st, waker, expired);
         }
         self.note_leak_on_return(&slot, now);
     }
 
     /// Forgets a detached object: its slot is freed.
     pub(crate) fn forget(&self, holder: usize) {
+        self.free_slot(holder, false);
+    }
+
+    /// Forgets an object its holder discarded.
+    pub(crate) fn forget_discarded(&self, holder: usize) {
+        self.free_slot(holder, true);
+    }
+
+    fn free_slot(&self, holder: usize, discarded: bool) {
         let mut st = self.lock();
+        if discarded {
+            st.discarded += 1;
+        }
         st.free_holder(holder);
         let waker = st.put_slot();
+        self.unlock_and_wake(st, waker, ());
+    }
+
+    /// Lets the lock go, then drops what the caller took out of the pool
+    /// (user code, never run under the lock), wakes the waiter that was
+    /// handed a slot or an object, and tells `close` once a closed pool
+    /// has emptied.
+    fn unlock_and_wake<G>(
+        &self,
+        st: MutexGuard<'_, State<M::Object, M::Error>>,
+        waker: Option<Waker>,
+        garbage: G,
+    ) {
         let drained = st.closed && st.size == 0;
         drop(st);
+        drop(garbage);
         if let Some(w) = waker {
             w.wake();
         }
         if drained {
             self.drained.notify_waiters();
         }
-    }
-
-    /// Forgets an object its holder discarded.
-    pub(crate) fn forget_discarded(&self, holder: usize) {
-        self.lock().discarded += 1;
-        self.forget(holder);
     }
 
     /// Releases a grant that will not be used (a cancelled or failed checkout).
@@ -571,15 +579,7 @@ impl<M: Manager> Shared<M> {
             Grant::Object(entry) => (st.put_slot(), Some(entry)),
             Grant::Slot => (st.put_slot(), None),
         };
-        let drained = st.closed && st.size == 0;
-        drop(st);
-        drop(dropped);
-        if let Some(w) = waker {
-            w.wake();
-        }
-        if drained {
-            self.drained.notify_waiters();
-        }
+        self.unlock_and_wake(st, waker, dropped);
     }
 
     #[cfg_attr(not(feature = "tracing"), allow(clippy::unused_self))]
