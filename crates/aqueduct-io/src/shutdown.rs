@@ -55,12 +55,66 @@ impl fmt::Display for ShutdownReport {
     }
 }
 
+/// Tracked tasks and how those still running when a shutdown began ended:
+/// the part of a graceful shutdown [`Shutdown`] and the server share.
+#[derive(Debug)]
+pub(crate) struct Drain {
+    pub(crate) tracker: TaskTracker,
+    finished: AtomicU64,
+    aborted: AtomicU64,
+}
+
+impl Drain {
+    pub(crate) fn new() -> Self {
+        Self {
+            tracker: TaskTracker::new(),
+            finished: AtomicU64::new(0),
+            aborted: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts a task that ended on its own during the grace period.
+    pub(crate) fn count_finished(&self) {
+        self.finished.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a task dropped when the grace period ran out.
+    pub(crate) fn count_aborted(&self) {
+        self.aborted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Closes the tracker and waits up to `grace` for its tasks; if some
+    /// still run then, calls `abort` and waits for them to go. The report
+    /// counts from `start`, when the shutdown began.
+    pub(crate) async fn run(
+        &self,
+        grace: Duration,
+        start: Instant,
+        abort: impl FnOnce(),
+    ) -> ShutdownReport {
+        self.tracker.close();
+        if tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            abort();
+            self.tracker.wait().await;
+        }
+        let finished = self.finished.load(Ordering::Relaxed);
+        let aborted = self.aborted.load(Ordering::Relaxed);
+        ShutdownReport {
+            in_flight: usize::try_from(finished + aborted).unwrap_or(usize::MAX),
+            finished,
+            aborted,
+            elapsed: start.elapsed(),
+        }
+    }
+}
+
 struct Inner {
     token: CancellationToken,
     hard: CancellationToken,
-    tracker: TaskTracker,
-    finished: AtomicU64,
-    aborted: AtomicU64,
+    drain: Drain,
 }
 
 /// Coordinates a graceful shutdown: a [`CancellationToken`] that tells tasks
@@ -98,7 +152,7 @@ impl fmt::Debug for Shutdown {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Shutdown")
             .field("triggered", &self.is_triggered())
-            .field("tasks", &self.inner.tracker.len())
+            .field("tasks", &self.inner.drain.tracker.len())
             .finish()
     }
 }
@@ -160,10 +214,10 @@ impl Drop for Outcome {
     fn drop(&mut self) {
         if self.done {
             if self.inner.token.is_cancelled() {
-                self.inner.finished.fetch_add(1, Ordering::Relaxed);
+                self.inner.drain.count_finished();
             }
         } else if self.inner.token.is_cancelled() {
-            self.inner.aborted.fetch_add(1, Ordering::Relaxed);
+            self.inner.drain.count_aborted();
         }
     }
 }
@@ -180,9 +234,7 @@ impl Shutdown {
             inner: Arc::new(Inner {
                 token: CancellationToken::new(),
                 hard: CancellationToken::new(),
-                tracker: TaskTracker::new(),
-                finished: AtomicU64::new(0),
-                aborted: AtomicU64::new(0),
+                drain: Drain::new(),
             }),
         }
     }
@@ -252,7 +304,7 @@ impl Shutdown {
     /// ```
     #[must_use]
     pub fn tasks(&self) -> usize {
-        self.inner.tracker.len()
+        self.inner.drain.tracker.len()
     }
 
     /// Spawns `task` on the current runtime, tracked: [`shutdown`](Self::shutdown)
@@ -280,7 +332,7 @@ impl Shutdown {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.inner.tracker.spawn(self.wrap(task))
+        self.inner.drain.tracker.spawn(self.wrap(task))
     }
 
     /// The future [`spawn`](Self::spawn) runs: `task`, dropped at the end of
@@ -356,21 +408,6 @@ impl Shutdown {
         let start = Instant::now();
         let inner = &self.inner;
         inner.token.cancel();
-        inner.tracker.close();
-        if tokio::time::timeout(grace, inner.tracker.wait())
-            .await
-            .is_err()
-        {
-            inner.hard.cancel();
-            inner.tracker.wait().await;
-        }
-        let finished = inner.finished.load(Ordering::Relaxed);
-        let aborted = inner.aborted.load(Ordering::Relaxed);
-        ShutdownReport {
-            in_flight: usize::try_from(finished + aborted).unwrap_or(usize::MAX),
-            finished,
-            aborted,
-            elapsed: start.elapsed(),
-        }
+        inner.drain.run(grace, start, || inner.hard.cancel()).await
     }
 }

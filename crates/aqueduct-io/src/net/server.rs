@@ -15,12 +15,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use super::connection::{Clock, ConnShared};
 use super::signal::{ABORT, IDLE};
 use super::{Connection, Listener, NetError, Socket};
 use crate::ShutdownReport;
+use crate::shutdown::Drain;
 
 /// What the server does with a connection beyond
 /// [`max_connections`](ServerBuilder::max_connections).
@@ -373,9 +373,7 @@ impl<L: Listener> Server<L> {
             clock: Arc::new(Clock::default()),
             conns: Mutex::new(Vec::new()),
             token: CancellationToken::new(),
-            tracker: TaskTracker::new(),
-            finished: AtomicU64::new(0),
-            aborted: AtomicU64::new(0),
+            drain: Drain::new(),
         });
         let acceptor = tokio::spawn(accept_loop(self, handler, Arc::clone(&shared)));
         ServerHandle {
@@ -397,9 +395,7 @@ struct Shared {
     /// accept, on each idle sweep and at shutdown; never by a connection.
     conns: Mutex<Vec<Weak<ConnShared>>>,
     token: CancellationToken,
-    tracker: TaskTracker,
-    finished: AtomicU64,
-    aborted: AtomicU64,
+    drain: Drain,
 }
 
 impl Shared {
@@ -573,7 +569,7 @@ where
             server: Arc::clone(&shared),
             _permit: permit,
         };
-        shared.tracker.spawn(ConnTask {
+        shared.drain.tracker.spawn(ConnTask {
             handler: handler(conn),
             conn: conn_shared,
             slot,
@@ -607,13 +603,13 @@ where
         // the read wakes this task.
         let flags = this.conn.signal.poll_flags(cx);
         if flags & ABORT != 0 {
-            server.aborted.fetch_add(1, Ordering::Relaxed);
+            server.drain.count_aborted();
             return Poll::Ready(());
         }
         if flags & IDLE != 0 {
             server.counters.closed_idle.fetch_add(1, Ordering::Relaxed);
             if server.token.is_cancelled() {
-                server.finished.fetch_add(1, Ordering::Relaxed);
+                server.drain.count_finished();
             }
             #[cfg(feature = "tracing")]
             tracing::debug!("connection closed after idle timeout");
@@ -627,7 +623,7 @@ where
             let _ = e;
         }
         if server.token.is_cancelled() {
-            server.finished.fetch_add(1, Ordering::Relaxed);
+            server.drain.count_finished();
         }
         Poll::Ready(())
     }
@@ -734,22 +730,12 @@ impl<A> ServerHandle<A> {
             let _ = acceptor.await;
         }
         shared.for_each_live(|conn| conn.signal.wake());
-        shared.tracker.close();
-        if tokio::time::timeout(self.grace, shared.tracker.wait())
+        shared
+            .drain
+            .run(self.grace, start, || {
+                shared.for_each_live(|conn| conn.signal.raise(ABORT));
+            })
             .await
-            .is_err()
-        {
-            shared.for_each_live(|conn| conn.signal.raise(ABORT));
-            shared.tracker.wait().await;
-        }
-        let finished = shared.finished.load(Ordering::Relaxed);
-        let aborted = shared.aborted.load(Ordering::Relaxed);
-        ShutdownReport {
-            in_flight: usize::try_from(finished + aborted).unwrap_or(usize::MAX),
-            finished,
-            aborted,
-            elapsed: start.elapsed(),
-        }
     }
 }
 
@@ -776,9 +762,7 @@ mod tests {
             clock: Arc::new(Clock::default()),
             conns: Mutex::new(Vec::new()),
             token: CancellationToken::new(),
-            tracker: TaskTracker::new(),
-            finished: AtomicU64::new(0),
-            aborted: AtomicU64::new(0),
+            drain: Drain::new(),
         });
         let conn_shared = Arc::new(ConnShared::new(Arc::clone(&shared.clock)));
         let conn = Connection::new(s, shared.token.clone(), Some(Arc::clone(&conn_shared)));
