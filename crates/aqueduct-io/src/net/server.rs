@@ -368,13 +368,7 @@ impl<L: Listener> Server<L> {
             .local_addr()
             .expect("the listener has a local address");
         let grace = self.config.shutdown_grace;
-        let shared = Arc::new(Shared {
-            counters: Counters::default(),
-            clock: Arc::new(Clock::default()),
-            conns: Mutex::new(Vec::new()),
-            token: CancellationToken::new(),
-            drain: Drain::new(),
-        });
+        let shared = Arc::new(Shared::new());
         let acceptor = tokio::spawn(accept_loop(self, handler, Arc::clone(&shared)));
         ServerHandle {
             local_addr,
@@ -399,6 +393,16 @@ struct Shared {
 }
 
 impl Shared {
+    fn new() -> Self {
+        Self {
+            counters: Counters::default(),
+            clock: Arc::new(Clock::default()),
+            conns: Mutex::new(Vec::new()),
+            token: CancellationToken::new(),
+            drain: Drain::new(),
+        }
+    }
+
     fn conns(&self) -> std::sync::MutexGuard<'_, Vec<Weak<ConnShared>>> {
         self.conns
             .lock()
@@ -757,13 +761,7 @@ mod tests {
             .await
             .unwrap();
         let (s, _) = l.accept().await.unwrap();
-        let shared = Arc::new(Shared {
-            counters: Counters::default(),
-            clock: Arc::new(Clock::default()),
-            conns: Mutex::new(Vec::new()),
-            token: CancellationToken::new(),
-            drain: Drain::new(),
-        });
+        let shared = Arc::new(Shared::new());
         let conn_shared = Arc::new(ConnShared::new(Arc::clone(&shared.clock)));
         let conn = Connection::new(s, shared.token.clone(), Some(Arc::clone(&conn_shared)));
         let permit = Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap();
