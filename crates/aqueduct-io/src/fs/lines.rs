@@ -187,6 +187,20 @@ impl Splitter {
         }
     }
 
+    /// Ends the line gathered in `partial` (across chunks, or the last one
+    /// before EOF): drops a final `\r` and checks the maximum.
+    fn take_partial(&mut self) -> Result<Bytes, FsError> {
+        let mut line = self.partial.split().freeze();
+        if line.last() == Some(&b'\r') {
+            line.truncate(line.len() - 1);
+        }
+        if line.len() > self.opts.max_line_length {
+            return Err(self.too_long());
+        }
+        self.line += 1;
+        Ok(line)
+    }
+
     /// Finds the next line. A line inside the current chunk is handed to
     /// `in_chunk` as the chunk and the line's length, without a copy or a
     /// reference-count update; a line that spanned chunks is handed to
@@ -218,15 +232,7 @@ impl Splitter {
                 }
                 self.partial.extend_from_slice(&self.chunk[..i]);
                 bytes::Buf::advance(&mut self.chunk, i + 1);
-                let mut line = self.partial.split().freeze();
-                if line.last() == Some(&b'\r') {
-                    line.truncate(line.len() - 1);
-                }
-                if line.len() > self.opts.max_line_length {
-                    return Poll::Ready(Some(Err(self.too_long())));
-                }
-                self.line += 1;
-                return Poll::Ready(Some(Ok(joined(line))));
+                return Poll::Ready(Some(self.take_partial().map(joined)));
             }
             if !self.chunk.is_empty() {
                 // `+ 1` leaves room for a `\r` that the next chunk's `\n` ends.
@@ -257,15 +263,7 @@ impl Splitter {
                     if self.partial.is_empty() {
                         return Poll::Ready(None);
                     }
-                    let mut line = self.partial.split().freeze();
-                    if line.last() == Some(&b'\r') {
-                        line.truncate(line.len() - 1);
-                    }
-                    if line.len() > self.opts.max_line_length {
-                        return Poll::Ready(Some(Err(self.too_long())));
-                    }
-                    self.line += 1;
-                    return Poll::Ready(Some(Ok(joined(line))));
+                    return Poll::Ready(Some(self.take_partial().map(joined)));
                 }
             }
         }
