@@ -113,25 +113,7 @@ fn serve(kind: &str) {
                     .await
                     .expect("bind");
                 let addr = listener.local_addr().expect("addr");
-                tokio::spawn(async move {
-                    loop {
-                        let Ok((mut socket, _)) = listener.accept().await else {
-                            continue;
-                        };
-                        tokio::spawn(async move {
-                            let mut buf = [0u8; 4096];
-                            loop {
-                                let n = match socket.read(&mut buf).await {
-                                    Ok(0) | Err(_) => return,
-                                    Ok(n) => n,
-                                };
-                                if socket.write_all(&buf[..n]).await.is_err() {
-                                    return;
-                                }
-                            }
-                        });
-                    }
-                });
+                aqueduct_benches::spawn_tokio_echo(listener);
                 addr
             }
         };
