@@ -1,6 +1,9 @@
-//! Read-buffer housekeeping shared by the decoders.
+//! Read-buffer housekeeping shared by the decoders: giving spare capacity
+//! back after a large frame, and dropping a partial frame at end of stream.
 
 use bytes::BytesMut;
+
+use crate::FrameError;
 
 /// Default frame size above which a decoder gives the read buffer's spare
 /// capacity back (256 KiB).
@@ -24,6 +27,15 @@ fn release_slow(buf: &mut BytesMut, threshold: usize) {
     if spare > threshold && buf.len() <= threshold {
         *buf = BytesMut::from(&buf[..]);
     }
+}
+
+/// At end of stream, drops the partial frame left in `buf` and names how
+/// many bytes it had.
+#[cold]
+pub(crate) fn truncated(buf: &mut BytesMut) -> FrameError {
+    let buffered = buf.len();
+    buf.clear();
+    FrameError::Truncated { buffered }
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ use memchr::memmem;
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::FrameError;
-use crate::buf::{DEFAULT_RELEASE_THRESHOLD, release_excess};
+use crate::buf::{DEFAULT_RELEASE_THRESHOLD, release_excess, truncated};
 
 /// Default maximum frame length for delimited frames: 64 KiB.
 ///
@@ -398,9 +398,7 @@ impl Decoder for DelimiterCodec {
             }
             return Ok(Some(tail.freeze()));
         }
-        let buffered = buf.len();
-        buf.clear();
-        Err(FrameError::Truncated { buffered })
+        Err(truncated(buf))
     }
 }
 

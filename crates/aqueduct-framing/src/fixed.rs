@@ -20,6 +20,7 @@ use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::FrameError;
+use crate::buf::truncated;
 
 /// Decodes and encodes frames of exactly `n` bytes.
 ///
@@ -113,9 +114,7 @@ impl Decoder for FixedSizeCodec {
         if buf.is_empty() {
             return Ok(None);
         }
-        let buffered = buf.len();
-        buf.clear();
-        Err(FrameError::Truncated { buffered })
+        Err(truncated(buf))
     }
 }
 

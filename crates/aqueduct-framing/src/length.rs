@@ -65,7 +65,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::FrameError;
-use crate::buf::{DEFAULT_RELEASE_THRESHOLD, release_excess};
+use crate::buf::{DEFAULT_RELEASE_THRESHOLD, release_excess, truncated};
 
 /// Default maximum frame length: 8 MiB.
 ///
@@ -700,9 +700,7 @@ impl Decoder for LengthPrefixedCodec {
             buf.clear();
             return Ok(None);
         }
-        let buffered = buf.len();
-        buf.clear();
-        Err(FrameError::Truncated { buffered })
+        Err(truncated(buf))
     }
 }
 

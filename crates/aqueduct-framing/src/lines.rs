@@ -42,7 +42,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::FrameError;
-use crate::buf::{DEFAULT_RELEASE_THRESHOLD, release_excess};
+use crate::buf::{DEFAULT_RELEASE_THRESHOLD, release_excess, truncated};
 
 /// Default maximum line length: 64 KiB.
 ///
@@ -357,9 +357,7 @@ impl LineCodec {
             }
             return Ok(Some(line.freeze()));
         }
-        let buffered = buf.len();
-        buf.clear();
-        Err(FrameError::Truncated { buffered })
+        Err(truncated(buf))
     }
 
     fn encode_line(&self, line: &[u8], dst: &mut BytesMut) -> Result<(), FrameError> {
