@@ -408,26 +408,33 @@ impl<M: Manager> Shared<M> {
                     }
                 }
                 st.recycled += 1;
-                st.hist.buckets[0] += 1;
-                let holder = st.alloc_holder(location, now);
-                let topup = st.size < cfg.min_idle && st.size < st.max_size;
-                if topup {
-                    st.size += 1;
-                }
-                return Some(Begin::Ready(Grant::Object(entry), holder, topup));
+                return Some(self.grant_now(st, Grant::Object(entry), location, now));
             }
             if st.size < st.max_size {
                 st.size += 1;
-                st.hist.buckets[0] += 1;
-                let holder = st.alloc_holder(location, now);
-                let topup = st.size < cfg.min_idle && st.size < st.max_size;
-                if topup {
-                    st.size += 1;
-                }
-                return Some(Begin::Ready(Grant::Slot, holder, topup));
+                return Some(self.grant_now(st, Grant::Slot, location, now));
             }
         }
         None
+    }
+
+    /// Hands `grant` to a caller who did not wait: records a zero wait,
+    /// registers the holder, and reserves one more slot if the pool is
+    /// below `min_idle` (the caller fills it after serving itself).
+    fn grant_now(
+        &self,
+        st: &mut State<M::Object, M::Error>,
+        grant: Grant<M::Object>,
+        location: &'static Location<'static>,
+        now: Option<Instant>,
+    ) -> Begin<M::Object> {
+        st.hist.buckets[0] += 1;
+        let holder = st.alloc_holder(location, now);
+        let topup = st.size < self.config.min_idle && st.size < st.max_size;
+        if topup {
+            st.size += 1;
+        }
+        Begin::Ready(grant, holder, topup)
     }
 
     /// Records a queued waiter's waker (and, at its first registration, its
