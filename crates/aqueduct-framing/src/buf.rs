@@ -10,9 +10,8 @@ use crate::FrameError;
 pub(crate) const DEFAULT_RELEASE_THRESHOLD: usize = 256 * 1024;
 
 /// After a frame of `frame_len` bytes, replaces `buf` by a right-sized copy of
-/// its remaining bytes when the frame was larger than `threshold`, the buffer
-/// keeps more than `threshold` bytes of spare capacity, and the bytes to copy
-/// are few (at most `threshold`). The old allocation is then owned only by
+/// its remaining bytes when the frame was larger than `threshold` and the
+/// bytes to copy are few (at most `threshold`). The old allocation is then owned only by
 /// the frames split from it and is freed when they are dropped.
 #[inline]
 pub(crate) fn release_excess(buf: &mut BytesMut, frame_len: usize, threshold: usize) {
@@ -23,8 +22,11 @@ pub(crate) fn release_excess(buf: &mut BytesMut, frame_len: usize, threshold: us
 
 #[cold]
 fn release_slow(buf: &mut BytesMut, threshold: usize) {
-    let spare = buf.capacity() - buf.len();
-    if spare > threshold && buf.len() <= threshold {
+    // `buf` still holds the frame's allocation even when its own view has
+    // no spare room (the read ended with the frame): once the frame is
+    // dropped, the next `reserve` would take all of it back. So the copy is
+    // made whatever `capacity()` says.
+    if buf.len() <= threshold {
         *buf = BytesMut::from(&buf[..]);
     }
 }
@@ -48,6 +50,19 @@ mod tests {
         buf.extend_from_slice(&[7; 1000]);
         release_excess(&mut buf, 600_000, 1024);
         assert_eq!(&buf[..], &[7; 1000][..]);
+        assert!(buf.capacity() < 4096, "capacity {}", buf.capacity());
+    }
+
+    #[test]
+    fn a_buffer_emptied_by_a_large_frame_lets_its_allocation_go() {
+        // The read ended with the frame: no spare room in view.
+        let mut buf = BytesMut::from(&[7; 600_000][..]);
+        let frame = buf.split_to(600_000);
+        assert_eq!(buf.capacity(), 0);
+        release_excess(&mut buf, frame.len(), 1024);
+        drop(frame);
+        // Without the copy, this would take the frame's allocation back.
+        buf.reserve(10);
         assert!(buf.capacity() < 4096, "capacity {}", buf.capacity());
     }
 

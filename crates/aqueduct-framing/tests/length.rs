@@ -259,6 +259,25 @@ fn a_large_frame_gives_its_capacity_back() {
     assert_eq!(frames[0].len(), 2 << 20);
 }
 
+#[test]
+fn a_read_ending_with_a_large_frame_does_not_keep_its_allocation() {
+    let mut codec = LengthPrefixedCodec::builder()
+        .max_frame_length(4 << 20)
+        .release_threshold(64 * 1024)
+        .build();
+    let mut wire = BytesMut::new();
+    codec.encode(vec![1u8; 1 << 20], &mut wire).unwrap();
+    let mut buf = BytesMut::new();
+    buf.extend_from_slice(&wire);
+    let frame = codec.decode(&mut buf).unwrap().unwrap();
+    assert_eq!(frame.len(), 1 << 20);
+    drop(frame);
+    // The next read: the buffer must not take the 1 MiB back.
+    buf.extend_from_slice(&[0, 0, 0, 2, b'h', b'i']);
+    assert!(buf.capacity() < 64 * 1024, "capacity {}", buf.capacity());
+    assert_eq!(&codec.decode(&mut buf).unwrap().unwrap()[..], b"hi");
+}
+
 #[tokio::test]
 async fn works_with_framed_over_loopback_tcp() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
