@@ -9,10 +9,73 @@ use crate::FrameError;
 /// capacity back (256 KiB).
 pub(crate) const DEFAULT_RELEASE_THRESHOLD: usize = 256 * 1024;
 
+/// Room a decoder adds past a frame it sizes the buffer for: the read that
+/// brings a frame's last bytes usually brings the next frame's first ones
+/// too, and would otherwise grow (copy) the whole frame to fit them. One
+/// typical socket read: 8 KiB, `FramedRead`'s initial buffer.
+pub(crate) const READ_SLACK: usize = 8 * 1024;
+
+/// Bytes a frame must have buffered, after a frame above the release
+/// threshold, before [`Sizing`] takes it for another large one.
+const LARGE_EVIDENCE: usize = 8 * 1024;
+
+/// Buffer sizing for decoders that learn a frame's length only at its end
+/// (lines, delimiters).
+///
+/// After a frame above the release threshold the buffer's spare capacity
+/// is given back, so an idle connection does not pin it. If the next frame
+/// then grows past [`LARGE_EVIDENCE`] bytes, it is likely large again: the
+/// buffer is sized for the last large frame in one step, instead of
+/// doubling its way there and copying the frame at each step. A frame so
+/// sized that turns out small gives the room back too, and forgets the
+/// size.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Sizing {
+    /// Length of the last frame above the threshold; 0 if none since.
+    last_large: usize,
+    /// Whether the frame in progress was given room for `last_large`.
+    sized: bool,
+}
+
+impl Sizing {
+    /// A frame is in progress with `buf` holding its first bytes.
+    #[inline(always)]
+    pub(crate) fn partial(&mut self, buf: &mut BytesMut) {
+        if self.last_large != 0 && !self.sized && buf.len() >= LARGE_EVIDENCE {
+            self.size_for_last(buf);
+        }
+    }
+
+    #[cold]
+    fn size_for_last(&mut self, buf: &mut BytesMut) {
+        self.sized = true;
+        let want = self.last_large.saturating_add(READ_SLACK);
+        if want > buf.len() {
+            buf.reserve(want - buf.len());
+        }
+    }
+
+    /// A frame of `frame_len` bytes was split from the front of `buf`.
+    #[inline(always)]
+    pub(crate) fn frame(&mut self, buf: &mut BytesMut, frame_len: usize, threshold: usize) {
+        if frame_len > threshold || self.sized {
+            self.after_large(buf, frame_len, threshold);
+        }
+    }
+
+    #[cold]
+    fn after_large(&mut self, buf: &mut BytesMut, frame_len: usize, threshold: usize) {
+        self.sized = false;
+        self.last_large = if frame_len > threshold { frame_len } else { 0 };
+        release_slow(buf, threshold);
+    }
+}
+
 /// After a frame of `frame_len` bytes, replaces `buf` by a right-sized copy of
 /// its remaining bytes when the frame was larger than `threshold` and the
-/// bytes to copy are few (at most `threshold`). The old allocation is then owned only by
-/// the frames split from it and is freed when they are dropped.
+/// bytes to copy are few (at most `threshold`). The old allocation is then
+/// owned only by the frames split from it and is freed when they are
+/// dropped.
 #[inline]
 pub(crate) fn release_excess(buf: &mut BytesMut, frame_len: usize, threshold: usize) {
     if frame_len > threshold {

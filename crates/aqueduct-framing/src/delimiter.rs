@@ -48,7 +48,7 @@ use memchr::memmem;
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::FrameError;
-use crate::buf::{DEFAULT_RELEASE_THRESHOLD, release_excess, truncated};
+use crate::buf::{DEFAULT_RELEASE_THRESHOLD, Sizing, truncated};
 
 /// Default maximum frame length for delimited frames: 64 KiB.
 ///
@@ -138,6 +138,8 @@ pub struct DelimiterCodec {
     discarding: bool,
     partial_at_eof: bool,
     release_threshold: usize,
+    /// Gives capacity back after a large frame, and sizes for the next one.
+    sizing: Sizing,
 }
 
 impl DelimiterCodec {
@@ -215,6 +217,7 @@ impl DelimiterCodec {
             discarding: false,
             partial_at_eof: false,
             release_threshold: DEFAULT_RELEASE_THRESHOLD,
+            sizing: Sizing::default(),
         }
     }
 
@@ -286,11 +289,29 @@ impl DelimiterCodec {
     }
 
     /// After a frame longer than `threshold` bytes (default 256 KiB) the
-    /// decoder gives the read buffer's spare capacity back.
+    /// decoder gives the read buffer's spare capacity back, so one large
+    /// frame does not pin memory for the life of the connection.
+    ///
+    /// Large frames tend to come in runs: once the next frame passes 8 KiB,
+    /// the decoder sizes the buffer for the last large frame in one step,
+    /// instead of letting it double its way there and copy the frame at
+    /// each step. If that frame then ends below `threshold`, the room is
+    /// given back and the size forgotten.
     ///
     /// ```
-    /// let codec = aqueduct_framing::DelimiterCodec::new(b"\n").with_release_threshold(4096);
-    /// # let _ = codec;
+    /// use aqueduct_framing::DelimiterCodec;
+    /// use bytes::BytesMut;
+    /// use tokio_util::codec::Decoder;
+    ///
+    /// let mut codec = DelimiterCodec::new(b";")
+    ///     .with_max_length(1 << 20)
+    ///     .with_release_threshold(4096);
+    /// let mut buf = BytesMut::new();
+    /// buf.extend_from_slice(&[b'x'; 100_000]);
+    /// buf.extend_from_slice(b";next");
+    /// assert_eq!(codec.decode(&mut buf)?.unwrap().len(), 100_000);
+    /// assert!(buf.capacity() < 4096);
+    /// # Ok::<(), aqueduct_framing::FrameError>(())
     /// ```
     #[must_use]
     pub fn with_release_threshold(mut self, threshold: usize) -> Self {
@@ -361,7 +382,7 @@ impl Decoder for DelimiterCodec {
                 if !self.keep {
                     frame.truncate(at);
                 }
-                release_excess(buf, at, self.release_threshold);
+                self.sizing.frame(buf, at, self.release_threshold);
                 Ok(Some(frame.freeze()))
             }
             None if window_end >= self.max_length.saturating_add(dlen) => {
@@ -370,6 +391,7 @@ impl Decoder for DelimiterCodec {
             None => {
                 // Resume where a delimiter could still begin.
                 self.next_index = window_end.saturating_sub(dlen - 1);
+                self.sizing.partial(buf);
                 Ok(None)
             }
         }

@@ -65,7 +65,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::FrameError;
-use crate::buf::{DEFAULT_RELEASE_THRESHOLD, release_excess, truncated};
+use crate::buf::{DEFAULT_RELEASE_THRESHOLD, READ_SLACK, release_excess, truncated};
 
 /// Default maximum frame length: 8 MiB.
 ///
@@ -77,10 +77,6 @@ pub const DEFAULT_MAX_FRAME_LENGTH: usize = 8 * 1024 * 1024;
 
 /// The longest varint length field: 10 bytes hold 64 bits.
 const MAX_VARINT_BYTES: usize = 10;
-
-/// Extra room reserved past a large frame: one typical socket read (8 KiB,
-/// `FramedRead`'s initial buffer).
-const READ_SLACK: usize = 8 * 1024;
 
 /// The encoding of the length field.
 ///
@@ -410,12 +406,23 @@ impl LengthPrefixedBuilder {
 
     /// After a frame longer than `threshold` bytes (default 256 KiB), the
     /// decoder gives the read buffer's spare capacity back, so one large
-    /// frame does not pin memory for the life of the connection.
+    /// frame does not pin memory for the life of the connection. It keeps
+    /// the capacity when the bytes already buffered announce another frame
+    /// above `threshold`, which is about to need it.
     ///
     /// ```
     /// use aqueduct_framing::LengthPrefixedCodec;
-    /// let codec = LengthPrefixedCodec::builder().release_threshold(64 * 1024).build();
-    /// # let _ = codec;
+    /// use bytes::{BufMut, BytesMut};
+    /// use tokio_util::codec::Decoder;
+    ///
+    /// let mut codec = LengthPrefixedCodec::builder().release_threshold(4096).build();
+    /// let mut buf = BytesMut::new();
+    /// buf.put_u32(100_000);
+    /// buf.extend_from_slice(&[7; 100_000]);
+    /// buf.put_u32(2);
+    /// assert_eq!(codec.decode(&mut buf)?.unwrap().len(), 100_000);
+    /// assert!(buf.capacity() < 4096);
+    /// # Ok::<(), aqueduct_framing::FrameError>(())
     /// ```
     pub fn release_threshold(&mut self, threshold: usize) -> &mut Self {
         self.config.release_threshold = threshold;

@@ -42,7 +42,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::FrameError;
-use crate::buf::{DEFAULT_RELEASE_THRESHOLD, release_excess, truncated};
+use crate::buf::{DEFAULT_RELEASE_THRESHOLD, Sizing, truncated};
 
 /// Default maximum line length: 64 KiB.
 ///
@@ -84,6 +84,8 @@ pub struct LineCodec {
     crlf: bool,
     partial_at_eof: bool,
     release_threshold: usize,
+    /// Gives capacity back after a large line, and sizes for the next one.
+    sizing: Sizing,
     /// Validate lines as UTF-8 (for `Utf8LineCodec`).
     utf8: bool,
     /// Bytes searched so far (tests check that nothing is searched twice).
@@ -114,6 +116,7 @@ impl LineCodec {
             crlf: false,
             partial_at_eof: false,
             release_threshold: DEFAULT_RELEASE_THRESHOLD,
+            sizing: Sizing::default(),
             utf8: false,
             #[cfg(test)]
             scanned: 0,
@@ -198,6 +201,12 @@ impl LineCodec {
     /// the decoder gives the read buffer's spare capacity back, so one large
     /// line does not pin memory for the life of the connection.
     ///
+    /// Large lines tend to come in runs: once the next line passes 8 KiB,
+    /// the decoder sizes the buffer for the last large line in one step,
+    /// instead of letting it double its way there and copy the line at each
+    /// step. If that line then ends below `threshold`, the room is given
+    /// back and the size forgotten.
+    ///
     /// ```
     /// use aqueduct_framing::LineCodec;
     /// use bytes::BytesMut;
@@ -259,7 +268,7 @@ impl LineCodec {
                 }
                 let mut line = buf.split_to(newline + 1);
                 line.truncate(content);
-                release_excess(buf, content, self.release_threshold);
+                self.sizing.frame(buf, content, self.release_threshold);
                 Ok(Some(line.freeze()))
             }
             None if window_end > self.max_length.saturating_add(1) => {
@@ -267,6 +276,7 @@ impl LineCodec {
             }
             None => {
                 self.next_index = window_end;
+                self.sizing.partial(buf);
                 Ok(None)
             }
         }

@@ -91,3 +91,22 @@ fn encoder_refuses_payloads_containing_the_delimiter() {
     codec.encode(vec![b'e'], &mut out).unwrap();
     assert_eq!(&out[..], b"ab,c,d,e,");
 }
+
+#[test]
+fn after_a_large_frame_the_next_is_sized_at_once_and_small_ones_give_room_back() {
+    let mut codec = DelimiterCodec::new(b";")
+        .with_max_length(4 << 20)
+        .with_release_threshold(64 * 1024);
+    let mut buf = BytesMut::new();
+    buf.extend_from_slice(&[b'a'; 1 << 20]);
+    buf.extend_from_slice(b";");
+    assert_eq!(codec.decode(&mut buf).unwrap().unwrap().len(), 1 << 20);
+    assert!(buf.capacity() < 64 * 1024, "capacity {}", buf.capacity());
+
+    buf.extend_from_slice(&[b'b'; 16 * 1024]);
+    assert_eq!(codec.decode(&mut buf).unwrap(), None);
+    assert!(buf.capacity() >= 1 << 20, "capacity {}", buf.capacity());
+    buf.extend_from_slice(b";");
+    assert_eq!(codec.decode(&mut buf).unwrap().unwrap().len(), 16 * 1024);
+    assert!(buf.capacity() < 64 * 1024, "capacity {}", buf.capacity());
+}

@@ -231,3 +231,81 @@ fn every_line_is_validated_even_if_the_buffer_changes_between_calls() {
         Err(FrameError::InvalidUtf8 { .. })
     ));
 }
+
+/// Feeds `input` in `chunk`-byte reads. Returns the lines' lengths and,
+/// per line, how many times the buffer grew while that line was arriving.
+fn feed_counting_growth(codec: &mut LineCodec, input: &[u8], chunk: usize) -> Vec<(usize, usize)> {
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    let mut grown = 0;
+    for piece in input.chunks(chunk) {
+        let before = buf.capacity() - buf.len();
+        buf.extend_from_slice(piece);
+        grown += usize::from(before < piece.len());
+        loop {
+            let before = buf.capacity();
+            match codec.decode(&mut buf).unwrap() {
+                Some(line) => {
+                    out.push((line.len(), grown));
+                    grown = 0;
+                }
+                None => {
+                    grown += usize::from(buf.capacity() > before);
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+fn lines_of(lengths: &[usize]) -> Vec<u8> {
+    let mut input = Vec::new();
+    for &len in lengths {
+        input.extend(std::iter::repeat_n(b'x', len));
+        input.push(b'\n');
+    }
+    input
+}
+
+#[test]
+fn a_run_of_large_lines_is_sized_in_one_step_after_the_first() {
+    const LINE: usize = 1 << 20;
+    let mut codec = LineCodec::new()
+        .with_max_length(4 << 20)
+        .with_release_threshold(64 * 1024);
+    let lines = feed_counting_growth(&mut codec, &lines_of(&[LINE, LINE, LINE]), 4096);
+    assert_eq!(lines.len(), 3);
+    assert!(lines.iter().all(|&(len, _)| len == LINE));
+    // The first grows by doubling, copying itself at each step; the others
+    // get room for the last one's size as soon as they pass 8 KiB.
+    assert!(lines[0].1 >= 8, "the first line grew {} times", lines[0].1);
+    for &(_, grown) in &lines[1..] {
+        assert!(grown <= 3, "a later line grew {grown} times");
+    }
+}
+
+#[test]
+fn a_small_line_after_a_large_one_gives_the_room_back_and_is_forgotten() {
+    let mut codec = LineCodec::new()
+        .with_max_length(4 << 20)
+        .with_release_threshold(64 * 1024);
+    let mut buf = BytesMut::new();
+    buf.extend_from_slice(&lines_of(&[1 << 20]));
+    assert_eq!(codec.decode(&mut buf).unwrap().unwrap().len(), 1 << 20);
+    assert!(buf.capacity() < 64 * 1024, "capacity {}", buf.capacity());
+
+    // 20 KiB of the next line: likely large again, sized for 1 MiB.
+    buf.extend_from_slice(&[b'y'; 20 * 1024]);
+    assert_eq!(codec.decode(&mut buf).unwrap(), None);
+    assert!(buf.capacity() >= 1 << 20, "capacity {}", buf.capacity());
+    // It ends small: the room goes back.
+    buf.extend_from_slice(b"\n");
+    assert_eq!(codec.decode(&mut buf).unwrap().unwrap().len(), 20 * 1024);
+    assert!(buf.capacity() < 64 * 1024, "capacity {}", buf.capacity());
+
+    // The size is forgotten: the next 20 KiB line gets no 1 MiB room.
+    buf.extend_from_slice(&[b'z'; 20 * 1024]);
+    assert_eq!(codec.decode(&mut buf).unwrap(), None);
+    assert!(buf.capacity() < 1 << 20, "capacity {}", buf.capacity());
+}
