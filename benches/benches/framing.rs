@@ -3,12 +3,14 @@
 //! Run with `cargo xtask bench framing`, which prints the ratios.
 //!
 //! Decode groups measure the whole path a server takes per read: the input
-//! bytes are copied into a reused `BytesMut` read buffer (as a socket read
-//! would) and decoded to the last frame, either all at once (`whole`) or in
-//! 4 KiB reads (`chunked`). The `memcpy` function does only the copy: the
-//! ceiling.
+//! bytes are copied into a `BytesMut` read buffer (as a socket read would)
+//! and decoded to the last frame, either all at once (`whole`) or in 4 KiB
+//! reads (`chunked`). Each function has its own read buffer, kept across
+//! iterations as a connection keeps its own: the measurement is the codec
+//! and how it manages that buffer, not the allocator, and no function
+//! inherits a buffer shaped by another. The `memcpy` function does only the
+//! copy: the ceiling.
 
-use std::cell::RefCell;
 use std::hint::black_box;
 use std::io;
 use std::pin::Pin;
@@ -70,74 +72,62 @@ fn delimited_input(size: usize) -> Vec<u8> {
     out
 }
 
-thread_local! {
-    /// The read buffer, reused across iterations as a connection reuses
-    /// its own: the measurement is the codec, not the allocator.
-    static READ_BUF: RefCell<BytesMut> = RefCell::new(BytesMut::new());
-}
-
 /// Copies `input` into the read buffer and decodes every frame.
-fn decode_whole<D: Decoder>(codec: &mut D, input: &[u8]) -> usize
+fn decode_whole<D: Decoder>(codec: &mut D, buf: &mut BytesMut, input: &[u8]) -> usize
 where
     D::Error: std::fmt::Debug,
 {
-    READ_BUF.with_borrow_mut(|buf| {
-        buf.clear();
-        buf.extend_from_slice(input);
-        let mut n = 0;
+    buf.clear();
+    buf.extend_from_slice(input);
+    let mut n = 0;
+    while let Some(frame) = codec.decode(buf).unwrap() {
+        black_box(&frame);
+        n += 1;
+    }
+    assert!(codec.decode_eof(buf).unwrap().is_none());
+    n
+}
+
+/// Feeds `input` in 4 KiB reads, decoding after each.
+fn decode_chunked<D: Decoder>(codec: &mut D, buf: &mut BytesMut, input: &[u8]) -> usize
+where
+    D::Error: std::fmt::Debug,
+{
+    buf.clear();
+    let mut n = 0;
+    for chunk in input.chunks(CHUNK) {
+        buf.extend_from_slice(chunk);
         while let Some(frame) = codec.decode(buf).unwrap() {
             black_box(&frame);
             n += 1;
         }
-        assert!(codec.decode_eof(buf).unwrap().is_none());
-        n
-    })
+    }
+    assert!(codec.decode_eof(buf).unwrap().is_none());
+    n
 }
 
-/// Feeds `input` in 4 KiB reads, decoding after each.
-fn decode_chunked<D: Decoder>(codec: &mut D, input: &[u8]) -> usize
-where
-    D::Error: std::fmt::Debug,
-{
-    READ_BUF.with_borrow_mut(|buf| {
-        buf.clear();
-        let mut n = 0;
-        for chunk in input.chunks(CHUNK) {
-            buf.extend_from_slice(chunk);
-            while let Some(frame) = codec.decode(buf).unwrap() {
-                black_box(&frame);
-                n += 1;
-            }
-        }
-        assert!(codec.decode_eof(buf).unwrap().is_none());
-        n
-    })
+fn memcpy_whole(buf: &mut BytesMut, input: &[u8]) -> usize {
+    buf.clear();
+    buf.extend_from_slice(input);
+    black_box(&buf);
+    buf.len()
 }
 
-fn memcpy_whole(input: &[u8]) -> usize {
-    READ_BUF.with_borrow_mut(|buf| {
-        buf.clear();
-        buf.extend_from_slice(input);
+fn memcpy_chunked(buf: &mut BytesMut, input: &[u8]) -> usize {
+    buf.clear();
+    let mut n = 0;
+    for chunk in input.chunks(CHUNK) {
+        buf.extend_from_slice(chunk);
         black_box(&buf);
-        buf.len()
-    })
-}
-
-fn memcpy_chunked(input: &[u8]) -> usize {
-    READ_BUF.with_borrow_mut(|buf| {
+        n += buf.len();
         buf.clear();
-        let mut n = 0;
-        for chunk in input.chunks(CHUNK) {
-            buf.extend_from_slice(chunk);
-            black_box(&buf);
-            n += buf.len();
-            buf.clear();
-        }
-        n
-    })
+    }
+    n
 }
 
-type Run = fn(&[u8]) -> usize;
+/// One function under test: decodes (or copies) the input through the
+/// given read buffer.
+type Run = fn(&mut BytesMut, &[u8]) -> usize;
 
 fn decode_group(
     c: &mut Criterion,
@@ -157,8 +147,9 @@ fn decode_group(
             group.throughput(Throughput::Bytes(data.len() as u64));
             for (id, run_whole, run_chunked) in functions {
                 let run = if whole { run_whole } else { run_chunked };
+                let mut buf = BytesMut::new();
                 group.bench_with_input(BenchmarkId::new(*id, label(size)), &data, |b, data| {
-                    b.iter(|| run(data));
+                    b.iter(|| run(&mut buf, data));
                 });
             }
         }
@@ -175,18 +166,18 @@ fn lines(c: &mut Criterion) {
         &[
             (
                 "aqueduct",
-                |d| decode_whole(&mut Utf8LineCodec::new().with_max_length(MAX), d),
-                |d| decode_chunked(&mut Utf8LineCodec::new().with_max_length(MAX), d),
+                |b, d| decode_whole(&mut Utf8LineCodec::new().with_max_length(MAX), b, d),
+                |b, d| decode_chunked(&mut Utf8LineCodec::new().with_max_length(MAX), b, d),
             ),
             (
                 "aqueduct-bytes",
-                |d| decode_whole(&mut LineCodec::new().with_max_length(MAX), d),
-                |d| decode_chunked(&mut LineCodec::new().with_max_length(MAX), d),
+                |b, d| decode_whole(&mut LineCodec::new().with_max_length(MAX), b, d),
+                |b, d| decode_chunked(&mut LineCodec::new().with_max_length(MAX), b, d),
             ),
             (
                 "tokio-util",
-                |d| decode_whole(&mut LinesCodec::new_with_max_length(MAX), d),
-                |d| decode_chunked(&mut LinesCodec::new_with_max_length(MAX), d),
+                |b, d| decode_whole(&mut LinesCodec::new_with_max_length(MAX), b, d),
+                |b, d| decode_chunked(&mut LinesCodec::new_with_max_length(MAX), b, d),
             ),
             ("memcpy", memcpy_whole, memcpy_chunked),
         ],
@@ -212,13 +203,13 @@ fn length(c: &mut Criterion) {
         &[
             (
                 "aqueduct",
-                |d| decode_whole(&mut ours_length(), d),
-                |d| decode_chunked(&mut ours_length(), d),
+                |b, d| decode_whole(&mut ours_length(), b, d),
+                |b, d| decode_chunked(&mut ours_length(), b, d),
             ),
             (
                 "tokio-util",
-                |d| decode_whole(&mut theirs_length(), d),
-                |d| decode_chunked(&mut theirs_length(), d),
+                |b, d| decode_whole(&mut theirs_length(), b, d),
+                |b, d| decode_chunked(&mut theirs_length(), b, d),
             ),
             ("memcpy", memcpy_whole, memcpy_chunked),
         ],
@@ -234,28 +225,42 @@ fn delimiter(c: &mut Criterion) {
         &[
             (
                 "aqueduct",
-                |d| decode_whole(&mut DelimiterCodec::any_of(b",;").with_max_length(MAX), d),
-                |d| decode_chunked(&mut DelimiterCodec::any_of(b",;").with_max_length(MAX), d),
+                |b, d| {
+                    decode_whole(
+                        &mut DelimiterCodec::any_of(b",;").with_max_length(MAX),
+                        b,
+                        d,
+                    )
+                },
+                |b, d| {
+                    decode_chunked(
+                        &mut DelimiterCodec::any_of(b",;").with_max_length(MAX),
+                        b,
+                        d,
+                    )
+                },
             ),
             (
                 "tokio-util",
-                |d| {
+                |b, d| {
                     decode_whole(
                         &mut AnyDelimiterCodec::new_with_max_length(
                             b",;".to_vec(),
                             vec![b','],
                             MAX,
                         ),
+                        b,
                         d,
                     )
                 },
-                |d| {
+                |b, d| {
                     decode_chunked(
                         &mut AnyDelimiterCodec::new_with_max_length(
                             b",;".to_vec(),
                             vec![b','],
                             MAX,
                         ),
+                        b,
                         d,
                     )
                 },
