@@ -19,21 +19,31 @@ pub(crate) const READ_SLACK: usize = 8 * 1024;
 /// threshold, before [`Sizing`] takes it for another large one.
 const LARGE_EVIDENCE: usize = 8 * 1024;
 
+/// Smallest frame whose length [`Sizing`] reserves for the next frame.
+/// Below this, moving a partial frame to the front of the buffer is cheap.
+const SIZED_MIN: usize = 4 * 1024;
+
 /// Buffer sizing for decoders that learn a frame's length only at its end
 /// (lines, delimiters).
 ///
+/// Frames of one connection tend to have like sizes, so the next frame is
+/// given room for the last one's length (plus [`READ_SLACK`]) while it is
+/// still short. Without this, the buffer runs out of room partway through
+/// a frame and moves (or doubles and copies) the part already read.
+///
 /// After a frame above the release threshold the buffer's spare capacity
-/// is given back, so an idle connection does not pin it. If the next frame
-/// then grows past [`LARGE_EVIDENCE`] bytes, it is likely large again: the
-/// buffer is sized for the last large frame in one step, instead of
-/// doubling its way there and copying the frame at each step. A frame so
-/// sized that turns out small gives the room back too, and forgets the
-/// size.
+/// is given back, so an idle connection does not pin it. The next frame is
+/// then given room for the large length only once it passes
+/// [`LARGE_EVIDENCE`] bytes. A frame so sized that turns out small gives
+/// the room back too, and the large length is forgotten.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Sizing {
-    /// Length of the last frame above the threshold; 0 if none since.
-    last_large: usize,
-    /// Whether the frame in progress was given room for `last_large`.
+    /// Length of the last frame of at least [`SIZED_MIN`] bytes, or of the
+    /// last large one while `large` is set; 0 if none.
+    last: usize,
+    /// Whether `last` is above the release threshold.
+    large: bool,
+    /// Whether the frame in progress was given room for a large `last`.
     sized: bool,
 }
 
@@ -41,15 +51,23 @@ impl Sizing {
     /// A frame is in progress with `buf` holding its first bytes.
     #[inline(always)]
     pub(crate) fn partial(&mut self, buf: &mut BytesMut) {
-        if self.last_large != 0 && !self.sized && buf.len() >= LARGE_EVIDENCE {
+        if self.last >= SIZED_MIN
+            && !self.sized
+            && buf.capacity() < self.last.saturating_add(READ_SLACK)
+        {
             self.size_for_last(buf);
         }
     }
 
     #[cold]
     fn size_for_last(&mut self, buf: &mut BytesMut) {
-        self.sized = true;
-        let want = self.last_large.saturating_add(READ_SLACK);
+        if self.large {
+            if buf.len() < LARGE_EVIDENCE {
+                return;
+            }
+            self.sized = true;
+        }
+        let want = self.last.saturating_add(READ_SLACK);
         if want > buf.len() {
             buf.reserve(want - buf.len());
         }
@@ -60,13 +78,16 @@ impl Sizing {
     pub(crate) fn frame(&mut self, buf: &mut BytesMut, frame_len: usize, threshold: usize) {
         if frame_len > threshold || self.sized {
             self.after_large(buf, frame_len, threshold);
+        } else if !self.large {
+            self.last = frame_len;
         }
     }
 
     #[cold]
     fn after_large(&mut self, buf: &mut BytesMut, frame_len: usize, threshold: usize) {
         self.sized = false;
-        self.last_large = if frame_len > threshold { frame_len } else { 0 };
+        self.large = frame_len > threshold;
+        self.last = if self.large { frame_len } else { 0 };
         release_slow(buf, threshold);
     }
 }

@@ -29,7 +29,9 @@
 //!
 //! Each decoded line is a [`Bytes`] split from the read buffer: no copy. A
 //! line that arrives in many reads is scanned once: the codec remembers where
-//! its last search stopped.
+//! its last search stopped. After a line of 4 KiB or more, the read buffer is
+//! given room for one as long while the next is still short, so a long line
+//! is not moved (or copied into a grown buffer) once read.
 //!
 //! At end of stream, bytes after the last `\n` are a
 //! [`FrameError::Truncated`] error, unless

@@ -309,3 +309,41 @@ fn a_small_line_after_a_large_one_gives_the_room_back_and_is_forgotten() {
     assert_eq!(codec.decode(&mut buf).unwrap(), None);
     assert!(buf.capacity() < 1 << 20, "capacity {}", buf.capacity());
 }
+
+#[test]
+fn lines_of_like_size_are_not_moved_once_read() {
+    const LINE: usize = 64 * 1024;
+    let mut codec = LineCodec::new().with_max_length(1 << 20);
+    let input = lines_of(&[LINE; 16]);
+    let mut buf = BytesMut::new();
+    // Bytes of a partial line copied to a new place, per line.
+    let mut moved = vec![0usize];
+    for piece in input.chunks(4096) {
+        let (at, held) = (buf.as_ptr(), buf.len());
+        buf.extend_from_slice(piece);
+        if buf.as_ptr() != at {
+            *moved.last_mut().unwrap() += held;
+        }
+        loop {
+            let (at, held) = (buf.as_ptr(), buf.len());
+            match codec.decode(&mut buf).unwrap() {
+                Some(line) => {
+                    assert_eq!(line.len(), LINE);
+                    moved.push(0);
+                }
+                None => {
+                    if buf.as_ptr() != at {
+                        *moved.last_mut().unwrap() += held;
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    assert_eq!(moved.len(), 17);
+    // From the second line on, the buffer has room for a whole line before
+    // the line has filled one read: at most that read's bytes move.
+    for (i, &bytes) in moved.iter().enumerate().skip(1) {
+        assert!(bytes <= 4096, "line {i}: {bytes} bytes moved");
+    }
+}
