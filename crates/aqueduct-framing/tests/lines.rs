@@ -232,25 +232,44 @@ fn every_line_is_validated_even_if_the_buffer_changes_between_calls() {
     ));
 }
 
-/// Feeds `input` in `chunk`-byte reads. Returns the lines' lengths and,
-/// per line, how many times the buffer grew while that line was arriving.
-fn feed_counting_growth(codec: &mut LineCodec, input: &[u8], chunk: usize) -> Vec<(usize, usize)> {
+/// What the read buffer went through while one line arrived.
+struct Arrival {
+    len: usize,
+    /// Times the buffer grew.
+    grown: usize,
+    /// Bytes of the partial line copied to a new place.
+    moved: usize,
+}
+
+/// Feeds `input` in `chunk`-byte reads and reports, per line, what the
+/// buffer went through while that line arrived.
+fn feed_watching(codec: &mut LineCodec, input: &[u8], chunk: usize) -> Vec<Arrival> {
     let mut buf = BytesMut::new();
     let mut out = Vec::new();
-    let mut grown = 0;
+    let (mut grown, mut moved) = (0, 0);
     for piece in input.chunks(chunk) {
-        let before = buf.capacity() - buf.len();
+        let (at, held, room) = (buf.as_ptr(), buf.len(), buf.capacity() - buf.len());
         buf.extend_from_slice(piece);
-        grown += usize::from(before < piece.len());
+        grown += usize::from(room < piece.len());
+        if buf.as_ptr() != at {
+            moved += held;
+        }
         loop {
-            let before = buf.capacity();
+            let (at, held, capacity) = (buf.as_ptr(), buf.len(), buf.capacity());
             match codec.decode(&mut buf).unwrap() {
                 Some(line) => {
-                    out.push((line.len(), grown));
-                    grown = 0;
+                    out.push(Arrival {
+                        len: line.len(),
+                        grown,
+                        moved,
+                    });
+                    (grown, moved) = (0, 0);
                 }
                 None => {
-                    grown += usize::from(buf.capacity() > before);
+                    grown += usize::from(buf.capacity() > capacity);
+                    if buf.as_ptr() != at {
+                        moved += held;
+                    }
                     break;
                 }
             }
@@ -274,14 +293,18 @@ fn a_run_of_large_lines_is_sized_in_one_step_after_the_first() {
     let mut codec = LineCodec::new()
         .with_max_length(4 << 20)
         .with_release_threshold(64 * 1024);
-    let lines = feed_counting_growth(&mut codec, &lines_of(&[LINE, LINE, LINE]), 4096);
+    let lines = feed_watching(&mut codec, &lines_of(&[LINE, LINE, LINE]), 4096);
     assert_eq!(lines.len(), 3);
-    assert!(lines.iter().all(|&(len, _)| len == LINE));
+    assert!(lines.iter().all(|line| line.len == LINE));
     // The first grows by doubling, copying itself at each step; the others
     // get room for the last one's size as soon as they pass 8 KiB.
-    assert!(lines[0].1 >= 8, "the first line grew {} times", lines[0].1);
-    for &(_, grown) in &lines[1..] {
-        assert!(grown <= 3, "a later line grew {grown} times");
+    assert!(
+        lines[0].grown >= 8,
+        "the first line grew {} times",
+        lines[0].grown
+    );
+    for line in &lines[1..] {
+        assert!(line.grown <= 3, "a later line grew {} times", line.grown);
     }
 }
 
@@ -314,36 +337,12 @@ fn a_small_line_after_a_large_one_gives_the_room_back_and_is_forgotten() {
 fn lines_of_like_size_are_not_moved_once_read() {
     const LINE: usize = 64 * 1024;
     let mut codec = LineCodec::new().with_max_length(1 << 20);
-    let input = lines_of(&[LINE; 16]);
-    let mut buf = BytesMut::new();
-    // Bytes of a partial line copied to a new place, per line.
-    let mut moved = vec![0usize];
-    for piece in input.chunks(4096) {
-        let (at, held) = (buf.as_ptr(), buf.len());
-        buf.extend_from_slice(piece);
-        if buf.as_ptr() != at {
-            *moved.last_mut().unwrap() += held;
-        }
-        loop {
-            let (at, held) = (buf.as_ptr(), buf.len());
-            match codec.decode(&mut buf).unwrap() {
-                Some(line) => {
-                    assert_eq!(line.len(), LINE);
-                    moved.push(0);
-                }
-                None => {
-                    if buf.as_ptr() != at {
-                        *moved.last_mut().unwrap() += held;
-                    }
-                    break;
-                }
-            }
-        }
-    }
-    assert_eq!(moved.len(), 17);
+    let lines = feed_watching(&mut codec, &lines_of(&[LINE; 16]), 4096);
+    assert_eq!(lines.len(), 16);
+    assert!(lines.iter().all(|line| line.len == LINE));
     // From the second line on, the buffer has room for a whole line before
     // the line has filled one read: at most that read's bytes move.
-    for (i, &bytes) in moved.iter().enumerate().skip(1) {
-        assert!(bytes <= 4096, "line {i}: {bytes} bytes moved");
+    for (i, line) in lines.iter().enumerate().skip(1) {
+        assert!(line.moved <= 4096, "line {i}: {} bytes moved", line.moved);
     }
 }
