@@ -66,17 +66,10 @@ fn c10k() -> Result {
         return Ok(());
     }
     step("c10k: resident memory per idle connection");
-    let mut cmd = cargo();
-    cmd.args([
-        "run",
-        "-q",
-        "--release",
-        "-p",
-        "aqueduct-benches",
-        "--bin",
+    crate::run(
+        crate::release_run("aqueduct-benches", "--bin", "c10k"),
         "c10k",
-    ]);
-    crate::run(cmd, "c10k")
+    )
 }
 
 /// The key-value service load test.

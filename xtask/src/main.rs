@@ -68,20 +68,19 @@ pub(crate) fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// `cargo run -q --release -p PACKAGE KIND NAME`: one target (`--example`,
+/// `--bin`) of a workspace package, built with the release profile.
+pub(crate) fn release_run(package: &str, kind: &str, name: &str) -> Command {
+    let mut cmd = cargo();
+    cmd.args(["run", "-q", "--release", "-p", package, kind, name]);
+    cmd
+}
+
 /// `cargo run --release` of one example of `aqueduct-examples`; arguments
 /// added to the command go to the example.
 pub(crate) fn example(name: &str) -> Command {
-    let mut cmd = cargo();
-    cmd.args([
-        "run",
-        "-q",
-        "--release",
-        "-p",
-        "aqueduct-examples",
-        "--example",
-        name,
-        "--",
-    ]);
+    let mut cmd = release_run("aqueduct-examples", "--example", name);
+    cmd.arg("--");
     cmd
 }
 
