@@ -17,9 +17,9 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use aqueduct::pool::Pool;
 use aqueduct::pool::deadpool::{Adapter, DeadPool, managed};
 use aqueduct::pool::tcp::TcpManager;
+use aqueduct::pool::{Order, Pool};
 use aqueduct_examples::{ms, section};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -150,9 +150,13 @@ async fn main() -> ExitCode {
     let manager = TcpManager::new(addr).connect_timeout(Duration::from_millis(500));
 
     section("1. aqueduct pool: 4 connections, 40 requests, restart, 40 requests");
+    // FIFO order rotates through all four connections, so the requests
+    // after the restart meet every dead one (the default, local order,
+    // would keep reusing the one hot connection).
     let pool = Pool::builder(manager.clone())
         .max_size(4)
         .min_idle(4)
+        .order(Order::Fifo)
         .wait_timeout(WAIT)
         .build()
         .await

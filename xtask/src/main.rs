@@ -218,7 +218,11 @@ fn test() -> Result {
 }
 
 /// Tests that exercise an `unsafe` block, run under miri: (package, filter).
-const MIRI_TESTS: &[(&str, &str)] = &[("aqueduct-framing", "utf8_bytes")];
+const MIRI_TESTS: &[(&str, &str)] = &[
+    ("aqueduct-framing", "utf8_bytes"),
+    ("aqueduct-pool", "homes"),
+    ("aqueduct-pool", "track"),
+];
 
 /// Runs [`MIRI_TESTS`] under miri when the nightly toolchain has it.
 fn miri_checks() -> Result {

@@ -36,26 +36,47 @@
 //! warnings.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(not(loom))]
 mod config;
+#[cfg(not(loom))]
 mod error;
+#[cfg(not(loom))]
+mod homes;
+#[cfg(not(loom))]
 mod manager;
+#[cfg(not(loom))]
 mod object;
+#[cfg(not(loom))]
 mod pool;
+#[cfg(not(loom))]
 mod status;
+mod sync;
 
-#[cfg(feature = "deadpool")]
+// Under `--cfg loom` the crate builds only the lock-free idle set, which the
+// loom models in `tests/loom.rs` drive directly.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod homes;
+
+#[cfg(all(feature = "deadpool", not(loom)))]
 #[cfg_attr(docsrs, doc(cfg(feature = "deadpool")))]
 pub mod deadpool;
 
-#[cfg(feature = "tcp")]
+#[cfg(all(feature = "tcp", not(loom)))]
 #[cfg_attr(docsrs, doc(cfg(feature = "tcp")))]
 pub mod tcp;
 
+#[cfg(not(loom))]
 pub use config::{BuildError, Builder, Order};
+#[cfg(not(loom))]
 pub use error::PoolError;
+#[cfg(not(loom))]
 pub use manager::Manager;
+#[cfg(not(loom))]
 pub use object::{Meta, Pooled};
+#[cfg(not(loom))]
 pub use pool::Pool;
+#[cfg(not(loom))]
 pub use status::{Holder, Status, WaitHistogram};
 
 // The README's examples are compiled and run as doctests.

@@ -2,7 +2,10 @@
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
+use std::panic::Location;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -127,6 +130,75 @@ pub(crate) struct Entry<T> {
     pub(crate) meta: Meta,
     /// Created-at plus the (jittered) maximum lifetime.
     pub(crate) expires: Option<Instant>,
+    /// Who holds the object, for [`Pool::holders`](crate::Pool::holders).
+    pub(crate) track: Arc<Track>,
+}
+
+/// Who checked an object out and when; written by its holder without a
+/// lock, read by [`Pool::holders`](crate::Pool::holders) through the pool's
+/// list of tracks.
+#[derive(Debug)]
+pub(crate) struct Track {
+    location: AtomicPtr<Location<'static>>,
+    /// When the checkout began, in nanoseconds since the pool's epoch, plus
+    /// one; 0 when the pool keeps no times.
+    since: AtomicU64,
+    out: AtomicBool,
+    warned: AtomicBool,
+}
+
+impl Track {
+    pub(crate) fn new() -> Self {
+        Self {
+            location: AtomicPtr::new(std::ptr::null_mut()),
+            since: AtomicU64::new(0),
+            out: AtomicBool::new(false),
+            warned: AtomicBool::new(false),
+        }
+    }
+
+    /// Records a checkout from `location` (at `since`, if times are kept).
+    pub(crate) fn check_out(
+        &self,
+        location: &'static Location<'static>,
+        since: Option<Instant>,
+        epoch: Instant,
+    ) {
+        self.location
+            .store(std::ptr::from_ref(location).cast_mut(), Ordering::Relaxed);
+        let since = since.map_or(0, |s| {
+            u64::try_from(s.saturating_duration_since(epoch).as_nanos()).unwrap_or(u64::MAX - 1) + 1
+        });
+        self.since.store(since, Ordering::Relaxed);
+        self.warned.store(false, Ordering::Relaxed);
+        self.out.store(true, Ordering::Release);
+    }
+
+    /// The object came back.
+    pub(crate) fn check_in(&self) {
+        self.out.store(false, Ordering::Relaxed);
+    }
+
+    /// The current checkout, if the object is out: where, since when, and
+    /// whether a leak was reported for it.
+    pub(crate) fn holder(
+        &self,
+        epoch: Instant,
+    ) -> Option<(&'static Location<'static>, Option<Instant>, &AtomicBool)> {
+        if !self.out.load(Ordering::Acquire) {
+            return None;
+        }
+        let p = self.location.load(Ordering::Relaxed);
+        // SAFETY: the pointer is null or was made from a
+        // `&'static Location` in `check_out`, and nothing ever writes
+        // through it: turning it back into that shared reference is sound.
+        let location = unsafe { p.as_ref() }?;
+        let since = match self.since.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(epoch + Duration::from_nanos(n - 1)),
+        };
+        Some((location, since, &self.warned))
+    }
 }
 
 /// An object checked out of a [`Pool`](crate::Pool).
@@ -163,7 +235,6 @@ pub(crate) struct Entry<T> {
 pub struct Pooled<M: Manager> {
     pub(crate) entry: Option<Box<Entry<M::Object>>>,
     pub(crate) shared: Arc<Shared<M>>,
-    pub(crate) holder: usize,
 }
 
 impl<M: Manager> Pooled<M> {
@@ -216,7 +287,7 @@ impl<M: Manager> Pooled<M> {
     #[must_use]
     pub fn detach(mut self) -> M::Object {
         let entry = self.entry.take();
-        self.shared.forget(self.holder);
+        self.shared.forget();
         match entry {
             Some(entry) => entry.obj,
             None => unreachable!("a live guard holds its object"),
@@ -244,7 +315,7 @@ impl<M: Manager> Pooled<M> {
     /// ```
     pub fn discard(mut self) {
         let entry = self.entry.take();
-        self.shared.forget_discarded(self.holder);
+        self.shared.forget_discarded();
         drop(entry);
     }
 }
@@ -285,7 +356,7 @@ impl<M: Manager> Drop for Pooled<M> {
             if std::thread::panicking() {
                 entry.meta.dirty = true;
             }
-            self.shared.give_back(entry, self.holder);
+            self.shared.give_back(entry);
         }
     }
 }
@@ -303,5 +374,30 @@ where
                 .finish(),
             None => f.write_str("Pooled(<given back>)"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_track_names_its_holder_only_while_the_object_is_out() {
+        let epoch = Instant::now();
+        let track = Track::new();
+        assert!(track.holder(epoch).is_none());
+        let here = Location::caller();
+        track.check_out(here, Some(epoch + Duration::from_secs(2)), epoch);
+        let (location, since, warned) = track.holder(epoch).expect("out");
+        assert_eq!(location, here);
+        assert_eq!(since, Some(epoch + Duration::from_secs(2)));
+        assert!(!warned.swap(true, Ordering::Relaxed));
+        track.check_in();
+        assert!(track.holder(epoch).is_none());
+        // A new checkout starts unwarned; without times it has no start.
+        track.check_out(here, None, epoch);
+        let (_, since, warned) = track.holder(epoch).expect("out again");
+        assert_eq!(since, None);
+        assert!(!warned.load(Ordering::Relaxed));
     }
 }

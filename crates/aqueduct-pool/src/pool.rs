@@ -1,12 +1,16 @@
-//! The [`Pool`]: one short lock around the idle objects and a FIFO queue of
-//! waiters; a returned object goes straight to the oldest waiter.
+//! The [`Pool`]: idle objects parked lock-free, one per cache line
+//! ([`Homes`], in [`Order::Local`]), and one short lock around everything
+//! else: the FIFO queue of waiters, the strictly ordered idle set, creation
+//! and the counters. A returned object goes straight to the oldest waiter.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::{Future, poll_fn};
+use std::ops::{Deref, DerefMut};
 use std::panic::Location;
 use std::pin::{Pin, pin};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
@@ -16,8 +20,9 @@ use tokio::time::{Instant, Sleep};
 
 use crate::config::{Builder, Config, Order};
 use crate::error::PoolError;
+use crate::homes::Homes;
 use crate::manager::Manager;
-use crate::object::{Entry, Meta, Pooled};
+use crate::object::{Entry, Meta, Pooled, Track};
 use crate::status::{Holder, Status, WaitHistogram};
 
 /// What a waiter (or a fresh checkout) is given: an object, or the right to
@@ -49,13 +54,6 @@ struct Waiter<T> {
     deadline: Option<Instant>,
 }
 
-struct HolderSlot {
-    location: &'static Location<'static>,
-    since: Option<Instant>,
-    warned: bool,
-    live: bool,
-}
-
 pub(crate) struct State<T, E> {
     idle: VecDeque<Box<Entry<T>>>,
     /// Objects alive plus slots granted for creation.
@@ -70,8 +68,9 @@ pub(crate) struct State<T, E> {
     waiting: usize,
     /// The shared alarm is set for the head's deadline (or an earlier one).
     alarm_armed: bool,
-    holders: Vec<HolderSlot>,
-    free_holders: Vec<usize>,
+    /// The track of every object alive (and of some dropped since: pruned
+    /// as the list grows).
+    tracks: Vec<Weak<Track>>,
     created: u64,
     recycled: u64,
     discarded: u64,
@@ -82,9 +81,18 @@ pub(crate) struct State<T, E> {
     last_create_error: Option<Arc<E>>,
 }
 
+/// What a checkout found in the homes.
+enum Fast<T> {
+    Taken(Box<Entry<T>>),
+    /// An object that may have expired: the lock decides.
+    Stale(Box<Entry<T>>),
+    Empty,
+}
+
 /// What `begin` found.
 enum Begin<T> {
-    Ready(Grant<T>, usize, bool),
+    /// A grant, and whether a top-up slot was reserved.
+    Ready(Grant<T>, bool),
     /// Queued under this key, the waker already registered: when the wait
     /// began, and the deadline the alarm must be set for, if it is not set.
     Queued(usize, Instant, Option<Instant>),
@@ -92,31 +100,19 @@ enum Begin<T> {
 }
 
 impl<T, E> State<T, E> {
-    fn alloc_holder(
-        &mut self,
-        location: &'static Location<'static>,
-        now: Option<Instant>,
-    ) -> usize {
-        let slot = HolderSlot {
-            location,
-            since: now,
-            warned: false,
-            live: true,
-        };
-        if let Some(i) = self.free_holders.pop() {
-            self.holders[i] = slot;
-            i
-        } else {
-            self.holders.push(slot);
-            self.holders.len() - 1
+    /// Lists a new object's track, pruning those of dropped objects once
+    /// they are as many as the list had room for.
+    fn add_track(&mut self, track: &Arc<Track>) {
+        if self.tracks.len() == self.tracks.capacity() {
+            self.tracks.retain(|t| t.strong_count() > 0);
         }
+        self.tracks.push(Arc::downgrade(track));
     }
 
-    fn free_holder(&mut self, i: usize) -> HolderSlot {
-        let slot = &mut self.holders[i];
-        slot.live = false;
-        self.free_holders.push(i);
-        HolderSlot { ..*slot }
+    /// The gate of the homes: closed (non-zero) while anyone waits, the
+    /// pool is closed, or it is above `max_size`.
+    fn gate(&self) -> usize {
+        self.waiting + usize::from(self.closed) + usize::from(self.size > self.max_size)
     }
 
     fn enqueue(&mut self) -> usize {
@@ -219,8 +215,8 @@ impl<T, E> State<T, E> {
 
     fn pop_idle(&mut self, order: Order) -> Option<Box<Entry<T>>> {
         match order {
-            Order::Lifo => self.idle.pop_back(),
-            _ => self.idle.pop_front(),
+            Order::Fifo => self.idle.pop_front(),
+            _ => self.idle.pop_back(),
         }
     }
 
@@ -234,11 +230,81 @@ impl<T, E> State<T, E> {
     }
 }
 
+/// The most homes a pool keeps; idle objects beyond them wait under the
+/// lock. Enough for every core of a large machine to have its own.
+const MAX_HOMES: usize = 64;
+
+thread_local! {
+    /// The home this thread used last (in any pool): where its next
+    /// checkout or give-back looks first. Threads start spread out.
+    static HINT: Cell<usize> = Cell::new(next_thread_hint());
+}
+
+fn next_thread_hint() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+fn hint() -> usize {
+    HINT.with(Cell::get)
+}
+
+thread_local! {
+    /// The home this thread's next timed checkout looks at for an expired
+    /// object: each one looks at the next, so every home is seen in turn.
+    static REAP: Cell<usize> = const { Cell::new(0) };
+}
+
+fn next_reap() -> usize {
+    REAP.with(|r| {
+        let next = r.get().wrapping_add(1);
+        r.set(next);
+        next
+    })
+}
+
+fn set_hint(home: usize) {
+    HINT.with(|h| h.set(home));
+}
+
+/// The pool's lock held: the state, and on release the homes' gate set
+/// from it, so no change to the waiters, `closed` or `size` can leave the
+/// gate stale.
+pub(crate) struct Locked<'a, T, E> {
+    st: MutexGuard<'a, State<T, E>>,
+    homes: &'a Homes<Entry<T>>,
+}
+
+impl<T, E> Deref for Locked<'_, T, E> {
+    type Target = State<T, E>;
+
+    fn deref(&self) -> &State<T, E> {
+        &self.st
+    }
+}
+
+impl<T, E> DerefMut for Locked<'_, T, E> {
+    fn deref_mut(&mut self) -> &mut State<T, E> {
+        &mut self.st
+    }
+}
+
+impl<T, E> Drop for Locked<'_, T, E> {
+    fn drop(&mut self) {
+        // Still under the lock: `st` is released after this.
+        self.homes.set_gate(self.st.gate());
+    }
+}
+
 pub(crate) struct Shared<M: Manager> {
     pub(crate) manager: M,
     config: Config,
     timed: bool,
+    /// What track times are counted from.
+    epoch: Instant,
     state: Mutex<State<M::Object, M::Error>>,
+    /// The idle objects of a pool in `Order::Local` (none otherwise).
+    homes: Homes<Entry<M::Object>>,
     /// The latest `get` had to queue: the next one probably will too, so it
     /// reads the clock (for its wait's start) before taking the lock rather
     /// than under it. Only a hint; written only when it changes.
@@ -337,10 +403,126 @@ impl<M: Manager> Shared<M> {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State<M::Object, M::Error>> {
+    fn lock(&self) -> Locked<'_, M::Object, M::Error> {
         // No user code runs under the lock but `retain`'s predicate; if it
         // panicked, the state is still consistent.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        Locked {
+            st: self.state.lock().unwrap_or_else(PoisonError::into_inner),
+            homes: &self.homes,
+        }
+    }
+
+    /// Brings every object parked in the homes under the lock: to the
+    /// oldest waiters, else to the idle set; the pool discards those it no
+    /// longer keeps (closed, or above `max_size`). Closes the gate first
+    /// (see [`Homes::drain`]); the lock's release sets it again.
+    fn absorb_homes(
+        &self,
+        st: &mut State<M::Object, M::Error>,
+        garbage: &mut Vec<Box<Entry<M::Object>>>,
+        wakers: &mut Vec<Waker>,
+    ) {
+        self.homes.drain(|entry| {
+            if st.closed || st.size > st.max_size {
+                st.size -= 1;
+                st.discarded += 1;
+                garbage.push(entry);
+            } else {
+                wakers.extend(st.put_object(entry));
+            }
+        });
+    }
+
+    /// Takes an idle object from the homes without the lock, if one is there
+    /// and nobody waits. With `now` (the pool keeps times), an object that
+    /// may have expired is left to the lock ([`Fast::Stale`]), which knows `size` and
+    /// `min_idle`; with an expiry configured, one more home is looked at
+    /// (the next one each time), so that objects no thread comes back to
+    /// still expire.
+    fn take_fast(&self, now: Option<Instant>) -> Fast<M::Object> {
+        let Some((entry, home)) = self.homes.take(hint()) else {
+            return Fast::Empty;
+        };
+        set_hint(home);
+        let Some(now) = now else {
+            return Fast::Taken(entry);
+        };
+        let expiring = self.config.idle_timeout.is_some() || self.config.max_lifetime.is_some();
+        let look = if expiring { next_reap() } else { home };
+        let other = if look % self.homes.len() == home {
+            None
+        } else {
+            self.homes.take_at(look)
+        };
+        if let Some(other) = other {
+            if self.may_have_expired(&other, now) {
+                let mut st = self.lock();
+                let expired = self.is_expired(&other, now, st.size);
+                let waker = if expired {
+                    st.size -= 1;
+                    st.discarded += 1;
+                    None
+                } else {
+                    st.put_object(other)
+                };
+                drop(st);
+                // `other` was moved into the pool, or is dropped here.
+                if let Some(w) = waker {
+                    w.wake();
+                }
+            } else {
+                self.park(other, look);
+            }
+        }
+        if self.may_have_expired(&entry, now) {
+            return Fast::Stale(entry);
+        }
+        Fast::Taken(entry)
+    }
+
+    /// Gives back an object [`take_fast`](Self::take_fast) found possibly
+    /// expired: the lock discards it if it is, else it goes back.
+    fn settle(&self, entry: Box<Entry<M::Object>>, now: Option<Instant>) {
+        let mut st = self.lock();
+        if now.is_some_and(|now| self.is_expired(&entry, now, st.size))
+            || st.closed
+            || st.size > st.max_size
+        {
+            st.discarded += 1;
+            let waker = st.put_slot();
+            self.unlock_and_wake(st, waker, entry);
+        } else {
+            let waker = st.put_object(entry);
+            self.unlock_and_wake(st, waker, ());
+        }
+    }
+
+    /// Without knowing `size`: past its lifetime, or idle past
+    /// `idle_timeout` (which spares objects that keep the pool at
+    /// `min_idle`: the lock decides).
+    fn may_have_expired(&self, entry: &Entry<M::Object>, now: Instant) -> bool {
+        self.is_expired(entry, now, usize::MAX)
+    }
+
+    /// Gives an idle object back to the homes (the first empty one from
+    /// `start`), or under the lock if they are closed or full (or were
+    /// closed meanwhile: the rescue of the module docs of [`Homes`]).
+    /// Returns the home it was parked in.
+    fn park(&self, entry: Box<Entry<M::Object>>, start: usize) -> Option<usize> {
+        match self.homes.put(entry, start) {
+            Ok(parked) if !parked.rescue => Some(parked.home),
+            Ok(_) => {
+                let (mut garbage, mut wakers) = (Vec::new(), Vec::new());
+                let mut st = self.lock();
+                self.absorb_homes(&mut st, &mut garbage, &mut wakers);
+                self.unlock_and_wake(st, wakers, garbage);
+                None
+            }
+            Err(entry) => {
+                self.give_back_locked(entry, false, None);
+                None
+            }
+        }
     }
 
     fn now_if_timed(&self) -> Option<Instant> {
@@ -356,20 +538,26 @@ impl<M: Manager> Shared<M> {
     /// line and once to take what it is handed).
     ///
     /// `early` is a clock reading taken before the lock, if the caller
-    /// expected to queue.
+    /// expected to queue. With no idle object under the lock, the homes are
+    /// drained first (which also closes their gate before the caller may
+    /// queue); objects found there for earlier waiters leave their wakers
+    /// in `wakers`, to wake once the lock is released.
     fn begin(
         &self,
-        location: &'static Location<'static>,
         now: Option<Instant>,
         early: Option<Instant>,
         expired: &mut Vec<Box<Entry<M::Object>>>,
+        wakers: &mut Vec<Waker>,
         waker: &Waker,
     ) -> Begin<M::Object> {
         let mut st = self.lock();
         if st.closed {
             return Begin::Closed;
         }
-        let begun = self.begin_locked(&mut st, location, now, expired);
+        if st.idle.is_empty() {
+            self.absorb_homes(&mut st, expired, wakers);
+        }
+        let begun = self.begin_locked(&mut st, now, expired);
         if let Some(begun) = begun {
             if early.is_some() {
                 self.queuing.store(false, Ordering::Relaxed);
@@ -389,13 +577,12 @@ impl<M: Manager> Shared<M> {
     fn begin_locked(
         &self,
         st: &mut State<M::Object, M::Error>,
-        location: &'static Location<'static>,
         now: Option<Instant>,
         expired: &mut Vec<Box<Entry<M::Object>>>,
     ) -> Option<Begin<M::Object>> {
         let cfg = &self.config;
         if st.waiting == 0 {
-            if let (Some(now), Order::Lifo) = (now, cfg.order) {
+            if let (Some(now), Order::Lifo | Order::Local) = (now, cfg.order) {
                 self.reap(st, now, expired);
             }
             while let Some(entry) = st.pop_idle(cfg.order) {
@@ -408,33 +595,30 @@ impl<M: Manager> Shared<M> {
                     }
                 }
                 st.recycled += 1;
-                return Some(self.grant_now(st, Grant::Object(entry), location, now));
+                return Some(self.grant_now(st, Grant::Object(entry)));
             }
             if st.size < st.max_size {
                 st.size += 1;
-                return Some(self.grant_now(st, Grant::Slot, location, now));
+                return Some(self.grant_now(st, Grant::Slot));
             }
         }
         None
     }
 
-    /// Hands `grant` to a caller who did not wait: records a zero wait,
-    /// registers the holder, and reserves one more slot if the pool is
-    /// below `min_idle` (the caller fills it after serving itself).
+    /// Hands `grant` to a caller who did not wait: records a zero wait, and
+    /// reserves one more slot if the pool is below `min_idle` (the caller
+    /// fills it after serving itself).
     fn grant_now(
         &self,
         st: &mut State<M::Object, M::Error>,
         grant: Grant<M::Object>,
-        location: &'static Location<'static>,
-        now: Option<Instant>,
     ) -> Begin<M::Object> {
         st.hist.buckets[0] += 1;
-        let holder = st.alloc_holder(location, now);
         let topup = st.size < self.config.min_idle && st.size < st.max_size;
         if topup {
             st.size += 1;
         }
-        Begin::Ready(grant, holder, topup)
+        Begin::Ready(grant, topup)
     }
 
     /// Records a queued waiter's waker (and, at its first registration, its
@@ -504,7 +688,7 @@ impl<M: Manager> Shared<M> {
     }
 
     /// Gives a returned object back (called by `Pooled::drop`).
-    pub(crate) fn give_back(&self, mut entry: Box<Entry<M::Object>>, holder: usize) {
+    pub(crate) fn give_back(&self, mut entry: Box<Entry<M::Object>>) {
         let broken = self.manager.is_broken(&entry.obj);
         let now = self.now_if_timed();
         let mut expired = false;
@@ -512,9 +696,24 @@ impl<M: Manager> Shared<M> {
             entry.meta.last_used = Some(now);
             expired = entry.expires.is_some_and(|e| now >= e);
         }
+        self.note_leak_on_return(&entry.track, now);
+        entry.track.check_in();
+        let discard = broken || expired;
+        if !discard && !self.homes.is_empty() {
+            if let Some(home) = self.park(entry, hint()) {
+                set_hint(home);
+            }
+            return;
+        }
+        self.give_back_locked(entry, discard, now);
+    }
+
+    /// Gives a returned object back under the lock: to the oldest waiter or
+    /// the idle set, or discards it (`discard`, or the pool is closed or
+    /// above `max_size`).
+    fn give_back_locked(&self, entry: Box<Entry<M::Object>>, discard: bool, now: Option<Instant>) {
         let mut st = self.lock();
-        let slot = st.free_holder(holder);
-        if broken || expired || st.closed || st.size > st.max_size {
+        if discard || st.closed || st.size > st.max_size {
             st.discarded += 1;
             let waker = st.put_slot();
             self.unlock_and_wake(st, waker, entry);
@@ -526,25 +725,23 @@ impl<M: Manager> Shared<M> {
             }
             self.unlock_and_wake(st, waker, expired);
         }
-        self.note_leak_on_return(&slot, now);
     }
 
     /// Forgets a detached object: its slot is freed.
-    pub(crate) fn forget(&self, holder: usize) {
-        self.free_slot(holder, false);
+    pub(crate) fn forget(&self) {
+        self.free_slot(false);
     }
 
     /// Forgets an object its holder discarded.
-    pub(crate) fn forget_discarded(&self, holder: usize) {
-        self.free_slot(holder, true);
+    pub(crate) fn forget_discarded(&self) {
+        self.free_slot(true);
     }
 
-    fn free_slot(&self, holder: usize, discarded: bool) {
+    fn free_slot(&self, discarded: bool) {
         let mut st = self.lock();
         if discarded {
             st.discarded += 1;
         }
-        st.free_holder(holder);
         let waker = st.put_slot();
         self.unlock_and_wake(st, waker, ());
     }
@@ -555,14 +752,14 @@ impl<M: Manager> Shared<M> {
     /// has emptied.
     fn unlock_and_wake<G>(
         &self,
-        st: MutexGuard<'_, State<M::Object, M::Error>>,
-        waker: Option<Waker>,
+        st: Locked<'_, M::Object, M::Error>,
+        wakers: impl IntoIterator<Item = Waker>,
         garbage: G,
     ) {
         let drained = st.closed && st.size == 0;
         drop(st);
         drop(garbage);
-        if let Some(w) = waker {
+        for w in wakers {
             w.wake();
         }
         if drained {
@@ -571,11 +768,8 @@ impl<M: Manager> Shared<M> {
     }
 
     /// Releases a grant that will not be used (a cancelled or failed checkout).
-    fn release(&self, grant: Grant<M::Object>, holder: Option<usize>, discarded: bool) {
+    fn release(&self, grant: Grant<M::Object>, discarded: bool) {
         let mut st = self.lock();
-        if let Some(h) = holder {
-            st.free_holder(h);
-        }
         if discarded {
             st.discarded += 1;
         }
@@ -590,14 +784,15 @@ impl<M: Manager> Shared<M> {
     }
 
     #[cfg_attr(not(feature = "tracing"), allow(clippy::unused_self))]
-    fn note_leak_on_return(&self, slot: &HolderSlot, now: Option<Instant>) {
+    fn note_leak_on_return(&self, track: &Track, now: Option<Instant>) {
         #[cfg(feature = "tracing")]
-        if let (Some(limit), Some(since), Some(now)) = (self.config.leak_threshold, slot.since, now)
+        if let (Some(limit), Some(now), Some((location, Some(since), warned))) =
+            (self.config.leak_threshold, now, track.holder(self.epoch))
         {
             let held = now.saturating_duration_since(since);
-            if held > limit && !slot.warned {
+            if held > limit && !warned.load(Ordering::Relaxed) {
                 tracing::warn!(
-                    location = %slot.location,
+                    location = %location,
                     held_ms = held.as_millis(),
                     limit_ms = limit.as_millis(),
                     "pooled object came back after the leak threshold"
@@ -605,7 +800,7 @@ impl<M: Manager> Shared<M> {
             }
         }
         #[cfg(not(feature = "tracing"))]
-        let _ = (slot, now);
+        let _ = (track, now);
     }
 
     /// Lists the holders, flagging those past `leak_threshold`; the second
@@ -619,16 +814,19 @@ impl<M: Manager> Shared<M> {
         let limit = self.config.leak_threshold;
         let mut out = Vec::new();
         let mut fresh = Vec::new();
-        for slot in st.holders.iter_mut().filter(|s| s.live) {
-            let held_for = slot.since.map(|s| now.saturating_duration_since(s));
+        st.tracks.retain(|t| t.strong_count() > 0);
+        for track in st.tracks.iter().filter_map(Weak::upgrade) {
+            let Some((location, since, warned)) = track.holder(self.epoch) else {
+                continue;
+            };
+            let held_for = since.map(|s| now.saturating_duration_since(s));
             let leaked = matches!((held_for, limit), (Some(h), Some(l)) if h > l);
             let holder = Holder {
-                location: slot.location,
+                location,
                 held_for,
                 leaked,
             };
-            if leaked && !slot.warned {
-                slot.warned = true;
+            if leaked && !warned.swap(true, Ordering::Relaxed) {
                 fresh.push(holder);
             }
             out.push(holder);
@@ -666,11 +864,14 @@ impl<M: Manager> Shared<M> {
             };
             created + (life - cut)
         });
+        let track = Arc::new(Track::new());
+        st.add_track(&track);
         drop(st);
         Box::new(Entry {
             obj,
             meta: Meta::new(created),
             expires,
+            track,
         })
     }
 
@@ -690,7 +891,6 @@ impl<M: Manager> Shared<M> {
 struct Checkout<'a, M: Manager> {
     shared: &'a Shared<M>,
     grant: Option<Grant<M::Object>>,
-    holder: Option<usize>,
 }
 
 impl<M: Manager> Checkout<'_, M> {
@@ -724,17 +924,22 @@ impl<M: Manager> Drop for Checkout<'_, M> {
                 // Cancelled inside `recycle`: the object may be half reset.
                 entry.meta.dirty = true;
             }
-            self.shared.release(grant, self.holder.take(), false);
-        } else if let Some(h) = self.holder.take() {
-            self.shared.lock().free_holder(h);
+            self.shared.release(grant, false);
         }
     }
 }
 
+/// Who checks out, and when (if the pool keeps times).
+#[derive(Clone, Copy)]
+struct Stamp {
+    location: &'static Location<'static>,
+    since: Option<Instant>,
+}
+
 /// How a queued `get` ended.
 enum Waited<T> {
-    /// Handed a grant; the holder slot booked for it.
-    Taken(Grant<T>, usize),
+    /// Handed a grant; when, if the pool keeps times.
+    Taken(Grant<T>, Option<Instant>),
     Closed,
     TimedOut,
 }
@@ -748,11 +953,10 @@ struct Wait<'a, M: Manager> {
     /// The waker was registered when the caller was queued, in the poll
     /// that polls this future first: that first poll has nothing to do.
     registered: bool,
-    location: &'static Location<'static>,
 }
 
 impl<M: Manager> Wait<'_, M> {
-    /// Books a grant taken under the lock: wait-time histogram, holder.
+    /// Books a grant taken under the lock in the wait-time histogram.
     fn accept(
         &self,
         st: &mut State<M::Object, M::Error>,
@@ -764,8 +968,7 @@ impl<M: Manager> Wait<'_, M> {
         if matches!(grant, Grant::Object(_)) {
             st.recycled += 1;
         }
-        let holder = st.alloc_holder(self.location, self.shared.timed.then_some(now));
-        Waited::Taken(grant, holder)
+        Waited::Taken(grant, self.shared.timed.then_some(now))
     }
 
     /// Leaves the queue; a grant that arrived meanwhile is returned.
@@ -823,7 +1026,7 @@ impl<M: Manager> Future for Wait<'_, M> {
                 this.key = None;
                 if st.closed {
                     drop(st);
-                    this.shared.release(grant, None, false);
+                    this.shared.release(grant, false);
                     return Poll::Ready(Waited::Closed);
                 }
                 Poll::Ready(this.accept(&mut st, grant, now))
@@ -846,7 +1049,7 @@ impl<M: Manager> Future for Wait<'_, M> {
 impl<M: Manager> Drop for Wait<'_, M> {
     fn drop(&mut self) {
         if let Some(grant) = self.cancel() {
-            self.shared.release(grant, None, false);
+            self.shared.release(grant, false);
         }
     }
 }
@@ -872,9 +1075,15 @@ async fn lazy_timeout<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
 ///
 /// Cloning a `Pool` is cheap and gives another handle to the same pool.
 ///
+/// - An idle object is checked out and given back without a lock (in the
+///   default [`Order::Local`]): idle objects sit one per cache line and each
+///   thread looks first where it parked its last one, so checkouts on
+///   different cores do not contend. The pool's lock is taken only to wait,
+///   to create, and by pool-wide operations.
 /// - Waiters are served first come, first served: a returned object goes
 ///   straight to the oldest queued `get`, so nobody is starved and no herd of
-///   tasks wakes up to fight over one object.
+///   tasks wakes up to fight over one object. While anyone waits, checkouts
+///   and give-backs all go through the lock, so nobody overtakes the queue.
 /// - Giving back is synchronous ([`Pooled`]'s `Drop`): no task is spawned.
 /// - A `get` dropped at any point leaks no object and no slot.
 /// - Lifetimes, idle expiry and leak reports are checked lazily at checkout
@@ -953,8 +1162,7 @@ impl<M: Manager> Pool<M> {
             free_waiters: Vec::new(),
             waiting: 0,
             alarm_armed: false,
-            holders: Vec::with_capacity(config.max_size),
-            free_holders: Vec::with_capacity(config.max_size),
+            tracks: Vec::with_capacity(config.max_size),
             created: 0,
             recycled: 0,
             discarded: 0,
@@ -963,12 +1171,18 @@ impl<M: Manager> Pool<M> {
             rng: config.seed,
             last_create_error: None,
         };
+        let homes = match config.order {
+            Order::Local => config.max_size.min(MAX_HOMES),
+            _ => 0,
+        };
         Self {
             shared: Arc::new_cyclic(|weak| Shared {
                 manager,
                 timed: config.timed(),
                 config,
+                epoch: Instant::now(),
                 state: Mutex::new(state),
+                homes: Homes::new(homes),
                 queuing: AtomicBool::new(false),
                 drained: Notify::new(),
                 alarm: Mutex::new(None),
@@ -1050,7 +1264,7 @@ impl<M: Manager> Pool<M> {
                 if st.closed {
                     return Err(PoolError::Closed);
                 }
-                if st.idle.len() >= self.shared.config.min_idle
+                if st.idle.len() + self.shared.homes.occupied() >= self.shared.config.min_idle
                     || st.size >= st.max_size
                     || st.waiting > 0
                 {
@@ -1068,11 +1282,10 @@ impl<M: Manager> Pool<M> {
         let mut guard = Checkout {
             shared: &self.shared,
             grant: Some(Grant::Slot),
-            holder: None,
         };
         let entry = self.shared.create().await?;
         guard.grant = None;
-        self.shared.release(Grant::Object(entry), None, false);
+        self.shared.release(Grant::Object(entry), false);
         Ok(())
     }
 
@@ -1134,14 +1347,22 @@ impl<M: Manager> Pool<M> {
             None if shared.queuing.load(Ordering::Relaxed) => Some(Instant::now()),
             _ => None,
         };
-        let mut expired = Vec::new();
+        let (mut expired, mut wakers) = (Vec::new(), Vec::new());
         // Begins inside this task poll, to register its waker if queued.
         // A checkout spends the task's cooperative budget, as tokio's own
         // primitives do: a task that loops on `get` while objects are free
         // never waits, and would otherwise hold its worker for good.
         let begun = poll_fn(|cx| {
             let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
-            let begun = shared.begin(location, now, early, &mut expired, cx.waker());
+            let begun = match shared.take_fast(now) {
+                Fast::Taken(entry) => Begin::Ready(Grant::Object(entry), false),
+                taken => {
+                    if let Fast::Stale(entry) = taken {
+                        shared.settle(entry, now);
+                    }
+                    shared.begin(now, early, &mut expired, &mut wakers, cx.waker())
+                }
+            };
             if matches!(begun, Begin::Ready(..)) {
                 coop.made_progress();
             }
@@ -1149,8 +1370,15 @@ impl<M: Manager> Pool<M> {
         })
         .await;
         drop(expired);
-        let (grant, holder, topup) = match begun {
-            Begin::Ready(grant, holder, topup) => (grant, holder, topup),
+        for w in wakers {
+            w.wake();
+        }
+        let mut stamp = Stamp {
+            location,
+            since: now,
+        };
+        let (grant, topup) = match begun {
+            Begin::Ready(grant, topup) => (grant, topup),
             Begin::Queued(key, start, arm) => {
                 // Queued: wait in line, in place (no allocation).
                 let waited = {
@@ -1159,7 +1387,6 @@ impl<M: Manager> Pool<M> {
                         key: Some(key),
                         start,
                         registered: true,
-                        location,
                     };
                     if let Some(deadline) = arm {
                         shared.arm(deadline);
@@ -1171,7 +1398,10 @@ impl<M: Manager> Pool<M> {
                     (&mut wait).await
                 };
                 match waited {
-                    Waited::Taken(grant, holder) => (grant, holder, false),
+                    Waited::Taken(grant, since) => {
+                        stamp.since = since;
+                        (grant, false)
+                    }
                     Waited::Closed => return Err(PoolError::Closed),
                     Waited::TimedOut => return Err(shared.timed_out()),
                 }
@@ -1181,35 +1411,35 @@ impl<M: Manager> Pool<M> {
         let mut guard = Checkout {
             shared,
             grant: Some(grant),
-            holder: Some(holder),
         };
         if !topup && matches!(guard.grant, Some(Grant::Object(_))) {
             // The quiet path: an object, recycled in place. Nothing here
             // allocates, and a timer is armed only if `recycle` does not
             // finish at once.
             if guard.recycle().await {
-                return Ok(self.hand_out(&mut guard));
+                return Ok(self.hand_out(&mut guard, stamp));
             }
-            return Box::pin(self.finish(guard, None)).await;
+            return Box::pin(self.finish(guard, None, stamp)).await;
         }
         let topup = Checkout {
             shared,
             grant: topup.then_some(Grant::Slot),
-            holder: None,
         };
-        Box::pin(self.finish(guard, Some(topup))).await
+        Box::pin(self.finish(guard, Some(topup), stamp)).await
     }
 
     /// Turns a ready grant into the caller's guard.
-    fn hand_out(&self, guard: &mut Checkout<'_, M>) -> Pooled<M> {
+    fn hand_out(&self, guard: &mut Checkout<'_, M>, stamp: Stamp) -> Pooled<M> {
         let Some(Grant::Object(mut entry)) = guard.grant.take() else {
             unreachable!("hand_out needs an object")
         };
         entry.meta.dirty = false;
+        entry
+            .track
+            .check_out(stamp.location, stamp.since, self.shared.epoch);
         Pooled {
             entry: Some(entry),
             shared: Arc::clone(&self.shared),
-            holder: guard.holder.take().expect("holder kept until done"),
         }
     }
 
@@ -1219,20 +1449,21 @@ impl<M: Manager> Pool<M> {
         &self,
         mut guard: Checkout<'_, M>,
         topup: Option<Checkout<'_, M>>,
+        stamp: Stamp,
     ) -> Result<Pooled<M>, PoolError<M::Error>> {
         let shared = &*self.shared;
         let pooled = loop {
             match guard.grant {
                 Some(Grant::Object(_)) => {
                     if guard.recycle().await {
-                        break self.hand_out(&mut guard);
+                        break self.hand_out(&mut guard, stamp);
                     }
                 }
                 Some(Grant::Slot) => {
                     let mut entry = shared.create().await?;
                     entry.meta.use_count = 1;
                     guard.grant = Some(Grant::Object(entry));
-                    break self.hand_out(&mut guard);
+                    break self.hand_out(&mut guard, stamp);
                 }
                 None => unreachable!("the guard holds a grant until done"),
             }
@@ -1284,19 +1515,22 @@ impl<M: Manager> Pool<M> {
         let location = Location::caller();
         let shared = &*self.shared;
         let now = shared.now_if_timed();
-        let mut expired = Vec::new();
+        let (mut expired, mut garbage, mut wakers) = (Vec::new(), Vec::new(), Vec::new());
         let mut st = shared.lock();
         if st.closed {
             return Err(PoolError::Closed);
         }
+        // Rare enough to bring the homes under the lock and look at every
+        // idle object there.
+        shared.absorb_homes(&mut st, &mut garbage, &mut wakers);
         let mut found = None;
         if st.waiting == 0 {
             let len = st.idle.len();
             let mut i = 0;
             while i < len - expired.len() {
                 let idx = match shared.config.order {
-                    Order::Lifo => st.idle.len() - 1 - i,
-                    _ => i,
+                    Order::Fifo => i,
+                    _ => st.idle.len() - 1 - i,
                 };
                 let size = st.size;
                 let entry = &st.idle[idx];
@@ -1320,20 +1554,17 @@ impl<M: Manager> Pool<M> {
                 in_use: st.size - st.idle.len(),
                 max_size: st.max_size,
             };
-            drop(st);
-            drop(expired);
+            shared.unlock_and_wake(st, wakers, (expired, garbage));
             return Err(err);
         };
         st.recycled += 1;
         st.hist.buckets[0] += 1;
-        let holder = st.alloc_holder(location, now);
-        drop(st);
-        drop(expired);
+        shared.unlock_and_wake(st, wakers, (expired, garbage));
         entry.meta.use_count += 1;
+        entry.track.check_out(location, now, shared.epoch);
         Ok(Pooled {
             entry: Some(entry),
             shared: Arc::clone(&self.shared),
-            holder,
         })
     }
 
@@ -1354,18 +1585,25 @@ impl<M: Manager> Pool<M> {
     /// ```
     #[must_use]
     pub fn status(&self) -> Status {
-        let st = self.shared.lock();
+        let shared = &*self.shared;
+        let st = shared.lock();
+        // Objects move between homes while they are counted: one can be
+        // seen twice, so the sum is capped by `size`.
+        let idle = (st.idle.len() + shared.homes.occupied()).min(st.size);
+        let fast = shared.homes.taken();
+        let mut wait_time = st.hist;
+        wait_time.buckets[0] += fast;
         Status {
             size: st.size,
-            idle: st.idle.len(),
-            in_use: st.size - st.idle.len(),
+            idle,
+            in_use: st.size - idle,
             waiting: st.waiting,
             max_size: st.max_size,
             created: st.created,
-            recycled: st.recycled,
+            recycled: st.recycled + fast,
             discarded: st.discarded,
             timeouts: st.timeouts,
-            wait_time: st.hist,
+            wait_time,
         }
     }
 
@@ -1420,6 +1658,7 @@ impl<M: Manager> Pool<M> {
         let mut wakers = Vec::new();
         let mut st = self.shared.lock();
         st.max_size = max_size;
+        self.shared.absorb_homes(&mut st, &mut dropped, &mut wakers);
         while st.size > max_size {
             let Some(entry) = st.pop_idle(Order::Fifo) else {
                 break;
@@ -1456,7 +1695,9 @@ impl<M: Manager> Pool<M> {
     /// # }
     /// ```
     pub fn retain(&self, mut keep: impl FnMut(&M::Object, &Meta) -> bool) -> usize {
+        let (mut garbage, mut wakers) = (Vec::new(), Vec::new());
         let mut st = self.shared.lock();
+        self.shared.absorb_homes(&mut st, &mut garbage, &mut wakers);
         // Decide first, then move: a panicking `keep` leaves the pool as it was.
         let verdicts: Vec<bool> = st.idle.iter().map(|e| keep(&e.obj, &e.meta)).collect();
         let mut removed = Vec::new();
@@ -1472,10 +1713,9 @@ impl<M: Manager> Pool<M> {
         let n = removed.len();
         st.size -= n;
         st.discarded += n as u64;
-        let mut wakers = Vec::new();
         st.grant_free_slots(&mut wakers);
         drop(st);
-        drop(removed);
+        drop((removed, garbage));
         for w in wakers {
             w.wake();
         }
@@ -1542,10 +1782,12 @@ impl<M: Manager> Pool<M> {
         let (idle, wakers) = {
             let mut st = shared.lock();
             st.closed = true;
-            let idle: Vec<_> = st.idle.drain(..).collect();
+            let mut idle: Vec<_> = st.idle.drain(..).collect();
             st.size -= idle.len();
             st.discarded += idle.len() as u64;
+            // Closed: what the homes hold is discarded too, nothing granted.
             let mut wakers = Vec::new();
+            shared.absorb_homes(&mut st, &mut idle, &mut wakers);
             while let Some(key) = st.queue.pop_front() {
                 if matches!(st.waiters[key].state, WaitState::Cancelled) {
                     st.free_waiter(key);
@@ -1600,8 +1842,7 @@ mod tests {
             free_waiters: Vec::new(),
             waiting: 0,
             alarm_armed: false,
-            holders: Vec::new(),
-            free_holders: Vec::new(),
+            tracks: Vec::new(),
             created: 0,
             recycled: 0,
             discarded: 0,
@@ -1651,15 +1892,30 @@ mod tests {
     }
 
     #[test]
-    fn holder_slots_are_reused() {
+    fn tracks_of_dropped_objects_are_pruned_as_the_list_grows() {
         let mut st = state();
-        let here = Location::caller();
-        let a = st.alloc_holder(here, None);
-        let b = st.alloc_holder(here, None);
-        st.free_holder(a);
-        assert_eq!(st.alloc_holder(here, None), a);
-        assert_ne!(a, b);
-        assert_eq!(st.holders.len(), 2);
+        let kept = Arc::new(Track::new());
+        st.add_track(&kept);
+        for _ in 0..100 {
+            st.add_track(&Arc::new(Track::new()));
+        }
+        let live = st.tracks.iter().filter(|t| t.strong_count() > 0).count();
+        assert_eq!(live, 1);
+        assert!(st.tracks.len() <= 64, "{} tracks kept", st.tracks.len());
+    }
+
+    #[test]
+    fn the_gate_closes_while_anyone_waits_or_the_pool_is_closed_or_over_size() {
+        let mut st = state();
+        assert_eq!(st.gate(), 0);
+        st.enqueue();
+        assert_ne!(st.gate(), 0);
+        let mut st = state();
+        st.closed = true;
+        assert_ne!(st.gate(), 0);
+        let mut st = state();
+        st.size = 2;
+        assert_ne!(st.gate(), 0);
     }
 
     #[test]

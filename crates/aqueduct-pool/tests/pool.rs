@@ -34,8 +34,24 @@ async fn settle() {
 
 #[tokio::test(start_paused = true)]
 async fn cancellation_storm_leaks_nothing() {
+    storm(Order::Local).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancellation_storm_leaks_nothing_in_fifo_order() {
+    storm(Order::Fifo).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancellation_storm_leaks_nothing_in_lifo_order() {
+    storm(Order::Lifo).await;
+}
+
+/// 10,000 gets on a size-4 pool, each raced against a random timer.
+async fn storm(order: Order) {
     let pool = Pool::builder(Steered::default())
         .max_size(4)
+        .order(order)
         .wait_timeout(Duration::from_secs(3600))
         .build_lazy()
         .unwrap();
@@ -326,6 +342,7 @@ async fn idle_timeout_discards_above_min_idle() {
     let pool = Pool::builder(Steered::default())
         .max_size(3)
         .min_idle(1)
+        .order(Order::Fifo)
         .idle_timeout(Duration::from_secs(10))
         .build_lazy()
         .unwrap();
@@ -449,7 +466,8 @@ async fn detach_and_discard_free_their_slots() {
     let pool = pool(2).await;
     let a = pool.get().await.unwrap();
     let b = pool.get().await.unwrap();
-    assert_eq!(a.detach(), 0);
+    let id = *a;
+    assert_eq!(a.detach(), id);
     b.discard();
     let s = pool.status();
     assert_eq!((s.size, s.discarded), (0, 1));
@@ -508,7 +526,13 @@ async fn lifo_order_reuses_the_last_returned_object() {
 }
 
 async fn pool_fifo() -> Pool<Steered> {
-    pool(3).await
+    Pool::builder(Steered::default())
+        .max_size(3)
+        .min_idle(3)
+        .order(Order::Fifo)
+        .build()
+        .await
+        .unwrap()
 }
 
 #[tokio::test(start_paused = true)]
@@ -610,6 +634,151 @@ async fn lifo_pools_shrink_when_load_drops() {
     }
     let s = pool.status();
     assert_eq!((s.size, s.idle, s.discarded), (1, 1, 3), "{s:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn local_pools_shrink_when_load_drops() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(4)
+        .min_idle(1)
+        .order(Order::Local)
+        .idle_timeout(Duration::from_secs(10))
+        .build_lazy()
+        .unwrap();
+    let all: Vec<_> = futures::future::join_all((0..4).map(|_| pool.get())).await;
+    drop(all);
+    assert_eq!(pool.status().idle, 4);
+    // One caller at a time keeps reusing its own hot object; each checkout
+    // looks at one other idle object, so the stale ones are all found.
+    for _ in 0..8 {
+        sleep(Duration::from_secs(4)).await;
+        drop(pool.get().await.unwrap());
+    }
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.discarded), (1, 1, 3), "{s:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn local_order_hands_a_thread_back_the_object_it_returned() {
+    let pool = pool(3).await;
+    let a = pool.get().await.unwrap();
+    let b = pool.get().await.unwrap();
+    let (ida, idb) = (*a, *b);
+    drop(a);
+    let again = pool.get().await.unwrap();
+    assert_eq!(*again, ida, "the hot object, not the one idle longest");
+    drop((again, b));
+    for _ in 0..5 {
+        assert_eq!(*pool.get().await.unwrap(), idb, "last given back");
+    }
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.in_use), (3, 3, 0), "{s:?}");
+    // Every checkout counts, whether it took the lock or not.
+    assert_eq!((s.recycled, s.wait_time.total()), (8, 8), "{s:?}");
+}
+
+/// Checks out and gives back all `n` objects, so they sit in the lock-free
+/// idle set of a pool in local order rather than under the lock.
+async fn park_all(pool: &Pool<Steered>, n: usize) {
+    let all: Vec<_> = futures::future::join_all((0..n).map(|_| pool.get())).await;
+    drop(all);
+    let s = pool.status();
+    assert_eq!((s.size, s.idle), (n, n), "{s:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn objects_parked_lock_free_are_seen_by_every_pool_wide_operation() {
+    let pool = pool(4).await;
+    park_all(&pool, 4).await;
+    assert_eq!(pool.retain(|id, _| id % 2 == 0), 2);
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.discarded), (2, 2, 2), "{s:?}");
+
+    let held = pool.try_get().unwrap();
+    assert_eq!(*held % 2, 0);
+    drop(held);
+
+    pool.resize(1);
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.discarded), (1, 1, 3), "{s:?}");
+
+    park_all(&pool, 1).await;
+    pool.close().await.unwrap();
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.discarded), (0, 0, 4), "{s:?}");
+    assert!(matches!(pool.get().await, Err(PoolError::Closed)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_object_returned_after_close_is_discarded_not_parked() {
+    let pool = pool(2).await;
+    park_all(&pool, 2).await;
+    let held = pool.get().await.unwrap();
+    let closing = {
+        let pool = pool.clone();
+        tokio::spawn(async move { pool.close().await })
+    };
+    settle().await;
+    assert_eq!(pool.status().size, 1, "the parked one went at once");
+    drop(held);
+    closing.await.unwrap().unwrap();
+    assert_eq!(pool.status().size, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn holders_are_tracked_for_objects_taken_without_the_lock() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(2)
+        .leak_threshold(Duration::from_secs(30))
+        .build_lazy()
+        .unwrap();
+    park_all(&pool, 2).await;
+    let a = pool.get().await.unwrap();
+    let line = line!() - 1;
+    sleep(Duration::from_secs(31)).await;
+    let holders = pool.holders();
+    assert_eq!(holders.len(), 1);
+    assert_eq!(holders[0].location.line(), line);
+    assert_eq!(holders[0].held_for, Some(Duration::from_secs(31)));
+    assert!(holders[0].leaked);
+    drop(a);
+    assert!(pool.holders().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_given_back_while_others_queue_reach_the_queue() {
+    // One object, two threads, many tasks: checkouts keep meeting a queue
+    // that forms and drains, so give-backs keep racing callers who find the
+    // pool empty and queue. An object left idle while a caller waits would
+    // show as that caller's timeout.
+    let pool = Pool::builder(Steered::default())
+        .max_size(1)
+        .wait_timeout(Duration::from_secs(20))
+        .build_lazy()
+        .unwrap();
+    let mut set = JoinSet::new();
+    for t in 0..8_u32 {
+        let pool = pool.clone();
+        set.spawn(async move {
+            for i in 0..2_000_u32 {
+                let obj = pool.get().await.unwrap();
+                if (i + t) % 3 == 0 {
+                    tokio::task::yield_now().await;
+                }
+                drop(obj);
+            }
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+    let s = pool.status();
+    assert_eq!(
+        (s.size, s.idle, s.waiting, s.timeouts),
+        (1, 1, 0, 0),
+        "{s:?}"
+    );
+    assert!(s.wait_time.queued() > 0, "some checkouts queued: {s:?}");
 }
 
 #[tokio::test(start_paused = true)]
