@@ -2,6 +2,10 @@
 //!
 //! Every pool is prefilled with no-op objects, so what is measured is the
 //! pool itself: checkout and give-back, uncontended and under contention.
+//! `aqueduct` is our pool with its defaults (local order: idle objects
+//! parked lock-free, one per cache line); `aqueduct-fifo` is the same pool
+//! in strict FIFO order, where every checkout and return takes its lock, as
+//! deadpool's and bb8's defaults keep a FIFO order too.
 //! bb8 runs twice: `bb8` with `test_on_check_out(true)` (its default) and
 //! `bb8-nocheck` with it off. Every pool runs with its defaults, so deadpool
 //! waits without a bound while ours and bb8 bound every wait (30 s); in the
@@ -16,7 +20,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aqueduct_pool::{Manager, Pool};
+use aqueduct_pool::{Manager, Order, Pool};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use tokio::runtime::{Builder, Runtime};
 use tokio::sync::Barrier;
@@ -108,10 +112,11 @@ impl Cycle for bb8::Pool<Bb8Noop> {
     }
 }
 
-async fn ours(size: usize) -> Pool<Noop> {
+async fn ours(size: usize, order: Order) -> Pool<Noop> {
     Pool::builder(Noop)
         .max_size(size)
         .min_idle(size)
+        .order(order)
         .build()
         .await
         .unwrap()
@@ -169,13 +174,15 @@ fn uncontended(c: &mut Criterion) {
         .throughput(Throughput::Elements(1));
     for (param, multi) in [("current-thread", false), ("multi-thread", true)] {
         let rt = runtime(multi);
-        let pool = rt.block_on(ours(8));
-        group.bench_function(BenchmarkId::new("aqueduct", param), |b| {
-            b.to_async(&rt).iter(|| async {
-                let obj = pool.get().await.unwrap();
-                black_box(*obj);
+        for (name, order) in [("aqueduct", Order::Local), ("aqueduct-fifo", Order::Fifo)] {
+            let pool = rt.block_on(ours(8, order));
+            group.bench_function(BenchmarkId::new(name, param), |b| {
+                b.to_async(&rt).iter(|| async {
+                    let obj = pool.get().await.unwrap();
+                    black_box(*obj);
+                });
             });
-        });
+        }
         let pool = rt.block_on(deadpool_pool(8, None));
         group.bench_function(BenchmarkId::new("deadpool", param), |b| {
             b.to_async(&rt).iter(|| async {
@@ -230,7 +237,8 @@ fn contended_group(c: &mut Criterion, name: &str, hold: bool) {
         .sample_size(10)
         .throughput(Throughput::Elements(1));
     for size in [4, 8, 16] {
-        let aq = rt.block_on(ours(size));
+        let aq = rt.block_on(ours(size, Order::Local));
+        let aq_fifo = rt.block_on(ours(size, Order::Fifo));
         let dp = rt.block_on(deadpool_pool(size, None));
         let dp_wait = rt.block_on(deadpool_pool(size, Some(Duration::from_secs(30))));
         let bb = rt.block_on(bb8_pool(size, true));
@@ -240,6 +248,10 @@ fn contended_group(c: &mut Criterion, name: &str, hold: bool) {
             group.bench_function(BenchmarkId::new("aqueduct", &param), |b| {
                 b.to_async(&rt)
                     .iter_custom(|iters| run_contended(&aq, tasks, iters, hold));
+            });
+            group.bench_function(BenchmarkId::new("aqueduct-fifo", &param), |b| {
+                b.to_async(&rt)
+                    .iter_custom(|iters| run_contended(&aq_fifo, tasks, iters, hold));
             });
             group.bench_function(BenchmarkId::new("deadpool", &param), |b| {
                 b.to_async(&rt)
