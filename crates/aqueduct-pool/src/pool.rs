@@ -59,6 +59,8 @@ pub(crate) struct State<T, E> {
     /// Objects alive plus slots granted for creation.
     size: usize,
     max_size: usize,
+    /// The configured `min_idle` (fixed).
+    min_idle: usize,
     closed: bool,
     /// Keys into `waiters`, oldest first (cancelled ones are skipped lazily).
     queue: VecDeque<usize>,
@@ -110,9 +112,13 @@ impl<T, E> State<T, E> {
     }
 
     /// The gate of the homes: closed (non-zero) while anyone waits, the
-    /// pool is closed, or it is above `max_size`.
+    /// pool is closed, it is above `max_size`, or below `min_idle` (so that
+    /// checkouts go through the lock, which tops the pool up).
     fn gate(&self) -> usize {
-        self.waiting + usize::from(self.closed) + usize::from(self.size > self.max_size)
+        self.waiting
+            + usize::from(self.closed)
+            + usize::from(self.size > self.max_size)
+            + usize::from(self.size < self.min_idle.min(self.max_size))
     }
 
     fn enqueue(&mut self) -> usize {
@@ -1156,6 +1162,7 @@ impl<M: Manager> Pool<M> {
             idle: VecDeque::with_capacity(config.max_size),
             size: 0,
             max_size: config.max_size,
+            min_idle: config.min_idle,
             closed: false,
             queue: VecDeque::new(),
             waiters: Vec::new(),
@@ -1836,6 +1843,7 @@ mod tests {
             idle: VecDeque::new(),
             size: 1,
             max_size: 1,
+            min_idle: 0,
             closed: false,
             queue: VecDeque::new(),
             waiters: Vec::new(),
@@ -1916,6 +1924,12 @@ mod tests {
         let mut st = state();
         st.size = 2;
         assert_ne!(st.gate(), 0);
+        let mut st = state();
+        (st.max_size, st.min_idle) = (3, 2);
+        assert_ne!(st.gate(), 0, "below min_idle: checkouts top up");
+        st.max_size = 1;
+        st.min_idle = 5;
+        assert_eq!(st.gate(), 0, "min_idle counts up to max_size");
     }
 
     #[test]

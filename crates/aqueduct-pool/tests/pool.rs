@@ -710,6 +710,18 @@ async fn objects_parked_lock_free_are_seen_by_every_pool_wide_operation() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_pool_below_min_idle_tops_up_even_with_objects_parked() {
+    let pool = pool(3).await;
+    park_all(&pool, 3).await;
+    pool.get().await.unwrap().discard();
+    assert_eq!(pool.status().size, 2);
+    let held = pool.get().await.unwrap();
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.created), (3, 2, 4), "{s:?}");
+    drop(held);
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_object_returned_after_close_is_discarded_not_parked() {
     let pool = pool(2).await;
     park_all(&pool, 2).await;
