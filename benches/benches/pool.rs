@@ -5,7 +5,10 @@
 //! `aqueduct` is our pool with its defaults (local order: idle objects
 //! parked lock-free, one per cache line); `aqueduct-fifo` is the same pool
 //! in strict FIFO order, where every checkout and return takes its lock, as
-//! deadpool's and bb8's defaults keep a FIFO order too.
+//! deadpool's and bb8's defaults keep a FIFO order too. In the groups that
+//! hold each object across a `yield_now()`, `yield-floor` is the same tasks
+//! yielding with no pool at all: the scheduler's cost, which no pool can
+//! go below.
 //! bb8 runs twice: `bb8` with `test_on_check_out(true)` (its default) and
 //! `bb8-nocheck` with it off. Every pool runs with its defaults, so deadpool
 //! waits without a bound while ours and bb8 bound every wait (30 s); in the
@@ -109,6 +112,19 @@ impl Cycle for bb8::Pool<Bb8Noop> {
             tokio::task::yield_now().await;
         }
         black_box(*obj);
+    }
+}
+
+/// No pool: what the tasks cost by themselves.
+#[derive(Clone)]
+struct Floor;
+
+impl Cycle for Floor {
+    async fn cycle(&self, hold: bool) {
+        if hold {
+            tokio::task::yield_now().await;
+        }
+        black_box(self);
     }
 }
 
@@ -269,6 +285,12 @@ fn contended_group(c: &mut Criterion, name: &str, hold: bool) {
                 b.to_async(&rt)
                     .iter_custom(|iters| run_contended(&bb_nocheck, tasks, iters, hold));
             });
+            if hold {
+                group.bench_function(BenchmarkId::new("yield-floor", &param), |b| {
+                    b.to_async(&rt)
+                        .iter_custom(|iters| run_contended(&Floor, tasks, iters, hold));
+                });
+            }
         }
     }
     group.finish();
