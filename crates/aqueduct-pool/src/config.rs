@@ -221,7 +221,9 @@ impl<M: Manager> Builder<M> {
         /// checkout that finds fewer objects alive creates one more for the
         /// idle set after serving itself, a slot freed by a discard on return
         /// goes to the oldest waiter, and [`Pool::replenish`] tops up on
-        /// demand. No background task is started.
+        /// demand. No background task is started unless asked for with
+        /// [`Pool::top_up_in_background`], which tops up as soon as a
+        /// discard takes the pool below `min_idle`.
         ///
         /// ```
         /// # #[tokio::main(flavor = "current_thread")]

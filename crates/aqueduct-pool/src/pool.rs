@@ -11,7 +11,7 @@ use std::ops::{Deref, DerefMut};
 use std::panic::Location;
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
@@ -279,6 +279,7 @@ fn set_hint(home: usize) {
 pub(crate) struct Locked<'a, T, E> {
     st: MutexGuard<'a, State<T, E>>,
     homes: &'a Homes<Entry<T>>,
+    top_up: &'a OnceLock<Arc<Notify>>,
 }
 
 impl<T, E> Deref for Locked<'_, T, E> {
@@ -299,6 +300,11 @@ impl<T, E> Drop for Locked<'_, T, E> {
     fn drop(&mut self) {
         // Still under the lock: `st` is released after this.
         self.homes.set_gate(self.st.gate());
+        if self.st.size < self.st.min_idle && !self.st.closed {
+            if let Some(top_up) = self.top_up.get() {
+                top_up.notify_one();
+            }
+        }
     }
 }
 
@@ -316,11 +322,20 @@ pub(crate) struct Shared<M: Manager> {
     /// than under it. Only a hint; written only when it changes.
     queuing: AtomicBool,
     drained: Notify,
+    /// Wakes the task of [`Pool::top_up_in_background`], if one was started.
+    top_up: OnceLock<Arc<Notify>>,
     /// One timer for the whole queue, set for the head's deadline. Waiters
     /// register no timer of their own.
     alarm: Mutex<Option<Pin<Box<Sleep>>>>,
     /// Wakes [`Shared::on_alarm`].
     alarm_waker: Waker,
+}
+
+impl<M: Manager> Drop for Shared<M> {
+    fn drop(&mut self) {
+        // A background top-up finds the pool gone and ends.
+        self.wake_top_up();
+    }
 }
 
 /// The waker of the pool's alarm: it expires the waiters whose deadline
@@ -409,12 +424,19 @@ impl<M: Manager> Shared<M> {
         }
     }
 
+    fn wake_top_up(&self) {
+        if let Some(wake) = self.top_up.get() {
+            wake.notify_one();
+        }
+    }
+
     fn lock(&self) -> Locked<'_, M::Object, M::Error> {
         // No user code runs under the lock but `retain`'s predicate; if it
         // panicked, the state is still consistent.
         Locked {
             st: self.state.lock().unwrap_or_else(PoisonError::into_inner),
             homes: &self.homes,
+            top_up: &self.top_up,
         }
     }
 
@@ -1060,6 +1082,34 @@ impl<M: Manager> Drop for Wait<'_, M> {
     }
 }
 
+/// The loop of [`Pool::top_up_in_background`].
+async fn top_up_task<M: Manager>(pool: Weak<Shared<M>>, wake: Arc<Notify>) {
+    const FIRST_PAUSE: Duration = Duration::from_millis(100);
+    let mut pause = FIRST_PAUSE;
+    loop {
+        wake.notified().await;
+        loop {
+            let Some(shared) = pool.upgrade() else {
+                return;
+            };
+            let pool = Pool { shared };
+            match pool.top_up_one().await {
+                Ok(true) => pause = FIRST_PAUSE,
+                Ok(false) => break,
+                Err(PoolError::Closed) => return,
+                Err(e) => {
+                    if let PoolError::Create(e) = e {
+                        pool.shared.lock().last_create_error = Some(Arc::new(e));
+                    }
+                    drop(pool);
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+}
+
 /// Polls `fut` once; only if it is not ready at once is a timer armed (and
 /// the clock read).
 async fn lazy_timeout<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
@@ -1192,6 +1242,7 @@ impl<M: Manager> Pool<M> {
                 homes: Homes::new(homes),
                 queuing: AtomicBool::new(false),
                 drained: Notify::new(),
+                top_up: OnceLock::new(),
                 alarm: Mutex::new(None),
                 alarm_waker: Waker::from(Arc::new(AlarmWaker {
                     shared: weak.clone(),
@@ -1282,6 +1333,63 @@ impl<M: Manager> Pool<M> {
             self.fill_slot().await?;
             made += 1;
         }
+    }
+
+    /// Starts a task on the current runtime that keeps the pool at
+    /// `min_idle` objects: each time a discard takes the pool below it (a
+    /// broken or expired object coming back, say), the task creates the
+    /// missing objects at once instead of leaving that to the next checkout.
+    /// A failed create is retried after a pause that doubles from 100 ms to
+    /// 10 s, and is kept for [`PoolError::Timeout`]'s `last_create_error`.
+    ///
+    /// This is the pool's only background task, and only if asked for. It
+    /// holds no strong reference while it waits: it ends when the pool is
+    /// closed or dropped (or when the returned handle is aborted). Start it
+    /// once per pool.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, as [`tokio::spawn`] does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use aqueduct_pool::{Manager, Pool};
+    /// # struct Unit;
+    /// # impl Manager for Unit { type Object = (); type Error = ();
+    /// #     async fn create(&self) -> Result<(), ()> { Ok(()) } }
+    /// let pool = Pool::builder(Unit).max_size(4).min_idle(2).build().await.unwrap();
+    /// let task = pool.top_up_in_background();
+    /// pool.get().await.unwrap().discard(); // below min_idle
+    /// tokio::task::yield_now().await; // the task runs
+    /// assert_eq!(pool.status().size, 2); // with no checkout since
+    /// drop(pool);
+    /// task.await.unwrap(); // ended with the pool
+    /// # }
+    /// ```
+    pub fn top_up_in_background(&self) -> tokio::task::JoinHandle<()> {
+        let wake = Arc::clone(self.shared.top_up.get_or_init(|| Arc::new(Notify::new())));
+        // Look once at the start: the pool may be below already.
+        wake.notify_one();
+        tokio::spawn(top_up_task(Arc::downgrade(&self.shared), wake))
+    }
+
+    /// Creates one object if the pool is below `min_idle`: `Ok(false)` if it
+    /// is not (or is full, or has waiters, who create for themselves).
+    async fn top_up_one(&self) -> Result<bool, PoolError<M::Error>> {
+        {
+            let mut st = self.shared.lock();
+            if st.closed {
+                return Err(PoolError::Closed);
+            }
+            if st.size >= st.min_idle || st.size >= st.max_size || st.waiting > 0 {
+                return Ok(false);
+            }
+            st.size += 1;
+        }
+        self.fill_slot().await.map(|()| true)
     }
 
     /// Creates an object into a slot already counted in `size`.
@@ -1810,6 +1918,8 @@ impl<M: Manager> Pool<M> {
         for w in wakers {
             w.wake();
         }
+        // A background top-up sees the pool closed and ends.
+        shared.wake_top_up();
         let limit = shared.config.close_timeout;
         let deadline = Instant::now() + limit;
         loop {

@@ -722,6 +722,58 @@ async fn a_pool_below_min_idle_tops_up_even_with_objects_parked() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_background_top_up_replaces_a_broken_object_at_once() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(4)
+        .min_idle(2)
+        .build()
+        .await
+        .unwrap();
+    let task = pool.top_up_in_background();
+    let held = pool.get().await.unwrap();
+    pool.manager().break_object(*held);
+    drop(held); // broken: discarded on return, the pool is at 1
+    settle().await;
+    let s = pool.status();
+    assert_eq!(
+        (s.size, s.idle, s.created, s.discarded),
+        (2, 2, 3, 1),
+        "{s:?}"
+    );
+    // Without checkouts in between: the task made it, not a `get`.
+    assert_eq!(s.wait_time.total(), 1);
+    drop(pool);
+    task.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_background_top_up_retries_failed_creates_and_ends_with_close() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(2)
+        .min_idle(2)
+        .build_lazy()
+        .unwrap();
+    pool.manager().fail_create.store(true, Ordering::SeqCst);
+    let task = pool.top_up_in_background();
+    settle().await;
+    assert_eq!(pool.status().size, 0, "the first try failed");
+    // Pauses of 100, 200, 400 ms: tries at 100, 300 and 700 ms, all failed.
+    sleep(Duration::from_millis(750)).await;
+    settle().await;
+    assert_eq!(pool.status().size, 0);
+    pool.manager().fail_create.store(false, Ordering::SeqCst);
+    // The next try, 800 ms after the last (at 1500 ms), makes both.
+    sleep(Duration::from_millis(749)).await;
+    settle().await;
+    assert_eq!(pool.status().size, 0, "still pausing");
+    sleep(Duration::from_millis(2)).await;
+    settle().await;
+    assert_eq!(pool.status().size, 2);
+    pool.close().await.unwrap();
+    task.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_object_returned_after_close_is_discarded_not_parked() {
     let pool = pool(2).await;
     park_all(&pool, 2).await;
