@@ -616,41 +616,32 @@ async fn many_threads_many_tasks_end_balanced() {
 
 #[tokio::test(start_paused = true)]
 async fn lifo_pools_shrink_when_load_drops() {
-    let pool = Pool::builder(Steered::default())
-        .max_size(4)
-        .min_idle(1)
-        .order(Order::Lifo)
-        .idle_timeout(Duration::from_secs(10))
-        .build_lazy()
-        .unwrap();
-    let all: Vec<_> = futures::future::join_all((0..4).map(|_| pool.get())).await;
-    drop(all);
-    assert_eq!(pool.status().idle, 4);
-    // Light load: one caller at a time keeps reusing the same hot object;
-    // the others go stale at the far end and are reaped on the way.
-    for _ in 0..6 {
-        sleep(Duration::from_secs(4)).await;
-        drop(pool.get().await.unwrap());
-    }
-    let s = pool.status();
-    assert_eq!((s.size, s.idle, s.discarded), (1, 1, 3), "{s:?}");
+    // The others go stale at the far end and are reaped on the way.
+    shrinks_under_light_load(Order::Lifo, 6).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn local_pools_shrink_when_load_drops() {
+    // Each checkout looks at one other idle object, so the stale ones are
+    // all found.
+    shrinks_under_light_load(Order::Local, 8).await;
+}
+
+/// Four objects idle, then `rounds` single checkouts 4 s apart (idle
+/// timeout 10 s): one caller at a time keeps reusing the same hot object,
+/// and the pool shrinks to `min_idle`.
+async fn shrinks_under_light_load(order: Order, rounds: usize) {
     let pool = Pool::builder(Steered::default())
         .max_size(4)
         .min_idle(1)
-        .order(Order::Local)
+        .order(order)
         .idle_timeout(Duration::from_secs(10))
         .build_lazy()
         .unwrap();
     let all: Vec<_> = futures::future::join_all((0..4).map(|_| pool.get())).await;
     drop(all);
     assert_eq!(pool.status().idle, 4);
-    // One caller at a time keeps reusing its own hot object; each checkout
-    // looks at one other idle object, so the stale ones are all found.
-    for _ in 0..8 {
+    for _ in 0..rounds {
         sleep(Duration::from_secs(4)).await;
         drop(pool.get().await.unwrap());
     }
