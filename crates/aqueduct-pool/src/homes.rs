@@ -13,17 +13,28 @@
 //! it is above its `max_size`. It is set under the pool's lock. The one race
 //! that matters is a give-back that parks an object just as a caller, under
 //! the lock, finds every home empty and queues: the object would idle while
-//! the caller waits. Both sides write, then fence, then read the other's
-//! side ([`Homes::put`] the home then the gate, [`Homes::drain`] the gate
-//! then the homes), so at least one of them sees the other: either the
-//! drain finds the object, or the give-back sees the gate and brings the
-//! object to the lock itself (`Parked::rescue`).
+//! the caller waits. [`Homes::drain`] writes the gate, then swaps every
+//! home out (acquire-release); [`Homes::put`] exchanges the object in
+//! (acquire-release), then reads the gate. Each home is only ever written
+//! by such read-modify-writes, so of the drain's swap and the give-back's
+//! exchange on the same home, one reads what the other wrote: either the
+//! drain finds the object, or the exchange synchronizes with the swap and
+//! the give-back sees the gate closed and brings the object to the lock
+//! itself (`Parked::rescue`). No fence is needed (and on x86 the exchanges
+//! are the only barriers).
 // Public only for the loom models, which build this module alone.
 #![cfg_attr(not(loom), allow(unreachable_pub))]
 
 use std::ptr;
 
-use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
+use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+
+/// `i` wrapped to `0..n` (`n > 0`), without a division in the usual case
+/// of a hint that is in range already.
+#[inline]
+fn wrap(i: usize, n: usize) -> usize {
+    if i < n { i } else { i % n }
+}
 
 /// One idle object's place, alone on its cache line (128 bytes: adjacent
 /// lines are prefetched in pairs).
@@ -86,7 +97,7 @@ impl<T> Homes<T> {
         if n == 0 || self.gate.load(Ordering::Relaxed) != 0 {
             return None;
         }
-        let mut i = start % n;
+        let mut i = wrap(start, n);
         for _ in 0..n {
             if let Some(value) = self.take_at(i) {
                 self.homes[i].taken.fetch_add(1, Ordering::Relaxed);
@@ -100,7 +111,7 @@ impl<T> Homes<T> {
     /// Takes the object in home `i`, if any, whatever the gate says.
     #[must_use]
     pub fn take_at(&self, i: usize) -> Option<Box<T>> {
-        let home = &self.homes[i % self.homes.len()];
+        let home = &self.homes[wrap(i, self.homes.len())];
         // Read before writing: a home found empty costs no cache-line
         // transfer.
         if home.ptr.load(Ordering::Relaxed).is_null() {
@@ -125,17 +136,17 @@ impl<T> Homes<T> {
             return Err(value);
         }
         let p = Box::into_raw(value);
-        let mut i = start % n;
+        let mut i = wrap(start, n);
         for _ in 0..n {
             let home = &self.homes[i];
             if home.ptr.load(Ordering::Relaxed).is_null()
                 && home
                     .ptr
-                    .compare_exchange(ptr::null_mut(), p, Ordering::Release, Ordering::Relaxed)
+                    .compare_exchange(ptr::null_mut(), p, Ordering::AcqRel, Ordering::Relaxed)
                     .is_ok()
             {
-                // Pairs with the fence in `drain` (see the module docs).
-                fence(Ordering::SeqCst);
+                // If a drain swapped this home before the exchange, the
+                // exchange synchronized with it: its gate is seen here.
                 let rescue = self.gate.load(Ordering::Relaxed) != 0;
                 return Ok(Parked { home: i, rescue });
             }
@@ -154,11 +165,14 @@ impl<T> Homes<T> {
             return;
         }
         self.gate.store(usize::MAX, Ordering::Relaxed);
-        // Pairs with the fence in `put` (see the module docs).
-        fence(Ordering::SeqCst);
-        for i in 0..self.homes.len() {
-            if let Some(value) = self.take_at(i) {
-                f(value);
+        for home in &self.homes {
+            // Always a swap, never a load first: the release publishes the
+            // gate to a give-back whose exchange comes after it.
+            let p = home.ptr.swap(ptr::null_mut(), Ordering::AcqRel);
+            if !p.is_null() {
+                // SAFETY: as in `take_at`: a pointer from `Box::into_raw`
+                // in `put`, taken out of its home by this swap alone.
+                f(unsafe { Box::from_raw(p) });
             }
         }
     }

@@ -242,17 +242,22 @@ const MAX_HOMES: usize = 64;
 
 thread_local! {
     /// The home this thread used last (in any pool): where its next
-    /// checkout or give-back looks first. Threads start spread out.
-    static HINT: Cell<usize> = Cell::new(next_thread_hint());
-}
-
-fn next_thread_hint() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    NEXT.fetch_add(1, Ordering::Relaxed)
+    /// checkout or give-back looks first. Threads start spread out;
+    /// `usize::MAX` until the first use.
+    static HINT: Cell<usize> = const { Cell::new(usize::MAX) };
 }
 
 fn hint() -> usize {
-    HINT.with(Cell::get)
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    HINT.with(|h| {
+        let hint = h.get();
+        if hint != usize::MAX {
+            return hint;
+        }
+        let first = NEXT.fetch_add(1, Ordering::Relaxed) % MAX_HOMES;
+        h.set(first);
+        first
+    })
 }
 
 thread_local! {
@@ -476,8 +481,12 @@ impl<M: Manager> Shared<M> {
             return Fast::Taken(entry);
         };
         let expiring = self.config.idle_timeout.is_some() || self.config.max_lifetime.is_some();
-        let look = if expiring { next_reap() } else { home };
-        let other = if look % self.homes.len() == home {
+        let look = if expiring {
+            next_reap() % self.homes.len()
+        } else {
+            home
+        };
+        let other = if look == home {
             None
         } else {
             self.homes.take_at(look)
