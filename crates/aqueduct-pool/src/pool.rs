@@ -575,10 +575,13 @@ impl<M: Manager> Shared<M> {
     /// line and once to take what it is handed).
     ///
     /// `early` is a clock reading taken before the lock, if the caller
-    /// expected to queue. With no idle object under the lock, the homes are
-    /// drained first (which also closes their gate before the caller may
-    /// queue); objects found there for earlier waiters leave their wakers
-    /// in `wakers`, to wake once the lock is released.
+    /// expected to queue. With no idle object under the lock and nobody
+    /// queued yet, the homes are drained first: that closes their gate
+    /// before the caller may become the first to queue (see [`Homes`]).
+    /// Once someone waits the gate is closed already and give-backs come
+    /// through the lock, so later callers skip the drain. Objects a drain
+    /// finds for waiters leave their wakers in `wakers`, to wake once the
+    /// lock is released.
     fn begin(
         &self,
         now: Option<Instant>,
@@ -591,7 +594,7 @@ impl<M: Manager> Shared<M> {
         if st.closed {
             return Begin::Closed;
         }
-        if st.idle.is_empty() {
+        if st.idle.is_empty() && st.waiting == 0 {
             self.absorb_homes(&mut st, expired, wakers);
         }
         let begun = self.begin_locked(&mut st, now, expired);
