@@ -28,6 +28,13 @@
 //! - [`Pool::builder`] sets the limits; every wait is finite by default.
 //! - [`Pool::get`] returns a [`Pooled`] guard that gives the object back on
 //!   drop, synchronously, straight to the oldest waiter.
+//! - An idle object is checked out and given back without a lock: idle
+//!   objects sit one per cache line and each thread first takes back the one
+//!   it gave back last ([`Order::Local`], the default), so checkouts on
+//!   different cores do not contend. [`Order::Fifo`] and [`Order::Lifo`]
+//!   keep a strict pool-wide order under the lock instead.
+//! - [`Pool::top_up_in_background`] is the one background task, started only
+//!   when asked for: it replaces discarded objects up to `min_idle` at once.
 //! - [`Pool::status`] and [`Pool::holders`] tell what the pool is doing and
 //!   who holds what.
 //!
