@@ -494,19 +494,13 @@ impl<M: Manager> Shared<M> {
         if let Some(other) = other {
             if self.may_have_expired(&other, now) {
                 let mut st = self.lock();
-                let expired = self.is_expired(&other, now, st.size);
-                let waker = if expired {
-                    st.size -= 1;
+                let (waker, expired) = if self.is_expired(&other, now, st.size) {
                     st.discarded += 1;
-                    None
+                    (st.put_slot(), Some(other))
                 } else {
-                    st.put_object(other)
+                    (st.put_object(other), None)
                 };
-                drop(st);
-                // `other` was moved into the pool, or is dropped here.
-                if let Some(w) = waker {
-                    w.wake();
-                }
+                self.unlock_and_wake(st, waker, expired);
             } else {
                 self.park(other, look);
             }
