@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::manager::Manager;
-use crate::pool::Shared;
+use crate::pool::Keep;
 
 /// What the pool knows about one object, handed to
 /// [`Manager::recycle`](crate::Manager::recycle) and to
@@ -234,7 +234,8 @@ impl Track {
 /// ```
 pub struct Pooled<M: Manager> {
     pub(crate) entry: Option<Box<Entry<M::Object>>>,
-    pub(crate) shared: Arc<Shared<M>>,
+    /// Keeps the pool alive while the object is out.
+    pub(crate) keep: Keep<M>,
 }
 
 impl<M: Manager> Pooled<M> {
@@ -287,7 +288,7 @@ impl<M: Manager> Pooled<M> {
     #[must_use]
     pub fn detach(mut self) -> M::Object {
         let entry = self.entry.take();
-        self.shared.forget();
+        self.keep.shared().forget();
         match entry {
             Some(entry) => entry.obj,
             None => unreachable!("a live guard holds its object"),
@@ -315,7 +316,7 @@ impl<M: Manager> Pooled<M> {
     /// ```
     pub fn discard(mut self) {
         let entry = self.entry.take();
-        self.shared.forget_discarded();
+        self.keep.shared().forget_discarded();
         drop(entry);
     }
 }
@@ -356,7 +357,7 @@ impl<M: Manager> Drop for Pooled<M> {
             if std::thread::panicking() {
                 entry.meta.dirty = true;
             }
-            self.shared.give_back(entry);
+            self.keep.shared().give_back(entry);
         }
     }
 }

@@ -278,6 +278,39 @@ fn set_hint(home: usize) {
     HINT.with(|h| h.set(home));
 }
 
+/// What keeps the pool alive for a checked-out object ([`Pooled`] holds
+/// one).
+pub(crate) enum Keep<M: Manager> {
+    /// The anchor of a home. Its reference count lives on a line of its
+    /// own, written only by the threads that use that home: checkouts on
+    /// different cores do not all write the pool's own count.
+    Home(Arc<Anchor<M>>),
+    /// The pool itself (a pool without homes).
+    Pool(Arc<Shared<M>>),
+}
+
+impl<M: Manager> Keep<M> {
+    pub(crate) fn shared(&self) -> &Shared<M> {
+        match self {
+            Keep::Home(anchor) => &anchor.shared,
+            Keep::Pool(shared) => shared,
+        }
+    }
+}
+
+/// One reference to the pool, shared by the objects checked out through a
+/// home.
+pub(crate) struct Anchor<M: Manager> {
+    shared: Arc<Shared<M>>,
+}
+
+/// A home's anchor, made at its first checkout. The [`Pool`] handles hold
+/// the anchors, not the pool itself: no reference cycle, so the pool is
+/// freed once its last handle and its last checked-out object are gone.
+/// Written once; read without a lock or a write.
+#[repr(align(128))]
+struct AnchorSlot<M: Manager>(OnceLock<Arc<Anchor<M>>>);
+
 /// The pool's lock held: the state, and on release the homes' gate set
 /// from it, so no change to the waiters, `closed` or `size` can leave the
 /// gate stale.
@@ -1098,7 +1131,7 @@ async fn top_up_task<M: Manager>(pool: Weak<Shared<M>>, wake: Arc<Notify>) {
             let Some(shared) = pool.upgrade() else {
                 return;
             };
-            let pool = Pool { shared };
+            let pool = Pool::from_shared(shared);
             match pool.top_up_one().await {
                 Ok(true) => pause = FIRST_PAUSE,
                 Ok(false) => break,
@@ -1180,12 +1213,15 @@ async fn lazy_timeout<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
 /// ```
 pub struct Pool<M: Manager> {
     shared: Arc<Shared<M>>,
+    /// One per home, shared by the handles.
+    anchors: Arc<[AnchorSlot<M>]>,
 }
 
 impl<M: Manager> Clone for Pool<M> {
     fn clone(&self) -> Self {
         Self {
             shared: Arc::clone(&self.shared),
+            anchors: Arc::clone(&self.anchors),
         }
     }
 }
@@ -1254,6 +1290,7 @@ impl<M: Manager> Pool<M> {
                     shared: weak.clone(),
                 })),
             }),
+            anchors: (0..homes).map(|_| AnchorSlot(OnceLock::new())).collect(),
         }
     }
 
@@ -1560,8 +1597,34 @@ impl<M: Manager> Pool<M> {
             .check_out(stamp.location, stamp.since, self.shared.epoch);
         Pooled {
             entry: Some(entry),
-            shared: Arc::clone(&self.shared),
+            keep: self.keep(),
         }
+    }
+
+    /// A handle to `shared` without anchors, for the top-up task (which
+    /// checks nothing out).
+    fn from_shared(shared: Arc<Shared<M>>) -> Self {
+        Self {
+            shared,
+            anchors: Arc::new([]),
+        }
+    }
+
+    /// What keeps the pool alive for an object checked out now: the anchor
+    /// of this thread's home (made at its first use), or the pool itself.
+    fn keep(&self) -> Keep<M> {
+        let n = self.anchors.len();
+        if n == 0 {
+            return Keep::Pool(Arc::clone(&self.shared));
+        }
+        let i = hint();
+        let i = if i < n { i } else { i % n };
+        let anchor = self.anchors[i].0.get_or_init(|| {
+            Arc::new(Anchor {
+                shared: Arc::clone(&self.shared),
+            })
+        });
+        Keep::Home(Arc::clone(anchor))
     }
 
     /// Recycles or creates until the guard holds a ready object, then fills
@@ -1685,7 +1748,7 @@ impl<M: Manager> Pool<M> {
         entry.track.check_out(location, now, shared.epoch);
         Ok(Pooled {
             entry: Some(entry),
-            shared: Arc::clone(&self.shared),
+            keep: self.keep(),
         })
     }
 

@@ -670,7 +670,7 @@ async fn local_order_hands_a_thread_back_the_object_it_returned() {
 
 /// Checks out and gives back all `n` objects, so they sit in the lock-free
 /// idle set of a pool in local order rather than under the lock.
-async fn park_all(pool: &Pool<Steered>, n: usize) {
+async fn park_all<M: aqueduct_pool::Manager>(pool: &Pool<M>, n: usize) {
     let all: Vec<_> = futures::future::join_all((0..n).map(|_| pool.get())).await;
     drop(all);
     let s = pool.status();
@@ -1072,4 +1072,83 @@ async fn a_task_looping_on_free_objects_lets_others_run() {
         );
     }
     assert!(checkouts <= 256, "yielded only after {checkouts} checkouts");
+}
+
+/// A manager that says when it is dropped, that is when its pool is freed.
+struct Flagged(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for Flagged {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+impl aqueduct_pool::Manager for Flagged {
+    type Object = u8;
+    type Error = std::convert::Infallible;
+
+    async fn create(&self) -> Result<u8, Self::Error> {
+        Ok(0)
+    }
+}
+
+async fn outlived_by_its_objects(order: Order) {
+    let freed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pool = Pool::builder(Flagged(Arc::clone(&freed)))
+        .max_size(4)
+        .order(order)
+        .build_lazy()
+        .unwrap();
+    // Objects through every path: made, parked and taken back, idle.
+    let a = pool.get().await.unwrap();
+    let b = pool.get().await.unwrap();
+    drop(b);
+    let b = pool.get().await.unwrap();
+    drop(pool.get().await.unwrap());
+    let mut c = pool.clone().try_get().unwrap();
+    drop(pool);
+    // No handle left: the objects out still work and keep the pool alive.
+    *c += 1;
+    drop(c);
+    assert!(
+        !freed.load(Ordering::SeqCst),
+        "freed under a checked-out object"
+    );
+    drop(a);
+    assert!(!freed.load(Ordering::SeqCst));
+    drop(b);
+    assert!(
+        freed.load(Ordering::SeqCst),
+        "the pool outlived its last object"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pool_lives_while_its_objects_are_out_and_no_longer_in_local_order() {
+    outlived_by_its_objects(Order::Local).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pool_lives_while_its_objects_are_out_and_no_longer_in_fifo_order() {
+    outlived_by_its_objects(Order::Fifo).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pool_with_idle_objects_is_freed_with_its_last_handle() {
+    let freed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pool = Pool::builder(Flagged(Arc::clone(&freed)))
+        .max_size(4)
+        .min_idle(2)
+        .build()
+        .await
+        .unwrap();
+    let other = pool.clone();
+    park_all(&pool, 3).await;
+    drop(pool);
+    assert!(!freed.load(Ordering::SeqCst), "a handle is left");
+    drop(other);
+    assert!(
+        freed.load(Ordering::SeqCst),
+        "idle objects kept the pool alive"
+    );
 }
