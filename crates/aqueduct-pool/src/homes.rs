@@ -9,11 +9,12 @@
 //! creation and the rare operations over the whole pool.
 //!
 //! The *gate* says when the homes must not be used: while anyone is queued
-//! (a returned object must go to the oldest waiter), the pool is closed, or
-//! it is above its `max_size`. It is set under the pool's lock. The one race
-//! that matters is a give-back that parks an object just as a caller, under
-//! the lock, finds every home empty and queues: the object would idle while
-//! the caller waits. [`Homes::drain`] writes the gate, then swaps every
+//! (a returned object must go to the oldest waiter), the pool is closed, it
+//! is above its `max_size`, or below its `min_idle` (checkouts through the
+//! lock top it up). It is set under the pool's lock. The one race that
+//! matters is a give-back that parks an object just as a caller, under the
+//! lock, finds every home empty and becomes the first to queue: the object
+//! would idle while the caller waits. [`Homes::drain`] writes the gate, then swaps every
 //! home out (acquire-release); [`Homes::put`] exchanges the object in
 //! (acquire-release), then reads the gate. Each home is only ever written
 //! by such read-modify-writes, so of the drain's swap and the give-back's
@@ -32,7 +33,7 @@ use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 /// `i` wrapped to `0..n` (`n > 0`), without a division in the usual case
 /// of a hint that is in range already.
 #[inline]
-fn wrap(i: usize, n: usize) -> usize {
+pub(crate) fn wrap(i: usize, n: usize) -> usize {
     if i < n { i } else { i % n }
 }
 

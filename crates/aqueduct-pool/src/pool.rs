@@ -20,7 +20,7 @@ use tokio::time::{Instant, Sleep};
 
 use crate::config::{Builder, Config, Order};
 use crate::error::PoolError;
-use crate::homes::Homes;
+use crate::homes::{Homes, wrap};
 use crate::manager::Manager;
 use crate::object::{Entry, Meta, Pooled, Track};
 use crate::status::{Holder, Status, WaitHistogram};
@@ -1617,9 +1617,7 @@ impl<M: Manager> Pool<M> {
         if n == 0 {
             return Keep::Pool(Arc::clone(&self.shared));
         }
-        let i = hint();
-        let i = if i < n { i } else { i % n };
-        let anchor = self.anchors[i].0.get_or_init(|| {
+        let anchor = self.anchors[wrap(hint(), n)].0.get_or_init(|| {
             Arc::new(Anchor {
                 shared: Arc::clone(&self.shared),
             })
