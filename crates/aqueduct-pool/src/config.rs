@@ -25,10 +25,10 @@ pub enum Order {
     /// memory, so throughput grows with cores instead of queueing on a
     /// lock. A thread keeps reusing the same hot object, as in
     /// [`Lifo`](Order::Lifo), so the objects nobody needs age out under
-    /// `idle_timeout` (each checkout looks at one neighbouring idle object
-    /// for that). Waiters are still served first come, first served: while
-    /// anyone waits, every object goes back through the lock to the oldest
-    /// waiter.
+    /// `idle_timeout` (each checkout looks at one more idle object for that,
+    /// a different one each time). Waiters are still served first come,
+    /// first served: while anyone waits, every object goes back through the
+    /// lock to the oldest waiter.
     #[default]
     Local,
     /// The object idle the longest: use spreads evenly over all objects, so
@@ -361,7 +361,8 @@ impl<M: Manager> Builder<M> {
         /// limit), unless that would take the pool below `min_idle`. There
         /// is no reaper task: checkouts discard the stale objects they meet,
         /// and every checkout (in LIFO and local order) and return also looks
-        /// at the longest-idle objects (local order: at a neighbouring one).
+        /// at the longest-idle objects (local order: at one more idle object,
+        /// a different one each time).
         ///
         /// ```
         /// # use std::time::Duration;
