@@ -111,14 +111,21 @@ impl<T, E> State<T, E> {
         self.tracks.push(Arc::downgrade(track));
     }
 
+    /// The pool should make one more object: it is open, below `min_idle`
+    /// and below `max_size`, and nobody waits (a waiter is handed a freed
+    /// slot and creates in it). Checkouts and the top-up task ask this.
+    fn wants_top_up(&self) -> bool {
+        !self.closed && self.waiting == 0 && self.size < self.min_idle.min(self.max_size)
+    }
+
     /// The gate of the homes: closed (non-zero) while anyone waits, the
-    /// pool is closed, it is above `max_size`, or below `min_idle` (so that
-    /// checkouts go through the lock, which tops the pool up).
+    /// pool is closed, it is above `max_size`, or it wants a top-up (so that
+    /// checkouts go through the lock, which makes it).
     fn gate(&self) -> usize {
         self.waiting
             + usize::from(self.closed)
             + usize::from(self.size > self.max_size)
-            + usize::from(self.size < self.min_idle.min(self.max_size))
+            + usize::from(self.wants_top_up())
     }
 
     fn enqueue(&mut self) -> usize {
@@ -338,7 +345,7 @@ impl<T, E> Drop for Locked<'_, T, E> {
     fn drop(&mut self) {
         // Still under the lock: `st` is released after this.
         self.homes.set_gate(self.st.gate());
-        if self.st.size < self.st.min_idle && !self.st.closed {
+        if self.st.wants_top_up() {
             if let Some(top_up) = self.top_up.get() {
                 top_up.notify_one();
             }
@@ -681,7 +688,7 @@ impl<M: Manager> Shared<M> {
         grant: Grant<M::Object>,
     ) -> Begin<M::Object> {
         st.hist.buckets[0] += 1;
-        let topup = st.size < self.config.min_idle && st.size < st.max_size;
+        let topup = st.wants_top_up();
         if topup {
             st.size += 1;
         }
@@ -1427,7 +1434,7 @@ impl<M: Manager> Pool<M> {
             if st.closed {
                 return Err(PoolError::Closed);
             }
-            if st.size >= st.min_idle || st.size >= st.max_size || st.waiting > 0 {
+            if !st.wants_top_up() {
                 return Ok(false);
             }
             st.size += 1;
@@ -2107,6 +2114,23 @@ mod tests {
         st.max_size = 1;
         st.min_idle = 5;
         assert_eq!(st.gate(), 0, "min_idle counts up to max_size");
+    }
+
+    #[test]
+    fn a_top_up_is_wanted_only_where_one_can_be_made() {
+        let mut st = state();
+        (st.max_size, st.min_idle) = (3, 2);
+        assert!(st.wants_top_up());
+        st.size = 2;
+        assert!(!st.wants_top_up(), "at min_idle");
+        (st.size, st.max_size) = (1, 1);
+        assert!(!st.wants_top_up(), "full, though below min_idle");
+        st.max_size = 3;
+        st.enqueue();
+        assert!(!st.wants_top_up(), "a waiter takes the room");
+        let mut st = state();
+        (st.max_size, st.min_idle, st.closed) = (3, 2, true);
+        assert!(!st.wants_top_up(), "closed");
     }
 
     #[test]

@@ -1152,3 +1152,26 @@ async fn a_pool_with_idle_objects_is_freed_with_its_last_handle() {
         "idle objects kept the pool alive"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_background_top_up_rests_while_max_size_is_below_min_idle() {
+    // After a resize below min_idle the pool cannot grow to it; the task
+    // must then wait for a change rather than wake itself forever (which
+    // would also keep paused time from advancing here).
+    let pool = Pool::builder(Steered::default())
+        .max_size(4)
+        .min_idle(2)
+        .build()
+        .await
+        .unwrap();
+    let task = pool.top_up_in_background();
+    pool.resize(1);
+    sleep(Duration::from_secs(1)).await;
+    let s = pool.status();
+    assert_eq!((s.size, s.max_size, s.created), (1, 1, 2), "{s:?}");
+    pool.resize(4);
+    settle().await;
+    assert_eq!(pool.status().size, 2, "room again: topped up to min_idle");
+    pool.close().await.unwrap();
+    task.await.unwrap();
+}
