@@ -533,14 +533,7 @@ impl<M: Manager> Shared<M> {
         };
         if let Some(other) = other {
             if self.may_have_expired(&other, now) {
-                let mut st = self.lock();
-                let (waker, expired) = if self.is_expired(&other, now, st.size) {
-                    st.discarded += 1;
-                    (st.put_slot(), Some(other))
-                } else {
-                    (st.put_object(other), None)
-                };
-                self.unlock_and_wake(st, waker, expired);
+                self.settle(other, Some(now));
             } else {
                 self.park(other, look);
             }
