@@ -111,6 +111,12 @@ impl<T, E> State<T, E> {
         self.tracks.push(Arc::downgrade(track));
     }
 
+    /// An object coming back is not kept: the pool is closed, or above a
+    /// reduced `max_size`.
+    fn keeps_none(&self) -> bool {
+        self.closed || self.size > self.max_size
+    }
+
     /// The pool should make one more object: it is open, below `min_idle`
     /// and below `max_size`, and nobody waits (a waiter is handed a freed
     /// slot and creates in it). Checkouts and the top-up task ask this.
@@ -122,10 +128,7 @@ impl<T, E> State<T, E> {
     /// pool is closed, it is above `max_size`, or it wants a top-up (so that
     /// checkouts go through the lock, which makes it).
     fn gate(&self) -> usize {
-        self.waiting
-            + usize::from(self.closed)
-            + usize::from(self.size > self.max_size)
-            + usize::from(self.wants_top_up())
+        self.waiting + usize::from(self.keeps_none()) + usize::from(self.wants_top_up())
     }
 
     fn enqueue(&mut self) -> usize {
@@ -496,7 +499,7 @@ impl<M: Manager> Shared<M> {
         wakers: &mut Vec<Waker>,
     ) {
         self.homes.drain(|entry| {
-            if st.closed || st.size > st.max_size {
+            if st.keeps_none() {
                 st.size -= 1;
                 st.discarded += 1;
                 garbage.push(entry);
@@ -548,10 +551,7 @@ impl<M: Manager> Shared<M> {
     /// expired: the lock discards it if it is, else it goes back.
     fn settle(&self, entry: Box<Entry<M::Object>>, now: Option<Instant>) {
         let mut st = self.lock();
-        if now.is_some_and(|now| self.is_expired(&entry, now, st.size))
-            || st.closed
-            || st.size > st.max_size
-        {
+        if now.is_some_and(|now| self.is_expired(&entry, now, st.size)) || st.keeps_none() {
             st.discarded += 1;
             let waker = st.put_slot();
             self.unlock_and_wake(st, waker, entry);
@@ -780,7 +780,7 @@ impl<M: Manager> Shared<M> {
     /// above `max_size`).
     fn give_back_locked(&self, entry: Box<Entry<M::Object>>, discard: bool, now: Option<Instant>) {
         let mut st = self.lock();
-        if discard || st.closed || st.size > st.max_size {
+        if discard || st.keeps_none() {
             st.discarded += 1;
             let waker = st.put_slot();
             self.unlock_and_wake(st, waker, entry);
@@ -841,9 +841,7 @@ impl<M: Manager> Shared<M> {
             st.discarded += 1;
         }
         let (waker, dropped) = match grant {
-            Grant::Object(entry) if !st.closed && st.size <= st.max_size => {
-                (st.put_object(entry), None)
-            }
+            Grant::Object(entry) if !st.keeps_none() => (st.put_object(entry), None),
             Grant::Object(entry) => (st.put_slot(), Some(entry)),
             Grant::Slot => (st.put_slot(), None),
         };
