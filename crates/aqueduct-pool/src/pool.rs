@@ -472,6 +472,14 @@ impl<M: Manager> Shared<M> {
         }
     }
 
+    /// Keeps the error of a create no caller waited for (a top-up) for
+    /// [`PoolError::Timeout`]'s `last_create_error`.
+    fn keep_create_error(&self, err: PoolError<M::Error>) {
+        if let PoolError::Create(e) = err {
+            self.lock().last_create_error = Some(Arc::new(e));
+        }
+    }
+
     fn wake_top_up(&self) {
         if let Some(wake) = self.top_up.get() {
             wake.notify_one();
@@ -1135,9 +1143,7 @@ async fn top_up_task<M: Manager>(pool: Weak<Shared<M>>, wake: Arc<Notify>) {
                 Ok(false) => break,
                 Err(PoolError::Closed) => return,
                 Err(e) => {
-                    if let PoolError::Create(e) = e {
-                        pool.shared.lock().last_create_error = Some(Arc::new(e));
-                    }
+                    pool.shared.keep_create_error(e);
                     drop(pool);
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(10));
@@ -1659,9 +1665,8 @@ impl<M: Manager> Pool<M> {
     /// Fills a slot reserved by a checkout; a failure is kept for
     /// `PoolError::Timeout::last_create_error`.
     async fn top_up(&self) {
-        if let Err(PoolError::Create(e)) = self.fill_slot().await {
-            let mut st = self.shared.lock();
-            st.last_create_error = Some(Arc::new(e));
+        if let Err(e) = self.fill_slot().await {
+            self.shared.keep_create_error(e);
         }
     }
 
