@@ -480,6 +480,13 @@ impl<M: Manager> Shared<M> {
         }
     }
 
+    /// Idle objects: under the lock and in the homes. Objects move between
+    /// homes while they are counted, so one can be seen twice: the sum is
+    /// capped by `size`.
+    fn idle(&self, st: &State<M::Object, M::Error>) -> usize {
+        (st.idle.len() + self.homes.occupied()).min(st.size)
+    }
+
     fn wake_top_up(&self) {
         if let Some(wake) = self.top_up.get() {
             wake.notify_one();
@@ -1369,7 +1376,7 @@ impl<M: Manager> Pool<M> {
                 if st.closed {
                     return Err(PoolError::Closed);
                 }
-                if st.idle.len() + self.shared.homes.occupied() >= self.shared.config.min_idle
+                if self.shared.idle(&st) >= self.shared.config.min_idle
                     || st.size >= st.max_size
                     || st.waiting > 0
                 {
@@ -1772,9 +1779,7 @@ impl<M: Manager> Pool<M> {
     pub fn status(&self) -> Status {
         let shared = &*self.shared;
         let st = shared.lock();
-        // Objects move between homes while they are counted: one can be
-        // seen twice, so the sum is capped by `size`.
-        let idle = (st.idle.len() + shared.homes.occupied()).min(st.size);
+        let idle = shared.idle(&st);
         let fast = shared.homes.taken();
         let mut wait_time = st.hist;
         wait_time.buckets[0] += fast;
