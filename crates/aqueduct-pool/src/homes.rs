@@ -109,10 +109,11 @@ impl<T> Homes<T> {
         None
     }
 
-    /// Takes the object in home `i`, if any, whatever the gate says.
+    /// Takes the object in home `i` (below [`len`](Homes::len)), if any,
+    /// whatever the gate says.
     #[must_use]
     pub fn take_at(&self, i: usize) -> Option<Box<T>> {
-        let home = &self.homes[wrap(i, self.homes.len())];
+        let home = &self.homes[i];
         // Read before writing: a home found empty costs no cache-line
         // transfer.
         if home.ptr.load(Ordering::Relaxed).is_null() {
