@@ -4,12 +4,14 @@
 //! sleep: they assert that no checkout takes longer than `wait_timeout`.
 #![cfg(all(feature = "tcp", feature = "deadpool"))]
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::ops::DerefMut;
 use std::time::Duration;
 
-use aqueduct_pool::Pool;
 use aqueduct_pool::deadpool::{Adapter, DeadPool};
 use aqueduct_pool::tcp::TcpManager;
+use aqueduct_pool::{Order, Pool};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -103,16 +105,46 @@ where
     }
 }
 
+/// Checks out four connections at once, as many as the pools under test
+/// hold, so every connection is checked out, and makes a request on each.
+async fn all_at_once<C, F, Fut>(get: F)
+where
+    C: DerefMut<Target = TcpStream>,
+    F: Fn() -> Fut,
+    Fut: Future<Output = C>,
+{
+    let mut all = Vec::new();
+    for i in 0..4 {
+        let start = Instant::now();
+        let mut conn = get().await;
+        let waited = start.elapsed();
+        assert!(waited < WAIT, "a checkout waited {waited:?}");
+        let body = format!("all-{i}");
+        assert_eq!(request(&mut conn, &body).await.unwrap(), body);
+        all.push(conn);
+    }
+}
+
 fn manager(addr: SocketAddr) -> TcpManager {
     TcpManager::new(addr).connect_timeout(Duration::from_secs(1))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarted_server_our_pool_recovers() {
+    our_pool_recovers(Order::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_server_our_fifo_pool_recovers() {
+    our_pool_recovers(Order::Fifo).await;
+}
+
+async fn our_pool_recovers(order: Order) {
     let (server, addr) = Echo::start("127.0.0.1:0".parse().unwrap()).await;
     let pool = Pool::builder(manager(addr))
         .max_size(4)
         .min_idle(4)
+        .order(order)
         .wait_timeout(WAIT)
         .build()
         .await
@@ -139,10 +171,22 @@ async fn restarted_server_our_pool_recovers() {
 
     burst(40, "after", one).await;
     let s = pool.status();
-    // All four old connections were found dead and replaced.
-    assert_eq!(s.discarded, 4, "{s:?}");
-    assert_eq!(s.created, 8, "{s:?}");
     assert_eq!(s.timeouts, 0);
+    if order == Order::Fifo {
+        // Every connection took its turn: all four old ones were found
+        // dead and replaced.
+        assert_eq!((s.discarded, s.created), (4, 8), "{s:?}");
+    } else {
+        // The local order reuses the connections its threads used last,
+        // so an old one may still be idle, unchecked; each replaced one was
+        // replaced once.
+        assert_eq!(s.created, 4 + s.discarded, "{s:?}");
+    }
+    // Any old connection still idle is checked out now, found dead and
+    // replaced.
+    all_at_once(|| async { pool.get().await.unwrap() }).await;
+    let s = pool.status();
+    assert_eq!((s.discarded, s.created, s.timeouts), (4, 8, 0), "{s:?}");
     server.stop().await;
 }
 
@@ -169,6 +213,7 @@ async fn restarted_server_deadpool_recovers() {
     server.stop().await;
     let (server, _) = Echo::start(addr).await;
     burst(40, "after", one).await;
+    all_at_once(|| async { pool.get().await.unwrap() }).await;
     assert_eq!(pool.status().size, 4);
     server.stop().await;
 }
