@@ -1369,24 +1369,15 @@ impl<M: Manager> Pool<M> {
     /// # }
     /// ```
     pub async fn replenish(&self) -> Result<usize, PoolError<M::Error>> {
+        let shared = &*self.shared;
         let mut made = 0;
-        loop {
-            {
-                let mut st = self.shared.lock();
-                if st.closed {
-                    return Err(PoolError::Closed);
-                }
-                if self.shared.idle(&st) >= self.shared.config.min_idle
-                    || st.size >= st.max_size
-                    || st.waiting > 0
-                {
-                    return Ok(made);
-                }
-                st.size += 1;
-            }
+        while self.reserve_slot(|st| {
+            shared.idle(st) < shared.config.min_idle && st.size < st.max_size && st.waiting == 0
+        })? {
             self.fill_slot().await?;
             made += 1;
         }
+        Ok(made)
     }
 
     /// Starts a task on the current runtime that keeps the pool at
@@ -1433,17 +1424,28 @@ impl<M: Manager> Pool<M> {
     /// Creates one object if the pool is below `min_idle`: `Ok(false)` if it
     /// is not (or is full, or has waiters, who create for themselves).
     async fn top_up_one(&self) -> Result<bool, PoolError<M::Error>> {
-        {
-            let mut st = self.shared.lock();
-            if st.closed {
-                return Err(PoolError::Closed);
-            }
-            if !st.wants_top_up() {
-                return Ok(false);
-            }
-            st.size += 1;
+        if !self.reserve_slot(State::wants_top_up)? {
+            return Ok(false);
         }
         self.fill_slot().await.map(|()| true)
+    }
+
+    /// Counts one more object in `size`, for the caller to create with
+    /// [`fill_slot`](Self::fill_slot), if the pool is open and `wanted`
+    /// says so under the lock: `Ok(false)` if it does not.
+    fn reserve_slot(
+        &self,
+        wanted: impl FnOnce(&State<M::Object, M::Error>) -> bool,
+    ) -> Result<bool, PoolError<M::Error>> {
+        let mut st = self.shared.lock();
+        if st.closed {
+            return Err(PoolError::Closed);
+        }
+        if !wanted(&st) {
+            return Ok(false);
+        }
+        st.size += 1;
+        Ok(true)
     }
 
     /// Creates an object into a slot already counted in `size`.
