@@ -349,10 +349,15 @@ impl<T, E> Drop for Locked<'_, T, E> {
         // Still under the lock: `st` is released after this.
         self.homes.set_gate(self.st.gate());
         if self.st.wants_top_up() {
-            if let Some(top_up) = self.top_up.get() {
-                top_up.notify_one();
-            }
+            wake_top_up(self.top_up);
         }
+    }
+}
+
+/// Wakes the task of [`Pool::top_up_in_background`], if one was started.
+fn wake_top_up(top_up: &OnceLock<Arc<Notify>>) {
+    if let Some(wake) = top_up.get() {
+        wake.notify_one();
     }
 }
 
@@ -382,7 +387,7 @@ pub(crate) struct Shared<M: Manager> {
 impl<M: Manager> Drop for Shared<M> {
     fn drop(&mut self) {
         // A background top-up finds the pool gone and ends.
-        self.wake_top_up();
+        wake_top_up(&self.top_up);
     }
 }
 
@@ -485,12 +490,6 @@ impl<M: Manager> Shared<M> {
     /// capped by `size`.
     fn idle(&self, st: &State<M::Object, M::Error>) -> usize {
         (st.idle.len() + self.homes.occupied()).min(st.size)
-    }
-
-    fn wake_top_up(&self) {
-        if let Some(wake) = self.top_up.get() {
-            wake.notify_one();
-        }
     }
 
     fn lock(&self) -> Locked<'_, M::Object, M::Error> {
@@ -1996,7 +1995,7 @@ impl<M: Manager> Pool<M> {
             w.wake();
         }
         // A background top-up sees the pool closed and ends.
-        shared.wake_top_up();
+        wake_top_up(&shared.top_up);
         let limit = shared.config.close_timeout;
         let deadline = Instant::now() + limit;
         loop {
