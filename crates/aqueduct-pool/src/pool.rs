@@ -85,7 +85,9 @@ pub(crate) struct State<T, E> {
 
 /// What a checkout found in the homes.
 enum Fast<T> {
-    Taken(Box<Entry<T>>),
+    /// An object, from the home of this index: the checkout it serves is
+    /// counted there ([`Homes::served`]).
+    Taken(Box<Entry<T>>, usize),
     /// An object that may have expired: the lock decides.
     Stale(Box<Entry<T>>),
     Empty,
@@ -535,7 +537,7 @@ impl<M: Manager> Shared<M> {
         };
         set_hint(home);
         let Some(now) = now else {
-            return Fast::Taken(entry);
+            return Fast::Taken(entry, home);
         };
         let expiring = self.config.idle_timeout.is_some() || self.config.max_lifetime.is_some();
         let look = if expiring {
@@ -558,7 +560,7 @@ impl<M: Manager> Shared<M> {
         if self.may_have_expired(&entry, now) {
             return Fast::Stale(entry);
         }
-        Fast::Taken(entry)
+        Fast::Taken(entry, home)
     }
 
     /// Gives back an object [`take_fast`](Self::take_fast) found possibly
@@ -1525,7 +1527,10 @@ impl<M: Manager> Pool<M> {
         let begun = poll_fn(|cx| {
             let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
             let begun = match shared.take_fast(now) {
-                Fast::Taken(entry) => Begin::Ready(Grant::Object(entry), false),
+                Fast::Taken(entry, home) => {
+                    shared.homes.served(home);
+                    Begin::Ready(Grant::Object(entry), false)
+                }
                 taken => {
                     if let Fast::Stale(entry) = taken {
                         shared.settle(entry, now);

@@ -361,6 +361,38 @@ async fn idle_timeout_discards_above_min_idle() {
     assert_eq!(*obj, 2);
 }
 
+/// In the default order idle objects wait in per-thread homes. An expired
+/// one a checkout meets there counts as discarded, not as a checkout: the
+/// counters show each `get` or `try_get` once, with what served it.
+#[tokio::test(start_paused = true)]
+async fn expired_objects_met_by_checkouts_count_once() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(2)
+        .idle_timeout(Duration::from_secs(10))
+        .build_lazy()
+        .unwrap();
+    drop((pool.get().await.unwrap(), pool.get().await.unwrap()));
+    sleep(Duration::from_secs(11)).await;
+    let fresh = pool.get().await.unwrap();
+    let s = pool.status();
+    assert_eq!((s.created, s.recycled, s.discarded), (3, 0, 2), "{s:?}");
+    assert_eq!((s.size, s.wait_time.total()), (1, 3), "{s:?}");
+    drop(fresh);
+
+    let again = pool.try_get().unwrap();
+    let s = pool.status();
+    assert_eq!((s.recycled, s.wait_time.total()), (1, 4), "{s:?}");
+    drop(again);
+    sleep(Duration::from_secs(11)).await;
+    assert!(matches!(
+        pool.try_get(),
+        Err(PoolError::Exhausted { in_use: 0, .. })
+    ));
+    let s = pool.status();
+    assert_eq!((s.size, s.discarded), (0, 3), "{s:?}");
+    assert_eq!((s.recycled, s.wait_time.total()), (1, 4), "{s:?}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_panicking_holder_marks_its_object_dirty() {
     let pool = pool(1).await;
