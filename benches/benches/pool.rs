@@ -24,7 +24,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aqueduct_pool::{Manager, Order, Pool};
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{
+    BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
+};
 use tokio::runtime::{Builder, Runtime};
 use tokio::sync::Barrier;
 
@@ -181,17 +184,31 @@ fn runtime(multi: bool) -> Runtime {
     }
 }
 
-fn uncontended(c: &mut Criterion) {
-    let mut group = c.benchmark_group("pool/uncontended");
+/// The runtimes the single-checkout groups run on, by parameter.
+const RUNTIMES: [(&str, bool); 2] = [("current-thread", false), ("multi-thread", true)];
+
+/// A group of single checkouts: one element each.
+fn checkout_group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
     group
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(30)
         .throughput(Throughput::Elements(1));
-    for (param, multi) in [("current-thread", false), ("multi-thread", true)] {
+    group
+}
+
+/// Our pool in its default order and in FIFO order, 8 objects each.
+fn our_pools(rt: &Runtime) -> [(&'static str, Pool<Noop>); 2] {
+    [("aqueduct", Order::Local), ("aqueduct-fifo", Order::Fifo)]
+        .map(|(name, order)| (name, rt.block_on(ours(8, order))))
+}
+
+fn uncontended(c: &mut Criterion) {
+    let mut group = checkout_group(c, "pool/uncontended");
+    for (param, multi) in RUNTIMES {
         let rt = runtime(multi);
-        for (name, order) in [("aqueduct", Order::Local), ("aqueduct-fifo", Order::Fifo)] {
-            let pool = rt.block_on(ours(8, order));
+        for (name, pool) in our_pools(&rt) {
             group.bench_function(BenchmarkId::new(name, param), |b| {
                 b.to_async(&rt).iter(|| async {
                     let obj = pool.get().await.unwrap();
@@ -215,6 +232,37 @@ fn uncontended(c: &mut Criterion) {
                 });
             });
         }
+    }
+    group.finish();
+}
+
+/// A checkout that never waits, then the give-back: our `try_get` beside
+/// deadpool's `timeout_get` with a zero wait, its non-blocking mode (bb8
+/// has none). Each runs in a task of the runtime, as a server's handler
+/// would.
+fn try_checkout(c: &mut Criterion) {
+    let mut group = checkout_group(c, "pool/try");
+    for (param, multi) in RUNTIMES {
+        let rt = runtime(multi);
+        for (name, pool) in our_pools(&rt) {
+            group.bench_function(BenchmarkId::new(name, param), |b| {
+                b.to_async(&rt).iter(|| async {
+                    let obj = pool.try_get().unwrap();
+                    black_box(*obj);
+                });
+            });
+        }
+        let pool = rt.block_on(deadpool_pool(8, None));
+        let no_wait = deadpool::managed::Timeouts {
+            wait: Some(Duration::ZERO),
+            ..deadpool::managed::Timeouts::new()
+        };
+        group.bench_function(BenchmarkId::new("deadpool", param), |b| {
+            b.to_async(&rt).iter(|| async {
+                let obj = pool.timeout_get(&no_wait).await.unwrap();
+                black_box(*obj);
+            });
+        });
     }
     group.finish();
 }
@@ -304,5 +352,11 @@ fn contended_hold(c: &mut Criterion) {
     contended_group(c, "pool/contended-yield", true);
 }
 
-criterion_group!(benches, uncontended, contended, contended_hold);
+criterion_group!(
+    benches,
+    uncontended,
+    try_checkout,
+    contended,
+    contended_hold
+);
 criterion_main!(benches);

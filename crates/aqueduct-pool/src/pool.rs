@@ -577,6 +577,60 @@ impl<M: Manager> Shared<M> {
         }
     }
 
+    /// [`Pool::try_get`] under the lock: the first clean idle object in
+    /// the reuse order, discarding expired ones on the way. Brings the
+    /// homes under the lock first (they may hold clean objects the fast
+    /// path passed over).
+    fn try_take_locked(
+        &self,
+        now: Option<Instant>,
+    ) -> Result<Box<Entry<M::Object>>, PoolError<M::Error>> {
+        let (mut expired, mut garbage, mut wakers) = (Vec::new(), Vec::new(), Vec::new());
+        let mut st = self.lock();
+        if st.closed {
+            return Err(PoolError::Closed);
+        }
+        self.absorb_homes(&mut st, &mut garbage, &mut wakers);
+        let mut found = None;
+        if st.waiting == 0 {
+            let len = st.idle.len();
+            let mut i = 0;
+            while i < len - expired.len() {
+                let idx = match self.config.order {
+                    Order::Fifo => i,
+                    _ => st.idle.len() - 1 - i,
+                };
+                let size = st.size;
+                let entry = &st.idle[idx];
+                if now.is_some_and(|now| self.is_expired(entry, now, size)) {
+                    if let Some(entry) = st.idle.remove(idx) {
+                        st.size -= 1;
+                        st.discarded += 1;
+                        expired.push(entry);
+                    }
+                    continue;
+                }
+                if !entry.meta.dirty {
+                    found = st.idle.remove(idx);
+                    break;
+                }
+                i += 1;
+            }
+        }
+        let Some(entry) = found else {
+            let err = PoolError::Exhausted {
+                in_use: st.size - st.idle.len(),
+                max_size: st.max_size,
+            };
+            self.unlock_and_wake(st, wakers, (expired, garbage));
+            return Err(err);
+        };
+        st.recycled += 1;
+        st.hist.buckets[0] += 1;
+        self.unlock_and_wake(st, wakers, (expired, garbage));
+        Ok(entry)
+    }
+
     /// Without knowing `size`: past its lifetime, or idle past
     /// `idle_timeout` (which spares objects that keep the pool at
     /// `min_idle`: the lock decides).
@@ -1713,51 +1767,18 @@ impl<M: Manager> Pool<M> {
         let location = Location::caller();
         let shared = &*self.shared;
         let now = shared.now_if_timed();
-        let (mut expired, mut garbage, mut wakers) = (Vec::new(), Vec::new(), Vec::new());
-        let mut st = shared.lock();
-        if st.closed {
-            return Err(PoolError::Closed);
-        }
-        // Rare enough to bring the homes under the lock and look at every
-        // idle object there.
-        shared.absorb_homes(&mut st, &mut garbage, &mut wakers);
-        let mut found = None;
-        if st.waiting == 0 {
-            let len = st.idle.len();
-            let mut i = 0;
-            while i < len - expired.len() {
-                let idx = match shared.config.order {
-                    Order::Fifo => i,
-                    _ => st.idle.len() - 1 - i,
-                };
-                let size = st.size;
-                let entry = &st.idle[idx];
-                if now.is_some_and(|now| shared.is_expired(entry, now, size)) {
-                    if let Some(entry) = st.idle.remove(idx) {
-                        st.size -= 1;
-                        st.discarded += 1;
-                        expired.push(entry);
-                    }
-                    continue;
-                }
-                if !entry.meta.dirty {
-                    found = st.idle.remove(idx);
-                    break;
-                }
-                i += 1;
+        let mut entry = match shared.take_fast(now) {
+            Fast::Taken(entry, home) if !entry.meta.dirty => {
+                shared.homes.served(home);
+                entry
             }
-        }
-        let Some(mut entry) = found else {
-            let err = PoolError::Exhausted {
-                in_use: st.size - st.idle.len(),
-                max_size: st.max_size,
-            };
-            shared.unlock_and_wake(st, wakers, (expired, garbage));
-            return Err(err);
+            fast => {
+                if let Fast::Taken(entry, _) | Fast::Stale(entry) = fast {
+                    shared.settle(entry, now);
+                }
+                shared.try_take_locked(now)?
+            }
         };
-        st.recycled += 1;
-        st.hist.buckets[0] += 1;
-        shared.unlock_and_wake(st, wakers, (expired, garbage));
         entry.meta.use_count += 1;
         entry.track.check_out(location, now, shared.epoch);
         Ok(Pooled {

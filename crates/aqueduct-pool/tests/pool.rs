@@ -405,8 +405,12 @@ async fn a_panicking_holder_marks_its_object_dirty() {
     assert!(crashed.unwrap_err().is_panic());
     let s = pool.status();
     assert_eq!((s.size, s.idle), (1, 1));
-    // try_get will not hand out a dirty object without a recycle.
+    // try_get will not hand out a dirty object without a recycle, and
+    // counts no checkout for the one it looked at.
+    let seen = pool.status().wait_time.total();
     assert!(matches!(pool.try_get(), Err(PoolError::Exhausted { .. })));
+    let s = pool.status();
+    assert_eq!((s.idle, s.wait_time.total()), (1, seen), "{s:?}");
     let before = pool.manager().dirty_seen.load(Ordering::SeqCst);
     let obj = pool.get().await.unwrap();
     assert_eq!(pool.manager().dirty_seen.load(Ordering::SeqCst), before + 1);
