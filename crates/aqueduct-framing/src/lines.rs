@@ -448,8 +448,25 @@ line_encoders!(LineCodec:
 /// let copy = text.clone(); // a reference count, not a copy
 /// assert_eq!(copy.as_str(), "héllo");
 /// ```
-#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Utf8Bytes(Bytes);
+
+/// Hashes as the `str` it holds, as [`Borrow<str>`](std::borrow::Borrow)
+/// requires: a map keyed by `Utf8Bytes` is searched with a `&str`.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use aqueduct_framing::Utf8Bytes;
+///
+/// let mut counts = HashMap::new();
+/// counts.insert(Utf8Bytes::from_static("GET"), 1);
+/// assert_eq!(counts.get("GET"), Some(&1));
+/// ```
+impl std::hash::Hash for Utf8Bytes {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
 
 impl Utf8Bytes {
     /// Wraps a static string.
