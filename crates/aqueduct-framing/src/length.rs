@@ -56,7 +56,11 @@
 //! Once a header is complete the codec reserves room for the whole frame, so
 //! a large frame arriving in small reads is not reallocated on the way; a
 //! frame above 8 KiB gets 8 KiB more, so the read that brings its last bytes
-//! and the next header does not move it either.
+//! and the next header does not move it either. A header alone never
+//! reserves more than [`DEFAULT_MAX_FRAME_LENGTH`] (plus those 8 KiB): with
+//! a larger maximum configured, a larger frame gets the rest of its room as
+//! its bytes arrive, so a peer's header cannot claim more memory than the
+//! peer goes on to send.
 //!
 //! At end of stream, a partial header or payload is
 //! [`FrameError::Truncated`].
@@ -66,6 +70,10 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use crate::FrameError;
 use crate::buf::{DEFAULT_RELEASE_THRESHOLD, READ_SLACK, release_excess, truncated};
+
+/// Most memory a header alone makes the decoder reserve: the default
+/// maximum frame length and one read.
+const UP_FRONT: usize = DEFAULT_MAX_FRAME_LENGTH + READ_SLACK;
 
 /// Default maximum frame length: 8 MiB.
 ///
@@ -790,14 +798,18 @@ impl LengthPrefixedCodec {
                     // one read's worth more: the read that brings its last
                     // bytes usually brings the next header too, and would
                     // otherwise grow (copy) the whole frame to fit it.
+                    // Capped (see the module docs on cost): with a maximum
+                    // of `usize::MAX` the header alone could ask for any
+                    // amount.
                     let total = header.saturating_add(payload);
                     if buf.len() < total {
                         let need = total - buf.len();
-                        buf.reserve(if need > READ_SLACK {
-                            need + READ_SLACK
+                        let room = if need > READ_SLACK {
+                            need.saturating_add(READ_SLACK)
                         } else {
                             need
-                        });
+                        };
+                        buf.reserve(room.min(UP_FRONT));
                         return Ok(None);
                     }
                 }
@@ -957,6 +969,34 @@ mod tests {
             region.unwrap() + 4,
             "the frame was moved after its room was reserved"
         );
+    }
+
+    #[test]
+    fn an_unlimited_maximum_reserves_a_bounded_room_for_a_huge_header() {
+        let mut codec = LengthPrefixedCodec::builder()
+            .length_field_width(8)
+            .max_frame_length(usize::MAX)
+            .build();
+        let mut buf = BytesMut::from(&(u64::MAX - 100).to_be_bytes()[..]);
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        // The 8 header bytes and the capped room: not 2^64 bytes.
+        assert_eq!(buf.capacity(), 8 + UP_FRONT);
+        // A frame above the cap still decodes, its room growing as it comes.
+        let mut codec = LengthPrefixedCodec::builder()
+            .max_frame_length(usize::MAX)
+            .build();
+        let len = UP_FRONT + 1;
+        let mut wire = BytesMut::new();
+        codec.encode(vec![7u8; len], &mut wire).unwrap();
+        let mut buf = BytesMut::new();
+        let mut frames = Vec::new();
+        for chunk in wire.chunks(1 << 20) {
+            buf.extend_from_slice(chunk);
+            assert!(buf.capacity() < 2 * len, "{}", buf.capacity());
+            frames.extend(codec.decode(&mut buf).unwrap());
+        }
+        assert_eq!(frames.len(), 1);
+        assert!(frames[0].len() == len && frames[0].iter().all(|&b| b == 7));
     }
 
     #[test]
