@@ -19,6 +19,7 @@ pub fn kind(error: &FrameError) -> &'static str {
     match error {
         FrameError::TooLong { .. } => "too long",
         FrameError::Truncated { .. } => "truncated",
+        FrameError::PayloadOverMax { .. } => "payload over max",
         FrameError::PayloadTooLong { .. } => "payload too long",
         FrameError::PayloadTooShort { .. } => "payload too short",
         FrameError::NegativeLength { .. } => "negative length",
@@ -26,6 +27,7 @@ pub fn kind(error: &FrameError) -> &'static str {
         FrameError::DelimiterInPayload { .. } => "delimiter in payload",
         FrameError::WrongSize { .. } => "wrong size",
         FrameError::InvalidUtf8 { .. } => "invalid utf-8",
+        FrameError::PayloadNotUtf8 { .. } => "payload not utf-8",
         FrameError::Io(_) => "io",
         _ => "other",
     }

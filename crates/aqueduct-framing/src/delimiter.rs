@@ -321,8 +321,8 @@ impl DelimiterCodec {
 
     fn encode_slice(&self, payload: &[u8], dst: &mut BytesMut) -> Result<(), FrameError> {
         if payload.len() > self.max_length {
-            return Err(FrameError::TooLong {
-                len: payload.len() as u64,
+            return Err(FrameError::PayloadOverMax {
+                len: payload.len(),
                 max: self.max_length,
             });
         }

@@ -36,11 +36,12 @@ use std::io;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FrameError {
-    /// A frame is longer than the configured maximum.
+    /// A frame from the peer is longer than the configured maximum.
     ///
-    /// When decoding, `len` is the announced length (length-prefixed) or the
-    /// number of bytes seen without a terminator so far (lines, delimiters),
-    /// which is at least `max + 1`. When encoding, it is the payload length.
+    /// `len` is the announced length (length-prefixed) or the number of
+    /// bytes seen without a terminator so far (lines, delimiters), which is
+    /// at least `max + 1`. An encoder refusing an over-long payload says
+    /// [`PayloadOverMax`](FrameError::PayloadOverMax) instead.
     #[error("frame of {len} bytes exceeds the maximum of {max} bytes")]
     TooLong {
         /// Length of the offending frame (see above).
@@ -53,6 +54,16 @@ pub enum FrameError {
     Truncated {
         /// Bytes of the incomplete frame that were buffered at end of stream.
         buffered: usize,
+    },
+    /// A payload handed to an encoder is longer than the codec's maximum
+    /// frame (or line) length: a peer decoding with the same settings
+    /// would refuse it, so nothing is written.
+    #[error("payload of {len} bytes exceeds the maximum of {max} bytes")]
+    PayloadOverMax {
+        /// Length of the payload.
+        len: usize,
+        /// The configured maximum.
+        max: usize,
     },
     /// A payload is longer than the length field can express.
     #[error("payload of {len} bytes does not fit the length field (at most {max})")]
@@ -110,6 +121,25 @@ pub enum FrameError {
         #[source]
         source: std::str::Utf8Error,
     },
+    /// Bytes handed to a [`Utf8LineCodec`](crate::Utf8LineCodec) encoder
+    /// are not valid UTF-8; nothing is written.
+    ///
+    /// ```
+    /// use aqueduct_framing::{FrameError, Utf8LineCodec};
+    /// use bytes::BytesMut;
+    /// use tokio_util::codec::Encoder;
+    ///
+    /// let mut out = BytesMut::new();
+    /// let err = Utf8LineCodec::new().encode(&b"caf\xe9"[..], &mut out).unwrap_err();
+    /// assert!(matches!(err, FrameError::PayloadNotUtf8 { .. }));
+    /// assert!(out.is_empty());
+    /// ```
+    #[error("payload is not valid UTF-8")]
+    PayloadNotUtf8 {
+        /// The validation error, with the offset of the first bad byte.
+        #[source]
+        source: std::str::Utf8Error,
+    },
     /// The underlying reader or writer failed.
     #[error("i/o error")]
     Io(#[from] io::Error),
@@ -120,11 +150,18 @@ impl FrameError {
     /// I/O failures or payloads rejected by an encoder).
     ///
     /// ```
-    /// use aqueduct_framing::FrameError;
+    /// use aqueduct_framing::{FrameError, LineCodec};
+    /// use bytes::BytesMut;
+    /// use tokio_util::codec::Encoder;
     ///
     /// assert!(FrameError::Truncated { buffered: 1 }.is_protocol());
     /// let io = std::io::Error::other("reset");
     /// assert!(!FrameError::from(io).is_protocol());
+    /// // Our own over-long reply is not the peer's fault.
+    /// let mut codec = LineCodec::new().with_max_length(3);
+    /// let err = codec.encode("abcd", &mut BytesMut::new()).unwrap_err();
+    /// assert!(matches!(err, FrameError::PayloadOverMax { len: 4, max: 3 }));
+    /// assert!(!err.is_protocol());
     /// ```
     #[must_use]
     pub fn is_protocol(&self) -> bool {

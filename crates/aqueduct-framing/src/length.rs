@@ -612,8 +612,8 @@ impl LengthPrefixedCodec {
     pub(crate) fn put_header(&self, len: usize, dst: &mut BytesMut) -> Result<(), FrameError> {
         let config = &self.config;
         if len > config.max_frame_length {
-            return Err(FrameError::TooLong {
-                len: len as u64,
+            return Err(FrameError::PayloadOverMax {
+                len,
                 max: config.max_frame_length,
             });
         }

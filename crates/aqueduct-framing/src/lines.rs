@@ -374,8 +374,8 @@ impl LineCodec {
 
     fn encode_line(&self, line: &[u8], dst: &mut BytesMut) -> Result<(), FrameError> {
         if line.len() > self.max_length {
-            return Err(FrameError::TooLong {
-                len: line.len() as u64,
+            return Err(FrameError::PayloadOverMax {
+                len: line.len(),
                 max: self.max_length,
             });
         }
@@ -619,6 +619,11 @@ impl PartialEq<String> for Utf8Bytes {
 /// [`FrameError::InvalidUtf8`] error; the codec stays in sync and the next
 /// call decodes the next line.
 ///
+/// Its encoders take text (`&str`, `String`, [`Utf8Bytes`]) and bytes
+/// (`&[u8]`, `Vec<u8>`, [`Bytes`]); bytes that are not UTF-8 are refused
+/// with [`FrameError::PayloadNotUtf8`], so the codec never writes a line
+/// its own decoder would reject.
+///
 /// ```
 /// use aqueduct_framing::{LineCodec, Utf8LineCodec};
 /// use bytes::BytesMut;
@@ -707,11 +712,19 @@ impl Decoder for Utf8LineCodec {
 line_encoders!(Utf8LineCodec:
     &str => |line| line.as_bytes(),
     String => |line| line.as_bytes(),
-    &[u8] => |line| line,
-    Vec<u8> => |line| &line,
-    Bytes => |line| &line,
+    &[u8] => |line| text(line)?,
+    Vec<u8> => |line| text(&line)?,
+    Bytes => |line| text(&line)?,
     Utf8Bytes => |line| line.as_bytes(),
 );
+
+/// `bytes`, if they are UTF-8.
+fn text(bytes: &[u8]) -> Result<&[u8], FrameError> {
+    match std::str::from_utf8(bytes) {
+        Ok(_) => Ok(bytes),
+        Err(source) => Err(FrameError::PayloadNotUtf8 { source }),
+    }
+}
 
 impl Utf8LineCodec {
     fn encode_line(&self, line: &[u8], dst: &mut BytesMut) -> Result<(), FrameError> {

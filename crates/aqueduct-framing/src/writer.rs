@@ -77,7 +77,7 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     ///
     /// # Errors
     ///
-    /// [`FrameError::TooLong`], [`FrameError::PayloadTooLong`] or
+    /// [`FrameError::PayloadOverMax`], [`FrameError::PayloadTooLong`] or
     /// [`FrameError::PayloadTooShort`] if the codec cannot frame `payload`
     /// (nothing is written then), [`FrameError::Io`] if a write fails.
     ///

@@ -67,7 +67,7 @@ fn exactly_max_is_accepted_and_max_plus_one_rejected() {
     let mut out = BytesMut::new();
     assert!(matches!(
         codec.encode(&[1u8; 101][..], &mut out),
-        Err(FrameError::TooLong { len: 101, max: 100 })
+        Err(FrameError::PayloadOverMax { len: 101, max: 100 })
     ));
 }
 

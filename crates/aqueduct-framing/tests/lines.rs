@@ -136,16 +136,21 @@ fn encoders_take_every_string_and_byte_type() {
     text.encode(&b"c"[..], &mut out).unwrap();
     text.encode(Bytes::from_static(b"d"), &mut out).unwrap();
     assert_eq!(&out[..], b"a\r\nb\r\nc\r\nd\r\n");
+    // Bytes that are not UTF-8 are refused: its decoder would refuse them.
+    assert!(matches!(
+        text.encode(vec![b'e', 0xff], &mut out),
+        Err(FrameError::PayloadNotUtf8 { source }) if source.valid_up_to() == 1
+    ));
+    assert_eq!(out.len(), 12, "nothing written");
 }
 
 #[test]
 fn encoder_refuses_lines_longer_than_the_max() {
     let mut codec = LineCodec::new().with_max_length(3);
     let mut out = BytesMut::new();
-    assert!(matches!(
-        codec.encode("abcd", &mut out),
-        Err(FrameError::TooLong { len: 4, max: 3 })
-    ));
+    let err = codec.encode("abcd", &mut out).unwrap_err();
+    assert!(matches!(err, FrameError::PayloadOverMax { len: 4, max: 3 }));
+    assert!(!err.is_protocol(), "our own line, not the peer's");
     assert!(out.is_empty());
 }
 
