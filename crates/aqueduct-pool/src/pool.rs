@@ -248,6 +248,19 @@ impl<T, E> State<T, E> {
     }
 }
 
+/// How far ahead a deadline that `Instant` cannot hold is put: a duration
+/// such as `Duration::MAX` means no limit.
+const NEVER: Duration = Duration::from_secs(30 * 365 * 24 * 60 * 60);
+
+/// `t + d`, or [`NEVER`] after `t` if that is past the end of `Instant`.
+fn after(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d).unwrap_or_else(|| t + NEVER)
+}
+
+/// Room made up front for idle objects and tracks: a `max_size` meant as
+/// "no limit" must not allocate (or overflow) at build.
+const PREALLOCATED: usize = 64;
+
 /// The most homes a pool keeps; idle objects beyond them wait under the
 /// lock. Enough for every core of a large machine to have its own.
 const MAX_HOMES: usize = 64;
@@ -770,7 +783,7 @@ impl<M: Manager> Shared<M> {
         let waiter = &mut st.waiters[key];
         let mine = *waiter
             .deadline
-            .get_or_insert(start + self.config.wait_timeout);
+            .get_or_insert_with(|| after(start, self.config.wait_timeout));
         match &mut waiter.waker {
             Some(w) if w.will_wake(waker) => {}
             slot => *slot = Some(waker.clone()),
@@ -793,7 +806,7 @@ impl<M: Manager> Shared<M> {
         match self.config.idle_timeout {
             Some(idle) => {
                 let last = entry.meta.last_used.unwrap_or(entry.meta.created);
-                size > self.config.min_idle && now >= last + idle
+                size > self.config.min_idle && now.saturating_duration_since(last) >= idle
             }
             None => false,
         }
@@ -997,7 +1010,7 @@ impl<M: Manager> Shared<M> {
                 let nanos = u64::try_from(jitter.as_nanos()).unwrap_or(u64::MAX);
                 Duration::from_nanos(st.next_random() % nanos.saturating_add(1))
             };
-            created + (life - cut)
+            after(created, life - cut)
         });
         let track = Arc::new(Track::new());
         st.add_track(&track);
@@ -1317,7 +1330,7 @@ impl<M: Manager> Pool<M> {
 
     pub(crate) fn from_parts(manager: M, config: Config) -> Self {
         let state = State {
-            idle: VecDeque::with_capacity(config.max_size),
+            idle: VecDeque::with_capacity(config.max_size.min(PREALLOCATED)),
             size: 0,
             max_size: config.max_size,
             min_idle: config.min_idle,
@@ -1327,7 +1340,7 @@ impl<M: Manager> Pool<M> {
             free_waiters: Vec::new(),
             waiting: 0,
             alarm_armed: false,
-            tracks: Vec::with_capacity(config.max_size),
+            tracks: Vec::with_capacity(config.max_size.min(PREALLOCATED)),
             created: 0,
             recycled: 0,
             discarded: 0,
@@ -2023,7 +2036,7 @@ impl<M: Manager> Pool<M> {
         // A background top-up sees the pool closed and ends.
         wake_top_up(&shared.top_up);
         let limit = shared.config.close_timeout;
-        let deadline = Instant::now() + limit;
+        let deadline = after(Instant::now(), limit);
         loop {
             let notified = shared.drained.notified();
             let mut notified = pin!(notified);
