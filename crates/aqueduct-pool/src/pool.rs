@@ -917,15 +917,18 @@ impl<M: Manager> Shared<M> {
         }
     }
 
-    /// Releases a grant that will not be used (a cancelled or failed checkout).
-    fn release(&self, grant: Grant<M::Object>, discarded: bool) {
+    /// Releases a grant that will not be used (a cancelled or failed
+    /// checkout): an object goes to the oldest waiter or the idle set, or is
+    /// discarded (and counted) if the pool keeps none; a slot goes to the
+    /// oldest waiter.
+    fn release(&self, grant: Grant<M::Object>) {
         let mut st = self.lock();
-        if discarded {
-            st.discarded += 1;
-        }
         let (waker, dropped) = match grant {
             Grant::Object(entry) if !st.keeps_none() => (st.put_object(entry), None),
-            Grant::Object(entry) => (st.put_slot(), Some(entry)),
+            Grant::Object(entry) => {
+                st.discarded += 1;
+                (st.put_slot(), Some(entry))
+            }
             Grant::Slot => (st.put_slot(), None),
         };
         self.unlock_and_wake(st, waker, dropped);
@@ -1072,7 +1075,7 @@ impl<M: Manager> Drop for Checkout<'_, M> {
                 // Cancelled inside `recycle`: the object may be half reset.
                 entry.meta.dirty = true;
             }
-            self.shared.release(grant, false);
+            self.shared.release(grant);
         }
     }
 }
@@ -1174,7 +1177,7 @@ impl<M: Manager> Future for Wait<'_, M> {
                 this.key = None;
                 if st.closed {
                     drop(st);
-                    this.shared.release(grant, false);
+                    this.shared.release(grant);
                     return Poll::Ready(Waited::Closed);
                 }
                 Poll::Ready(this.accept(&mut st, grant, now))
@@ -1197,7 +1200,7 @@ impl<M: Manager> Future for Wait<'_, M> {
 impl<M: Manager> Drop for Wait<'_, M> {
     fn drop(&mut self) {
         if let Some(grant) = self.cancel() {
-            self.shared.release(grant, false);
+            self.shared.release(grant);
         }
     }
 }
@@ -1524,7 +1527,7 @@ impl<M: Manager> Pool<M> {
         };
         let entry = self.shared.create().await?;
         guard.grant = None;
-        self.shared.release(Grant::Object(entry), false);
+        self.shared.release(Grant::Object(entry));
         Ok(())
     }
 

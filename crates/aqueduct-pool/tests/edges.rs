@@ -5,10 +5,12 @@
 
 mod common;
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use aqueduct_pool::Pool;
+use aqueduct_pool::{Pool, PoolError};
 use common::Steered;
+use futures::poll;
 
 /// Lets every spawned task run until it blocks.
 async fn settle() {
@@ -89,4 +91,55 @@ fn a_max_size_of_usize_max_builds() {
             .map(|p| p.status().max_size)
     });
     assert!(r.is_ok(), "build_lazy panicked");
+}
+
+/// An object handed to a waiter just before `close` is dropped when the
+/// waiter wakes, and counted as discarded: `created - discarded == size`.
+#[tokio::test(start_paused = true)]
+async fn an_object_dropped_by_a_waiter_woken_after_close_is_counted() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(1)
+        .build_lazy()
+        .unwrap();
+    let held = pool.get().await.unwrap();
+    let mut w = Box::pin(pool.get());
+    assert!(poll!(w.as_mut()).is_pending());
+    drop(held); // handed to the waiter
+    let mut close = Box::pin(pool.close());
+    assert!(poll!(close.as_mut()).is_pending()); // the waiter's object is out
+    assert!(matches!(
+        poll!(w.as_mut()),
+        std::task::Poll::Ready(Err(PoolError::Closed))
+    ));
+    assert!(poll!(close.as_mut()).is_ready());
+    let s = pool.status();
+    assert_eq!(
+        s.created,
+        s.size as u64 + s.discarded,
+        "one object made and dropped; status: {s:?}"
+    );
+}
+
+/// The same for a top-up that finishes after a resize below it.
+#[tokio::test(start_paused = true)]
+async fn a_top_up_dropped_after_a_resize_is_counted() {
+    let m = Steered::default();
+    m.create_delay_ns.store(1_000_000_000, Ordering::SeqCst);
+    let pool = Pool::builder(m)
+        .max_size(4)
+        .min_idle(2)
+        .build_lazy()
+        .unwrap();
+    let getter = {
+        let pool = pool.clone();
+        tokio::spawn(async move { pool.get().await.unwrap() })
+    };
+    settle().await; // creating its own object, a top-up slot reserved
+    pool.resize(1);
+    let held = getter.await.unwrap();
+    // The top-up it started finishes over the new max: dropped.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let s = pool.status();
+    assert_eq!((s.size, s.created, s.discarded), (1, 2, 1), "{s:?}");
+    drop(held);
 }
