@@ -166,6 +166,27 @@ impl<T, E> State<T, E> {
         None
     }
 
+    /// The waker of the oldest live waiter, if the alarm is not set: the
+    /// waiter that leaves the queue calls it to hand on the duty of setting
+    /// the alarm, which [`Shared::on_alarm`] gave the head it woke (a head
+    /// served or cancelled before it is polled would otherwise leave every
+    /// waiter behind it without a timeout).
+    fn alarm_duty(&mut self) -> Option<Waker> {
+        if self.alarm_armed {
+            return None;
+        }
+        while let Some(&key) = self.queue.front() {
+            match self.waiters[key].state {
+                WaitState::Cancelled => {
+                    self.queue.pop_front();
+                    self.free_waiter(key);
+                }
+                _ => return self.waiters[key].waker.clone(),
+            }
+        }
+        None
+    }
+
     fn free_waiter(&mut self, key: usize) {
         self.waiters[key].state = WaitState::Vacant;
         self.waiters[key].waker = None;
@@ -1126,7 +1147,7 @@ impl<M: Manager> Wait<'_, M> {
     fn cancel(&mut self) -> Option<Grant<M::Object>> {
         let key = self.key.take()?;
         let mut st = self.shared.lock();
-        match std::mem::replace(&mut st.waiters[key].state, WaitState::Vacant) {
+        let grant = match std::mem::replace(&mut st.waiters[key].state, WaitState::Vacant) {
             WaitState::Waiting => {
                 st.waiting -= 1;
                 st.waiters[key].state = WaitState::Cancelled;
@@ -1142,7 +1163,13 @@ impl<M: Manager> Wait<'_, M> {
                 None
             }
             WaitState::Cancelled | WaitState::Vacant => unreachable!("a live wait owns its key"),
+        };
+        let duty = st.alarm_duty();
+        drop(st);
+        if let Some(w) = duty {
+            w.wake();
         }
+        grant
     }
 }
 
@@ -1175,12 +1202,20 @@ impl<M: Manager> Future for Wait<'_, M> {
             WaitState::Granted(grant) => {
                 st.free_waiter(key);
                 this.key = None;
-                if st.closed {
+                let duty = st.alarm_duty();
+                let waited = if st.closed {
                     drop(st);
                     this.shared.release(grant);
-                    return Poll::Ready(Waited::Closed);
+                    Waited::Closed
+                } else {
+                    let waited = this.accept(&mut st, grant, now);
+                    drop(st);
+                    waited
+                };
+                if let Some(w) = duty {
+                    w.wake();
                 }
-                Poll::Ready(this.accept(&mut st, grant, now))
+                Poll::Ready(waited)
             }
             WaitState::Closed => {
                 st.free_waiter(key);

@@ -11,12 +11,102 @@ use std::time::Duration;
 use aqueduct_pool::{Pool, PoolError};
 use common::Steered;
 use futures::poll;
+use tokio::time::{Instant, advance};
 
 /// Lets every spawned task run until it blocks.
 async fn settle() {
     for _ in 0..10 {
         tokio::task::yield_now().await;
     }
+}
+
+/// The alarm fires for a waiter that already left and wakes the new head
+/// (A) to set it again. A leaves before it is polled: the waiter behind
+/// it (B) still times out at its own deadline.
+#[tokio::test(start_paused = true)]
+async fn a_head_that_leaves_after_the_alarm_hands_it_on() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(1)
+        .wait_timeout(Duration::from_secs(10))
+        .build_lazy()
+        .unwrap();
+    let held = pool.get().await.unwrap();
+    let t0 = Instant::now();
+
+    let mut w0 = Box::pin(pool.get()); // deadline t0+10s; the alarm is set for it
+    assert!(poll!(w0.as_mut()).is_pending());
+    advance(Duration::from_secs(5)).await;
+    let mut a = Box::pin(pool.get()); // deadline t0+15s
+    assert!(poll!(a.as_mut()).is_pending());
+    advance(Duration::from_secs(1)).await;
+    let b = {
+        let pool = pool.clone();
+        tokio::spawn(async move { (pool.get().await.map(|o| *o), t0.elapsed()) })
+    }; // deadline t0+16s
+    settle().await;
+    assert_eq!(pool.status().waiting, 3);
+
+    drop(w0); // the first waiter gives up
+    advance(Duration::from_secs(4)).await; // t0+10s: the alarm fires, wakes A
+    drop(a); // A gives up before it was polled again
+
+    // Far past B's deadline (t0+16s).
+    advance(Duration::from_secs(100)).await;
+    settle().await;
+    let still_waiting = !b.is_finished();
+    drop(held); // only now is B served
+    let (r, at) = b.await.unwrap();
+    assert!(
+        !still_waiting && matches!(r, Err(PoolError::Timeout { .. })),
+        "B (wait_timeout 10s, queued at t0+6s) ended at t0+{at:?} with {r:?}"
+    );
+}
+
+/// The same with no cancellation: the first waiter times out at the very
+/// instant an object comes back, which goes to the next head (A) before A
+/// is polled again. B behind it still times out at its deadline.
+#[tokio::test(start_paused = true)]
+async fn a_head_served_after_the_alarm_hands_it_on() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(1)
+        .wait_timeout(Duration::from_secs(10))
+        .build_lazy()
+        .unwrap();
+    let t0 = Instant::now();
+    let spawn_holder = |hold_until: Instant| {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let obj = pool.get().await;
+            if let Ok(obj) = obj {
+                tokio::time::sleep_until(hold_until).await;
+                drop(obj);
+            }
+        })
+    };
+    // H holds the only object until t0+10s.
+    let h = spawn_holder(t0 + Duration::from_secs(10));
+    settle().await;
+    // W0 queues at t0: the alarm is set for t0+10s, when it times out.
+    let w0 = spawn_holder(t0);
+    settle().await;
+    advance(Duration::from_secs(5)).await;
+    // A queues at t0+5s (deadline t0+15s) and, once served, holds for long.
+    let a = spawn_holder(t0 + Duration::from_secs(1000));
+    settle().await;
+    advance(Duration::from_secs(1)).await;
+    // B queues at t0+6s: it must fail by t0+16s.
+    let b = {
+        let pool = pool.clone();
+        tokio::spawn(async move { (pool.get().await.map(|o| *o), t0.elapsed()) })
+    };
+    let (r, at) = b.await.unwrap();
+    assert!(
+        matches!(r, Err(PoolError::Timeout { .. })) && at == Duration::from_secs(16),
+        "B (wait_timeout 10s, queued at t0+6s) ended at t0+{at:?} with {r:?}"
+    );
+    h.await.unwrap();
+    w0.await.unwrap();
+    a.await.unwrap();
 }
 
 /// `Duration::MAX` means no limit: a queued `get` waits until served.
