@@ -11,7 +11,7 @@ use std::ops::{Deref, DerefMut};
 use std::panic::Location;
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
@@ -538,6 +538,20 @@ impl<M: Manager> Shared<M> {
         }
     }
 
+    /// The lock, if nobody holds it.
+    fn try_lock(&self) -> Option<Locked<'_, M::Object, M::Error>> {
+        let st = match self.state.try_lock() {
+            Ok(st) => st,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        Some(Locked {
+            st,
+            homes: &self.homes,
+            top_up: &self.top_up,
+        })
+    }
+
     /// Brings every object parked in the homes under the lock: to the
     /// oldest waiters, else to the idle set; the pool discards those it no
     /// longer keeps (closed, or above `max_size`). Closes the gate first
@@ -564,7 +578,9 @@ impl<M: Manager> Shared<M> {
     /// may have expired is left to the lock ([`Fast::Stale`]), which knows `size` and
     /// `min_idle`; with an expiry configured, one more home is looked at
     /// (the next one each time), so that objects no thread comes back to
-    /// still expire.
+    /// still expire. One such look in `homes + 1` goes to the objects idling
+    /// under the lock instead (while the homes serve every checkout, no
+    /// other checkout looks there), if the lock is free.
     fn take_fast(&self, now: Option<Instant>) -> Fast<M::Object> {
         let Some((entry, home)) = self.homes.take(hint()) else {
             return Fast::Empty;
@@ -574,12 +590,20 @@ impl<M: Manager> Shared<M> {
             return Fast::Taken(entry, home);
         };
         let expiring = self.config.idle_timeout.is_some() || self.config.max_lifetime.is_some();
+        let n = self.homes.len();
         let look = if expiring {
-            next_reap() % self.homes.len()
+            next_reap() % (n + 1)
         } else {
             home
         };
-        let other = if look == home {
+        if look == n {
+            if let Some(mut st) = self.try_lock() {
+                let mut expired = Vec::new();
+                self.reap(&mut st, now, &mut expired);
+                self.unlock_and_wake(st, None, expired);
+            }
+        }
+        let other = if look == home || look == n {
             None
         } else {
             self.homes.take_at(look)

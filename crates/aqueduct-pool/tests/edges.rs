@@ -233,3 +233,36 @@ async fn a_top_up_dropped_after_a_resize_is_counted() {
     assert_eq!((s.size, s.created, s.discarded), (1, 2, 1), "{s:?}");
     drop(held);
 }
+
+/// In `Order::Local`, an object idling under the lock (here: one whose
+/// checkout was cancelled during `recycle`) still idles out while the
+/// homes serve every checkout.
+#[tokio::test(start_paused = true)]
+async fn an_idle_object_under_the_lock_idles_out_in_local_order() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(2)
+        .idle_timeout(Duration::from_secs(10))
+        .build_lazy()
+        .unwrap();
+    let (a, b) = (pool.get().await.unwrap(), pool.get().await.unwrap());
+    drop((a, b)); // both parked in homes
+    pool.manager()
+        .recycle_delay_ns
+        .store(1_000_000, Ordering::SeqCst);
+    {
+        let mut cancelled = Box::pin(pool.get());
+        assert!(poll!(cancelled.as_mut()).is_pending()); // inside recycle
+    } // dropped: the object comes back dirty, under the lock
+    pool.manager().recycle_delay_ns.store(0, Ordering::SeqCst);
+    // Steady load on one object for a minute.
+    for _ in 0..60 {
+        drop(pool.get().await.unwrap());
+        advance(Duration::from_secs(1)).await;
+    }
+    let s = pool.status();
+    assert_eq!(
+        (s.size, s.discarded),
+        (1, 1),
+        "the object idle for 60 s with idle_timeout 10 s is gone: {s:?}"
+    );
+}
