@@ -218,10 +218,10 @@ impl<M: Manager> Builder<M> {
     setter! {
         /// Objects created by [`build`](Builder::build) and kept idle
         /// (default 0). Idle expiry never takes the pool below it; a
-        /// checkout that finds fewer objects alive creates one more for the
-        /// idle set after serving itself, a slot freed by a discard on return
-        /// goes to the oldest waiter, and [`Pool::replenish`] tops up on
-        /// demand. No background task is started unless asked for with
+        /// checkout that finds fewer objects alive starts a task that
+        /// creates one more for the idle set (the checkout does not wait for
+        /// it), a slot freed by a discard on return goes to the oldest
+        /// waiter, and [`Pool::replenish`] tops up on demand. No background task is started unless asked for with
         /// [`Pool::top_up_in_background`], which tops up as soon as a
         /// discard takes the pool below `min_idle`.
         ///

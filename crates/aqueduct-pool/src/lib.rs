@@ -33,7 +33,9 @@
 //!   it gave back last ([`Order::Local`], the default), so checkouts on
 //!   different cores do not contend. [`Order::Fifo`] and [`Order::Lifo`]
 //!   keep a strict pool-wide order under the lock instead.
-//! - [`Pool::top_up_in_background`] is the one background task, started only
+//! - Below `min_idle`, a checkout starts a one-off task that creates the
+//!   missing object; the checkout does not wait for it.
+//!   [`Pool::top_up_in_background`] is the one long-lived task, started only
 //!   when asked for: it replaces discarded objects up to `min_idle` at once.
 //! - [`Pool::status`] and [`Pool::holders`] tell what the pool is doing and
 //!   who holds what.

@@ -802,7 +802,7 @@ impl<M: Manager> Shared<M> {
 
     /// Hands `grant` to a caller who did not wait: records a zero wait, and
     /// reserves one more slot if the pool is below `min_idle` (the caller
-    /// fills it after serving itself).
+    /// has a task fill it once it has served itself).
     fn grant_now(
         &self,
         st: &mut State<M::Object, M::Error>,
@@ -1260,6 +1260,25 @@ impl<M: Manager> Drop for Wait<'_, M> {
     fn drop(&mut self) {
         if let Some(grant) = self.cancel() {
             self.shared.release(grant);
+        }
+    }
+}
+
+/// A slot reserved for a top-up, on its way to the task that fills it:
+/// given back if that task is dropped before it runs.
+struct TopUpSlot<M: Manager>(Option<Arc<Shared<M>>>);
+
+impl<M: Manager> TopUpSlot<M> {
+    /// The pool, the slot now in the caller's hands.
+    fn take(mut self) -> Arc<Shared<M>> {
+        self.0.take().expect("taken once")
+    }
+}
+
+impl<M: Manager> Drop for TopUpSlot<M> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0.take() {
+            shared.release(Grant::Slot);
         }
     }
 }
@@ -1771,8 +1790,8 @@ impl<M: Manager> Pool<M> {
         Keep::Home(Arc::clone(anchor))
     }
 
-    /// Recycles or creates until the guard holds a ready object, then fills
-    /// a top-up slot if one was reserved.
+    /// Recycles or creates until the guard holds a ready object, then has a
+    /// top-up slot, if one was reserved, filled in a task of its own.
     async fn finish(
         &self,
         mut guard: Checkout<'_, M>,
@@ -1798,18 +1817,30 @@ impl<M: Manager> Pool<M> {
         };
         if let Some(mut topup) = topup {
             if topup.grant.take().is_some() {
-                self.top_up().await;
+                self.spawn_top_up();
             }
         }
         Ok(pooled)
     }
 
-    /// Fills a slot reserved by a checkout; a failure is kept for
-    /// `PoolError::Timeout::last_create_error`.
-    async fn top_up(&self) {
-        if let Err(e) = self.fill_slot().await {
-            self.shared.keep_create_error(e);
-        }
+    /// Fills a slot reserved by a checkout in a task of its own, so that the
+    /// checkout does not wait for the create (nor for `create_timeout`, if
+    /// the backend is down); a failure is kept for
+    /// `PoolError::Timeout::last_create_error`. Without a runtime to run the
+    /// task on, the slot is given back.
+    fn spawn_top_up(&self) {
+        let slot = TopUpSlot(Some(Arc::clone(&self.shared)));
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            let pool = Pool::from_shared(slot.take());
+            // `fill_slot` guards the slot from its first poll, which is
+            // this one: it is never unguarded.
+            if let Err(e) = pool.fill_slot().await {
+                pool.shared.keep_create_error(e);
+            }
+        });
     }
 
     /// Checks out an idle object at once, without waiting, creating or

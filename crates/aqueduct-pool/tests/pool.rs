@@ -578,10 +578,67 @@ async fn min_idle_is_prefilled_and_topped_up_at_checkout() {
     let a = pool.get().await.unwrap();
     a.discard(); // size 1, below min_idle 2
     let b = pool.get().await.unwrap();
-    // The checkout created one more for the idle set.
+    // The checkout started a task that creates one more for the idle set.
+    settle().await;
     let s = pool.status();
     assert_eq!((s.size, s.idle), (2, 1), "{s:?}");
     drop(b);
+}
+
+/// A top-up task dropped before it ran (its runtime shut down) gives its
+/// reserved slot back.
+#[test]
+fn a_top_up_dropped_before_it_ran_gives_its_slot_back() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let (pool, held) = rt.block_on(async {
+        let pool = pool(2).await;
+        pool.get().await.unwrap().discard(); // size 1: below min_idle
+        let held = pool.get().await.unwrap();
+        (pool, held)
+    });
+    // The task was spawned, not run: its slot is still reserved.
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.in_use), (2, 0, 2), "{s:?}");
+    drop(rt);
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.in_use), (1, 0, 1), "{s:?}");
+    drop(held);
+    assert_eq!(pool.status().idle, 1);
+}
+
+/// The top-up a checkout starts runs beside it: with the backend hanging,
+/// the checkout still gets the idle object at once, and the top-up gives
+/// its slot back when its create times out.
+#[tokio::test(start_paused = true)]
+async fn a_checkout_below_min_idle_does_not_wait_for_its_top_up() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(4)
+        .min_idle(2)
+        .create_timeout(Duration::from_secs(10))
+        .build()
+        .await
+        .unwrap();
+    pool.get().await.unwrap().discard(); // size 1: below min_idle
+    pool.manager()
+        .create_delay_ns
+        .store(u64::MAX / 2, Ordering::SeqCst);
+    let start = Instant::now();
+    let obj = pool.get().await.unwrap();
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert_eq!(*obj, 0, "the idle object");
+    settle().await;
+    assert_eq!(pool.status().size, 2, "a slot reserved for the top-up");
+    sleep(Duration::from_secs(11)).await;
+    let s = pool.status();
+    assert_eq!(
+        (s.size, s.in_use),
+        (1, 1),
+        "the failed top-up gave it back: {s:?}"
+    );
+    drop(obj);
 }
 
 #[tokio::test(start_paused = true)]
@@ -743,6 +800,7 @@ async fn a_pool_below_min_idle_tops_up_even_with_objects_parked() {
     pool.get().await.unwrap().discard();
     assert_eq!(pool.status().size, 2);
     let held = pool.get().await.unwrap();
+    settle().await;
     let s = pool.status();
     assert_eq!((s.size, s.idle, s.created), (3, 2, 4), "{s:?}");
     drop(held);
@@ -1055,9 +1113,10 @@ async fn a_timeout_names_the_create_failure_nobody_saw() {
     .wait_timeout(Duration::from_millis(50))
     .build_lazy()
     .unwrap();
-    // The first checkout serves itself, then tops up: that create fails,
-    // but the checkout succeeds.
+    // The first checkout serves itself and starts a top-up: that create
+    // fails, but the checkout succeeds.
     let a = pool.get().await.unwrap();
+    settle().await;
     assert_eq!(pool.status().size, 1);
     let b = pool.get().await.unwrap();
     match pool.get().await {
