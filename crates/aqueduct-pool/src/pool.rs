@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::ops::{Deref, DerefMut};
-use std::panic::Location;
+use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError, Weak};
@@ -882,9 +882,39 @@ impl<M: Manager> Shared<M> {
         }
     }
 
+    /// Gives back what [`begin`](Self::begin) handed a checkout that ends
+    /// before it got further.
+    fn abandon(&self, begun: Begin<M::Object>) {
+        match begun {
+            Begin::Ready(grant, topup) => {
+                self.release(grant);
+                if topup {
+                    self.release(Grant::Slot);
+                }
+            }
+            Begin::Queued(key, start, _) => drop(Wait {
+                shared: self,
+                key: Some(key),
+                start,
+                registered: false,
+            }),
+            Begin::Closed => {}
+        }
+    }
+
     /// Gives a returned object back (called by `Pooled::drop`).
     pub(crate) fn give_back(&self, mut entry: Box<Entry<M::Object>>) {
-        let broken = self.manager.is_broken(&entry.obj);
+        let checked = panic::catch_unwind(AssertUnwindSafe(|| self.manager.is_broken(&entry.obj)));
+        let broken = match checked {
+            Ok(broken) => broken,
+            Err(panic) => {
+                // The object is discarded and its slot freed; the panic
+                // goes on.
+                entry.track.check_in();
+                self.give_back_locked(entry, true, None);
+                panic::resume_unwind(panic);
+            }
+        };
         let now = self.now_if_timed();
         let mut expired = false;
         if let Some(now) = now {
@@ -1692,9 +1722,14 @@ impl<M: Manager> Pool<M> {
             Poll::Ready(begun)
         })
         .await;
-        drop(expired);
         for w in wakers {
             w.wake();
+        }
+        // Expired objects run the user's `Drop`: if one panics, what `begin`
+        // handed out goes back before the panic goes on.
+        if let Err(panic) = panic::catch_unwind(AssertUnwindSafe(move || drop(expired))) {
+            shared.abandon(begun);
+            panic::resume_unwind(panic);
         }
         let mut stamp = Stamp {
             location,

@@ -1,14 +1,16 @@
 //! Edge cases of the pool: the wait alarm handed on when the waiter it
 //! woke leaves, durations and sizes meant as "no limit", objects idling
-//! under the lock in local order, and counters when the pool drops an
-//! object nobody asked to discard. All timing runs on paused time.
+//! under the lock in local order, counters when the pool drops an object
+//! nobody asked to discard, and user code that panics inside the pool's
+//! calls. All timing runs on paused time.
 
 mod common;
 
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use aqueduct_pool::{Pool, PoolError};
+use aqueduct_pool::{Manager, Order, Pool, PoolError};
 use common::Steered;
 use futures::poll;
 use tokio::time::{Instant, advance};
@@ -265,4 +267,77 @@ async fn an_idle_object_under_the_lock_idles_out_in_local_order() {
         (1, 1),
         "the object idle for 60 s with idle_timeout 10 s is gone: {s:?}"
     );
+}
+
+/// Objects whose `Drop` panics, and an `is_broken` that panics, once armed.
+#[derive(Default)]
+struct Fragile {
+    armed: Arc<AtomicBool>,
+}
+
+struct Bomb(Arc<AtomicBool>);
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        if self.0.load(Ordering::SeqCst) && !std::thread::panicking() {
+            panic!("object drop panics");
+        }
+    }
+}
+
+impl Manager for Fragile {
+    type Object = Bomb;
+    type Error = std::convert::Infallible;
+
+    async fn create(&self) -> Result<Bomb, Self::Error> {
+        Ok(Bomb(Arc::clone(&self.armed)))
+    }
+
+    fn is_broken(&self, obj: &Bomb) -> bool {
+        assert!(!obj.0.load(Ordering::SeqCst), "is_broken panics");
+        false
+    }
+}
+
+/// A checkout that discards an expired object whose `Drop` panics passes
+/// the panic on, but gives back the slot it was granted: the pool still
+/// serves. (FIFO order: the checkout meets the object under the lock.)
+#[tokio::test(start_paused = true)]
+async fn a_panicking_drop_of_an_expired_object_leaks_no_slot() {
+    let pool = Pool::builder(Fragile::default())
+        .max_size(1)
+        .order(Order::Fifo)
+        .idle_timeout(Duration::from_secs(10))
+        .wait_timeout(Duration::from_secs(1))
+        .build_lazy()
+        .unwrap();
+    drop(pool.get().await.unwrap());
+    advance(Duration::from_secs(11)).await;
+    pool.manager().armed.store(true, Ordering::SeqCst);
+    let p = pool.clone();
+    let crashed = tokio::spawn(async move { p.get().await.map(drop) }).await;
+    assert!(crashed.unwrap_err().is_panic());
+    pool.manager().armed.store(false, Ordering::SeqCst);
+    let s = pool.status();
+    assert_eq!((s.size, s.discarded), (0, 1), "{s:?}");
+    assert!(pool.get().await.is_ok(), "the slot is free again");
+}
+
+/// A panicking `is_broken` on return passes the panic on; the object is
+/// discarded and its slot freed.
+#[tokio::test(start_paused = true)]
+async fn a_panicking_is_broken_frees_the_slot() {
+    let pool = Pool::builder(Fragile::default())
+        .max_size(1)
+        .wait_timeout(Duration::from_secs(1))
+        .build_lazy()
+        .unwrap();
+    let obj = pool.get().await.unwrap();
+    pool.manager().armed.store(true, Ordering::SeqCst);
+    let returned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(obj)));
+    assert!(returned.is_err());
+    pool.manager().armed.store(false, Ordering::SeqCst);
+    let s = pool.status();
+    assert_eq!((s.size, s.in_use, s.discarded), (0, 0, 1), "{s:?}");
+    assert!(pool.get().await.is_ok(), "the slot is free again");
 }
