@@ -151,19 +151,24 @@ impl<T, E> State<T, E> {
         key
     }
 
-    /// The deadline of the oldest live waiter (cancelled ones at the head
-    /// are freed on the way).
-    fn head_deadline(&mut self) -> Option<Instant> {
+    /// The key of the oldest live waiter (cancelled ones at the head are
+    /// freed on the way).
+    fn live_head(&mut self) -> Option<usize> {
         while let Some(&key) = self.queue.front() {
             match self.waiters[key].state {
                 WaitState::Cancelled => {
                     self.queue.pop_front();
                     self.free_waiter(key);
                 }
-                _ => return self.waiters[key].deadline,
+                _ => return Some(key),
             }
         }
         None
+    }
+
+    /// The deadline of the oldest live waiter.
+    fn head_deadline(&mut self) -> Option<Instant> {
+        self.live_head().and_then(|key| self.waiters[key].deadline)
     }
 
     /// The waker of the oldest live waiter, if the alarm is not set: the
@@ -175,16 +180,8 @@ impl<T, E> State<T, E> {
         if self.alarm_armed {
             return None;
         }
-        while let Some(&key) = self.queue.front() {
-            match self.waiters[key].state {
-                WaitState::Cancelled => {
-                    self.queue.pop_front();
-                    self.free_waiter(key);
-                }
-                _ => return self.waiters[key].waker.clone(),
-            }
-        }
-        None
+        self.live_head()
+            .and_then(|key| self.waiters[key].waker.clone())
     }
 
     fn free_waiter(&mut self, key: usize) {
@@ -531,25 +528,27 @@ impl<M: Manager> Shared<M> {
     fn lock(&self) -> Locked<'_, M::Object, M::Error> {
         // No user code runs under the lock but `retain`'s predicate; if it
         // panicked, the state is still consistent.
-        Locked {
-            st: self.state.lock().unwrap_or_else(PoisonError::into_inner),
-            homes: &self.homes,
-            top_up: &self.top_up,
-        }
+        self.locked(self.state.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// The lock, if nobody holds it.
     fn try_lock(&self) -> Option<Locked<'_, M::Object, M::Error>> {
-        let st = match self.state.try_lock() {
-            Ok(st) => st,
-            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => return None,
-        };
-        Some(Locked {
+        match self.state.try_lock() {
+            Ok(st) => Some(self.locked(st)),
+            Err(TryLockError::Poisoned(poisoned)) => Some(self.locked(poisoned.into_inner())),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
+    fn locked<'a>(
+        &'a self,
+        st: MutexGuard<'a, State<M::Object, M::Error>>,
+    ) -> Locked<'a, M::Object, M::Error> {
+        Locked {
             st,
             homes: &self.homes,
             top_up: &self.top_up,
-        })
+        }
     }
 
     /// Brings every object parked in the homes under the lock: to the
@@ -1219,10 +1218,7 @@ impl<M: Manager> Wait<'_, M> {
             WaitState::Cancelled | WaitState::Vacant => unreachable!("a live wait owns its key"),
         };
         let duty = st.alarm_duty();
-        drop(st);
-        if let Some(w) = duty {
-            w.wake();
-        }
+        self.shared.unlock_and_wake(st, duty, ());
         grant
     }
 }
@@ -1257,17 +1253,14 @@ impl<M: Manager> Future for Wait<'_, M> {
                 st.free_waiter(key);
                 this.key = None;
                 let duty = st.alarm_duty();
-                let waited = if st.closed {
-                    drop(st);
-                    this.shared.release(grant);
-                    Waited::Closed
+                let (waited, unused) = if st.closed {
+                    (Waited::Closed, Some(grant))
                 } else {
-                    let waited = this.accept(&mut st, grant, now);
-                    drop(st);
-                    waited
+                    (this.accept(&mut st, grant, now), None)
                 };
-                if let Some(w) = duty {
-                    w.wake();
+                this.shared.unlock_and_wake(st, duty, ());
+                if let Some(grant) = unused {
+                    this.shared.release(grant);
                 }
                 Poll::Ready(waited)
             }
