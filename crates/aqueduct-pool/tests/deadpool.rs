@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use aqueduct_pool::deadpool::{Adapter, DeadPool};
 use aqueduct_pool::{Manager, Meta, Pool, Pooled};
-use common::Steered;
+use common::{Steered, settle};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use tokio::task::JoinSet;
@@ -81,12 +81,6 @@ fn dead(max: usize) -> DeadPool<Steered> {
         .max_size(max)
         .build()
         .unwrap()
-}
-
-async fn settle() {
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
 }
 
 async fn broken_objects_are_not_reused(pool: impl Both) {

@@ -11,16 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use aqueduct_pool::{Manager, Order, Pool, PoolError};
-use common::Steered;
+use common::{Steered, settle};
 use futures::poll;
 use tokio::time::{Instant, advance};
-
-/// Lets every spawned task run until it blocks.
-async fn settle() {
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
-}
 
 /// The alarm fires for a waiter that already left and wakes the new head
 /// (A) to set it again. A leaves before it is polled: the waiter behind

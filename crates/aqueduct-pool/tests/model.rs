@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use aqueduct_pool::{Order, Pool, PoolError, Pooled};
-use common::Steered;
+use common::{Steered, settle};
 use futures::FutureExt;
 use proptest::prelude::*;
 
@@ -96,9 +96,7 @@ async fn run(order: Order, min_idle: usize, ops: Vec<Op>) {
         }
         // A checkout below `min_idle` has a task top the pool up; creates
         // finish at once here.
-        for _ in 0..4 {
-            tokio::task::yield_now().await;
-        }
+        settle().await;
         let s = pool.status();
         assert_eq!(s.waiting, 0, "{s:?}");
         assert_eq!(s.in_use, held.len(), "every object out is held: {s:?}");

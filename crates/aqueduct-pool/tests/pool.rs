@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use aqueduct_pool::{Order, Pool, PoolError, WaitHistogram};
-use common::{Steered, TestError};
+use common::{Steered, TestError, settle};
 use futures::FutureExt;
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
@@ -23,13 +23,6 @@ async fn pool(max: usize) -> Pool<Steered> {
         .build()
         .await
         .unwrap()
-}
-
-/// Lets every spawned task run until it blocks.
-async fn settle() {
-    for _ in 0..10 {
-        tokio::task::yield_now().await;
-    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -8,6 +8,13 @@ use std::time::Duration;
 
 use aqueduct_pool::{Manager, Meta};
 
+/// Lets every spawned task run until it blocks (paused time, one thread).
+pub async fn settle() {
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+}
+
 /// Test failure of the steered manager.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
