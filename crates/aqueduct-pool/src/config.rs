@@ -218,10 +218,11 @@ impl<M: Manager> Builder<M> {
     setter! {
         /// Objects created by [`build`](Builder::build) and kept idle
         /// (default 0). Idle expiry never takes the pool below it; a
-        /// checkout that finds fewer objects alive starts a task that
-        /// creates one more for the idle set (the checkout does not wait for
-        /// it), a slot freed by a discard on return goes to the oldest
-        /// waiter, and [`Pool::replenish`] tops up on demand. No background task is started unless asked for with
+        /// checkout that finds fewer objects alive starts a one-off task
+        /// that creates one more for the idle set (the checkout does not
+        /// wait for it), a slot freed by a discard on return goes to the
+        /// oldest waiter, and [`Pool::replenish`] tops up on demand. No
+        /// long-lived task is started unless asked for with
         /// [`Pool::top_up_in_background`], which tops up as soon as a
         /// discard takes the pool below `min_idle`.
         ///

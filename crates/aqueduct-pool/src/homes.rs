@@ -14,15 +14,15 @@
 //! lock top it up). It is set under the pool's lock. The one race that
 //! matters is a give-back that parks an object just as a caller, under the
 //! lock, finds every home empty and becomes the first to queue: the object
-//! would idle while the caller waits. [`Homes::drain`] writes the gate, then swaps every
-//! home out (acquire-release); [`Homes::put`] exchanges the object in
-//! (acquire-release), then reads the gate. Each home is only ever written
-//! by such read-modify-writes, so of the drain's swap and the give-back's
-//! exchange on the same home, one reads what the other wrote: either the
-//! drain finds the object, or the exchange synchronizes with the swap and
-//! the give-back sees the gate closed and brings the object to the lock
-//! itself (`Parked::rescue`). No fence is needed (and on x86 the exchanges
-//! are the only barriers).
+//! would idle while the caller waits. [`Homes::drain`] writes the gate,
+//! then swaps every home out (acquire-release); [`Homes::put`] exchanges
+//! the object in (acquire-release), then reads the gate. Each home is only
+//! ever written by such read-modify-writes, so of the drain's swap and the
+//! give-back's exchange on the same home, one reads what the other wrote:
+//! either the drain finds the object, or the exchange synchronizes with
+//! the swap and the give-back sees the gate closed and brings the object
+//! to the lock itself (`Parked::rescue`). No fence is needed (and on x86
+//! the exchanges are the only barriers).
 // Public only for the loom models, which build this module alone.
 #![cfg_attr(not(loom), allow(unreachable_pub))]
 
