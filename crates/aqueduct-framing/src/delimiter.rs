@@ -320,12 +320,7 @@ impl DelimiterCodec {
     }
 
     fn encode_slice(&self, payload: &[u8], dst: &mut BytesMut) -> Result<(), FrameError> {
-        if payload.len() > self.max_length {
-            return Err(FrameError::PayloadOverMax {
-                len: payload.len(),
-                max: self.max_length,
-            });
-        }
+        FrameError::check_payload(payload.len(), self.max_length)?;
         if let Some(position) = self.search.find(payload) {
             return Err(FrameError::DelimiterInPayload { position });
         }

@@ -146,6 +146,15 @@ pub enum FrameError {
 }
 
 impl FrameError {
+    /// `Ok` if an encoder may write a payload of `len` bytes under the
+    /// codec's maximum `max`, else [`PayloadOverMax`](Self::PayloadOverMax).
+    pub(crate) fn check_payload(len: usize, max: usize) -> Result<(), Self> {
+        if len > max {
+            return Err(Self::PayloadOverMax { len, max });
+        }
+        Ok(())
+    }
+
     /// Returns `true` for errors caused by the peer's bytes (as opposed to
     /// I/O failures or payloads rejected by an encoder).
     ///

@@ -611,12 +611,7 @@ impl LengthPrefixedCodec {
     /// `len` bytes.
     pub(crate) fn put_header(&self, len: usize, dst: &mut BytesMut) -> Result<(), FrameError> {
         let config = &self.config;
-        if len > config.max_frame_length {
-            return Err(FrameError::PayloadOverMax {
-                len,
-                max: config.max_frame_length,
-            });
-        }
+        FrameError::check_payload(len, config.max_frame_length)?;
         let adjustment = i128::from(config.adjustment);
         let value = len as i128 - adjustment;
         let max_value = i128::from(config.field.max_value());

@@ -373,12 +373,7 @@ impl LineCodec {
     }
 
     fn encode_line(&self, line: &[u8], dst: &mut BytesMut) -> Result<(), FrameError> {
-        if line.len() > self.max_length {
-            return Err(FrameError::PayloadOverMax {
-                len: line.len(),
-                max: self.max_length,
-            });
-        }
+        FrameError::check_payload(line.len(), self.max_length)?;
         if let Some(position) = memchr::memchr(b'\n', line) {
             return Err(FrameError::DelimiterInPayload { position });
         }
