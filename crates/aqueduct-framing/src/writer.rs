@@ -245,6 +245,9 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
             self.header.advance(from_header);
             self.payload.advance(written - from_header);
         }
+        // An advanced-to-empty `Bytes` still holds its allocation: let the
+        // written payload go instead of pinning it until the next frame.
+        self.payload = Bytes::new();
         Poll::Ready(Ok(()))
     }
 }

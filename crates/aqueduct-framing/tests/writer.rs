@@ -97,3 +97,40 @@ async fn a_cancelled_write_is_completed_by_the_next_call() {
     expected.extend_from_slice(b"\0\0\0\x04next");
     assert_eq!(out, &expected);
 }
+
+/// A payload owner that records when it is dropped.
+struct Owned {
+    data: Vec<u8>,
+    dropped: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl AsRef<[u8]> for Owned {
+    fn as_ref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        self.dropped
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_written_payload_is_not_kept_alive() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dropped = std::sync::Arc::new(AtomicBool::new(false));
+    let payload = Bytes::from_owner(Owned {
+        data: vec![1; 1 << 20],
+        dropped: dropped.clone(),
+    });
+    let mut writer = FrameWriter::new(Vec::new(), LengthPrefixedCodec::new());
+    writer.write_frame(payload).await.unwrap();
+    assert_eq!(writer.get_ref().len(), 4 + (1 << 20));
+    // An idle writer must not pin the last frame's memory.
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the writer still holds the payload it has written"
+    );
+}
