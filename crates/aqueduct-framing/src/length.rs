@@ -416,7 +416,8 @@ impl LengthPrefixedBuilder {
     /// decoder gives the read buffer's spare capacity back, so one large
     /// frame does not pin memory for the life of the connection. It keeps
     /// the capacity when the bytes already buffered announce another frame
-    /// above `threshold`, which is about to need it.
+    /// above `threshold` (and within the maximum), which is about to need
+    /// it.
     ///
     /// ```
     /// use aqueduct_framing::LengthPrefixedCodec;
@@ -734,13 +735,15 @@ impl LengthPrefixedCodec {
 
     /// Whether the bytes left in `buf` already announce another frame
     /// above the release threshold: then the capacity is about to be needed
-    /// again and is kept.
+    /// again and is kept. A frame over the maximum is never buffered, so it
+    /// does not count.
     #[cold]
     fn next_is_large(&self, buf: &[u8]) -> bool {
         match self.read_head(buf) {
-            Ok(Some((_, value))) => self
-                .payload_length(value)
-                .is_ok_and(|len| len > self.config.release_threshold as u64),
+            Ok(Some((_, value))) => self.payload_length(value).is_ok_and(|len| {
+                len > self.config.release_threshold as u64
+                    && len <= self.config.max_frame_length as u64
+            }),
             _ => false,
         }
     }
@@ -1011,6 +1014,29 @@ mod tests {
         assert_eq!(codec.decode(&mut buf).unwrap().unwrap().len(), 4096);
         assert!(buf.capacity() < 1024, "given back before the small frame");
         assert_eq!(&codec.decode(&mut buf).unwrap().unwrap()[..], b"tiny");
+    }
+
+    #[test]
+    fn capacity_is_not_kept_for_an_oversized_next_frame() {
+        // The next header announces more than the maximum: that frame is
+        // never buffered, so the room must not be kept for it.
+        for policy in [Oversize::Skip, Oversize::Error] {
+            let mut codec = LengthPrefixedCodec::builder()
+                .release_threshold(1024)
+                .max_frame_length(8192)
+                .oversize(policy)
+                .build();
+            let mut buf = BytesMut::with_capacity(64 * 1024);
+            buf.put_u32(4096);
+            buf.extend_from_slice(&[1; 4096]);
+            buf.put_u32(1 << 30);
+            assert_eq!(codec.decode(&mut buf).unwrap().unwrap().len(), 4096);
+            assert!(
+                buf.capacity() < 4096,
+                "{policy:?}: capacity {} kept for a frame over the maximum",
+                buf.capacity()
+            );
+        }
     }
 
     #[test]
