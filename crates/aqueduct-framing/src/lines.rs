@@ -44,7 +44,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::FrameError;
-use crate::buf::{DEFAULT_RELEASE_THRESHOLD, Sizing, truncated};
+use crate::buf::{DEFAULT_RELEASE_THRESHOLD, Sizing, release_excess, truncated};
 
 /// Default maximum line length: 64 KiB.
 ///
@@ -200,8 +200,9 @@ impl LineCodec {
     }
 
     /// After yielding a line longer than `threshold` bytes (default 256 KiB),
-    /// the decoder gives the read buffer's spare capacity back, so one large
-    /// line does not pin memory for the life of the connection.
+    /// or dropping one (over-long or not UTF-8), the decoder gives the read
+    /// buffer's spare capacity back, so one large line does not pin memory
+    /// for the life of the connection.
     ///
     /// Large lines tend to come in runs: once the next line passes 8 KiB,
     /// the decoder sizes the buffer for the last large line in one step,
@@ -265,6 +266,7 @@ impl LineCodec {
                 if self.utf8 && !buf[..content].is_ascii() {
                     if let Err(source) = std::str::from_utf8(&buf[..content]) {
                         buf.advance(newline + 1);
+                        self.sizing.frame(buf, content, self.release_threshold);
                         return Err(FrameError::InvalidUtf8 { source });
                     }
                 }
@@ -300,6 +302,8 @@ impl LineCodec {
     #[cold]
     fn too_long_at(&mut self, buf: &mut BytesMut, newline: usize, content: usize) -> FrameError {
         buf.advance(newline + 1);
+        // Dropped, not yielded, but it took as much room as a line would.
+        release_excess(buf, content, self.release_threshold);
         FrameError::TooLong {
             len: content as u64,
             max: self.max_length,
@@ -330,6 +334,7 @@ impl LineCodec {
                 len
             }
         };
+        release_excess(buf, len, self.release_threshold);
         FrameError::TooLong {
             len: len as u64,
             max: self.max_length,

@@ -351,3 +351,61 @@ fn lines_of_like_size_are_not_moved_once_read() {
         assert!(line.moved <= 4096, "line {i}: {} bytes moved", line.moved);
     }
 }
+
+/// The room the next read gets: `FramedRead` reserves a byte first, which
+/// takes back an allocation the buffer alone still holds.
+fn room_for_next_read(buf: &mut BytesMut) -> usize {
+    buf.reserve(1);
+    buf.capacity()
+}
+
+#[test]
+fn a_dropped_large_line_gives_the_room_back_like_a_yielded_one() {
+    const READ: usize = 64 * 1024;
+    let codec = || {
+        LineCodec::new()
+            .with_max_length(1 << 20)
+            .with_release_threshold(READ)
+    };
+
+    // Over-long: reported after max + 2 bytes, discarded through its `\n`.
+    let mut lines = codec();
+    let mut buf = BytesMut::new();
+    let err = loop {
+        buf.extend_from_slice(&[b'x'; READ]);
+        match lines.decode(&mut buf) {
+            Ok(None) => {}
+            Ok(Some(line)) => panic!("unexpected line of {}", line.len()),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, FrameError::TooLong { .. }));
+    buf.extend_from_slice(b"xx\nsmall\n");
+    assert_eq!(lines.decode(&mut buf).unwrap().unwrap(), "small");
+    let room = room_for_next_read(&mut buf);
+    assert!(room < READ, "over-long line: room {room}");
+
+    // Over-long by one byte, its `\n` already buffered.
+    let mut lines = codec();
+    let mut buf = BytesMut::from(&[b'x'; (1 << 20) + 1][..]);
+    buf.extend_from_slice(b"\nsmall\n");
+    assert!(matches!(
+        lines.decode(&mut buf),
+        Err(FrameError::TooLong { len, .. }) if len == (1 << 20) + 1
+    ));
+    assert_eq!(lines.decode(&mut buf).unwrap().unwrap(), "small");
+    let room = room_for_next_read(&mut buf);
+    assert!(room < READ, "terminated over-long line: room {room}");
+
+    // Within the maximum but not UTF-8.
+    let mut text = Utf8LineCodec::from(codec());
+    let mut buf = BytesMut::from(&[b'x'; 1 << 19][..]);
+    buf.extend_from_slice(b"\xff\nsmall\n");
+    assert!(matches!(
+        text.decode(&mut buf),
+        Err(FrameError::InvalidUtf8 { .. })
+    ));
+    assert_eq!(text.decode(&mut buf).unwrap().unwrap(), "small");
+    let room = room_for_next_read(&mut buf);
+    assert!(room < READ, "invalid UTF-8 line: room {room}");
+}
