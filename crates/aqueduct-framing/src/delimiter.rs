@@ -48,7 +48,7 @@ use memchr::memmem;
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::FrameError;
-use crate::buf::{DEFAULT_RELEASE_THRESHOLD, Sizing, truncated};
+use crate::buf::{DEFAULT_RELEASE_THRESHOLD, Sizing, release_excess, truncated};
 
 /// Default maximum frame length for delimited frames: 64 KiB.
 ///
@@ -288,9 +288,10 @@ impl DelimiterCodec {
         self
     }
 
-    /// After a frame longer than `threshold` bytes (default 256 KiB) the
-    /// decoder gives the read buffer's spare capacity back, so one large
-    /// frame does not pin memory for the life of the connection.
+    /// After a frame longer than `threshold` bytes (default 256 KiB), yielded
+    /// or dropped as over-long, the decoder gives the read buffer's spare
+    /// capacity back, so one large frame does not pin memory for the life
+    /// of the connection.
     ///
     /// Large frames tend to come in runs: once the next frame passes 8 KiB,
     /// the decoder sizes the buffer for the last large frame in one step,
@@ -455,6 +456,8 @@ impl DelimiterCodec {
                 len
             }
         };
+        // Dropped, not yielded, but it took as much room as a frame would.
+        release_excess(buf, len, self.release_threshold);
         FrameError::TooLong {
             len: len as u64,
             max: self.max_length,

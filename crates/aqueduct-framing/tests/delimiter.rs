@@ -110,3 +110,49 @@ fn after_a_large_frame_the_next_is_sized_at_once_and_small_ones_give_room_back()
     assert_eq!(codec.decode(&mut buf).unwrap().unwrap().len(), 16 * 1024);
     assert!(buf.capacity() < 64 * 1024, "capacity {}", buf.capacity());
 }
+
+/// The room the next read gets: `FramedRead` reserves a byte first, which
+/// takes back an allocation the buffer alone still holds.
+fn room_for_next_read(buf: &mut BytesMut) -> usize {
+    buf.reserve(1);
+    buf.capacity()
+}
+
+#[test]
+fn a_dropped_over_long_frame_gives_the_room_back_like_a_yielded_one() {
+    const READ: usize = 64 * 1024;
+    let codec = || {
+        DelimiterCodec::new(b"\r\n")
+            .with_max_length(1 << 20)
+            .with_release_threshold(READ)
+    };
+
+    // Reported before its delimiter arrives, then discarded through it.
+    let mut frames = codec();
+    let mut buf = BytesMut::new();
+    let err = loop {
+        buf.extend_from_slice(&[b'x'; READ]);
+        match frames.decode(&mut buf) {
+            Ok(None) => {}
+            Ok(Some(frame)) => panic!("unexpected frame of {}", frame.len()),
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(err, FrameError::TooLong { .. }));
+    buf.extend_from_slice(b"xx\r\nsmall\r\n");
+    assert_eq!(&frames.decode(&mut buf).unwrap().unwrap()[..], b"small");
+    let room = room_for_next_read(&mut buf);
+    assert!(room < READ, "discarded frame: room {room}");
+
+    // Over-long by one byte, its delimiter already buffered.
+    let mut frames = codec();
+    let mut buf = BytesMut::from(&[b'x'; (1 << 20) + 1][..]);
+    buf.extend_from_slice(b"\r\nsmall\r\n");
+    assert!(matches!(
+        frames.decode(&mut buf),
+        Err(FrameError::TooLong { len, .. }) if len == (1 << 20) + 1
+    ));
+    assert_eq!(&frames.decode(&mut buf).unwrap().unwrap()[..], b"small");
+    let room = room_for_next_read(&mut buf);
+    assert!(room < READ, "terminated frame: room {room}");
+}
