@@ -92,11 +92,14 @@ impl Sizing {
     }
 }
 
-/// After a frame of `frame_len` bytes, replaces `buf` by a right-sized copy of
-/// its remaining bytes when the frame was larger than `threshold` and the
-/// bytes to copy are few (at most `threshold`). The old allocation is then
-/// owned only by the frames split from it and is freed when they are
-/// dropped.
+/// After a frame of `frame_len` bytes, replaces `buf` by a copy of its
+/// remaining bytes when the frame was larger than `threshold` and the bytes
+/// to copy are few (at most `threshold`). The old allocation is then owned
+/// only by the frames split from it and is freed when they are dropped.
+///
+/// The copy keeps room for one typical read ([`READ_SLACK`], at most
+/// `threshold`): an exactly-sized copy would leave `FramedRead` reading a
+/// few bytes per call while the buffer grows back by doubling.
 #[inline]
 pub(crate) fn release_excess(buf: &mut BytesMut, frame_len: usize, threshold: usize) {
     if frame_len > threshold {
@@ -111,7 +114,9 @@ fn release_slow(buf: &mut BytesMut, threshold: usize) {
     // dropped, the next `reserve` would take all of it back. So the copy is
     // made whatever `capacity()` says.
     if buf.len() <= threshold {
-        *buf = BytesMut::from(&buf[..]);
+        let mut fresh = BytesMut::with_capacity(buf.len().max(READ_SLACK.min(threshold)));
+        fresh.extend_from_slice(buf);
+        *buf = fresh;
     }
 }
 
@@ -148,6 +153,26 @@ mod tests {
         // Without the copy, this would take the frame's allocation back.
         buf.reserve(10);
         assert!(buf.capacity() < 4096, "capacity {}", buf.capacity());
+    }
+
+    #[test]
+    fn a_released_buffer_keeps_room_for_one_read() {
+        let mut buf = BytesMut::with_capacity(1 << 20);
+        buf.extend_from_slice(&[7; 10]);
+        release_excess(&mut buf, 600_000, DEFAULT_RELEASE_THRESHOLD);
+        assert_eq!(&buf[..], &[7; 10][..]);
+        // As `FramedRead` asks before each read.
+        buf.reserve(1);
+        assert!(
+            (READ_SLACK..4 * READ_SLACK).contains(&buf.capacity()),
+            "capacity {}",
+            buf.capacity()
+        );
+        // Never more than the threshold, when that is set lower.
+        let mut buf = BytesMut::from(&[7; 600_000][..]);
+        let frame = buf.split_to(599_990);
+        release_excess(&mut buf, frame.len(), 1024);
+        assert_eq!(buf.capacity(), 1024);
     }
 
     #[test]
