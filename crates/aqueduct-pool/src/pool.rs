@@ -624,27 +624,47 @@ impl<M: Manager> Shared<M> {
     /// expired: the lock discards it if it is, else it goes back.
     fn settle(&self, entry: Box<Entry<M::Object>>, now: Option<Instant>) {
         let mut st = self.lock();
+        let mut garbage = Vec::new();
+        let waker = self.settle_locked(&mut st, entry, now, &mut garbage);
+        self.unlock_and_wake(st, waker, garbage);
+    }
+
+    /// [`settle`](Self::settle) under the lock: an object discarded is left
+    /// in `garbage`, to drop once the lock is gone.
+    fn settle_locked(
+        &self,
+        st: &mut State<M::Object, M::Error>,
+        entry: Box<Entry<M::Object>>,
+        now: Option<Instant>,
+        garbage: &mut Vec<Box<Entry<M::Object>>>,
+    ) -> Option<Waker> {
         if now.is_some_and(|now| self.is_expired(&entry, now, st.size)) || st.keeps_none() {
             st.discarded += 1;
-            let waker = st.put_slot();
-            self.unlock_and_wake(st, waker, entry);
+            garbage.push(entry);
+            st.put_slot()
         } else {
-            let waker = st.put_object(entry);
-            self.unlock_and_wake(st, waker, ());
+            st.put_object(entry)
         }
     }
 
     /// [`Pool::try_get`] under the lock: the first clean idle object in
-    /// the reuse order, discarding expired ones on the way. Brings the
-    /// homes under the lock first (they may hold clean objects the fast
-    /// path passed over).
+    /// the reuse order, discarding expired ones on the way. `back` is an
+    /// object the fast path took but cannot hand out (dirty, or possibly
+    /// expired): it is settled first, in the same critical section, rather
+    /// than under a lock of its own. Brings the homes under the lock too
+    /// (they may hold clean objects the fast path passed over).
     fn try_take_locked(
         &self,
         now: Option<Instant>,
+        back: Option<Box<Entry<M::Object>>>,
     ) -> Result<Box<Entry<M::Object>>, PoolError<M::Error>> {
         let (mut expired, mut garbage, mut wakers) = (Vec::new(), Vec::new(), Vec::new());
         let mut st = self.lock();
+        if let Some(entry) = back {
+            wakers.extend(self.settle_locked(&mut st, entry, now, &mut garbage));
+        }
         if st.closed {
+            self.unlock_and_wake(st, wakers, garbage);
             return Err(PoolError::Closed);
         }
         self.absorb_homes(&mut st, &mut garbage, &mut wakers);
@@ -674,18 +694,28 @@ impl<M: Manager> Shared<M> {
                 i += 1;
             }
         }
-        let Some(entry) = found else {
-            let err = PoolError::Exhausted {
+        let taken = match found {
+            Some(entry) => {
+                st.recycled += 1;
+                st.hist.buckets[0] += 1;
+                Ok(entry)
+            }
+            None => Err(PoolError::Exhausted {
                 in_use: st.size - st.idle.len(),
                 max_size: st.max_size,
-            };
-            self.unlock_and_wake(st, wakers, (expired, garbage));
-            return Err(err);
+            }),
         };
-        st.recycled += 1;
-        st.hist.buckets[0] += 1;
-        self.unlock_and_wake(st, wakers, (expired, garbage));
-        Ok(entry)
+        // The objects discarded on the way run the user's `Drop`, outside
+        // the lock. If one panics, the object found goes back (and its
+        // checkout is not counted) before the panic goes on: the unwinding
+        // must not take it and its slot along.
+        if let Err(panic) = self.unlock_and_wake_caught(st, wakers, (expired, garbage)) {
+            if let Ok(entry) = taken {
+                self.unserve(Grant::Object(entry));
+            }
+            panic::resume_unwind(panic);
+        }
+        taken
     }
 
     /// Without knowing `size`: past its lifetime, or idle past
@@ -991,12 +1021,50 @@ impl<M: Manager> Shared<M> {
         }
     }
 
+    /// [`unlock_and_wake`](Self::unlock_and_wake) for a caller that holds
+    /// something it must put back if the garbage's `Drop` (user code)
+    /// panics: the panic is returned, not passed on, once the wakers were
+    /// called.
+    fn unlock_and_wake_caught<G>(
+        &self,
+        st: Locked<'_, M::Object, M::Error>,
+        wakers: impl IntoIterator<Item = Waker>,
+        garbage: G,
+    ) -> std::thread::Result<()> {
+        let drained = st.closed && st.size == 0;
+        drop(st);
+        let dropped = panic::catch_unwind(AssertUnwindSafe(move || drop(garbage)));
+        for w in wakers {
+            w.wake();
+        }
+        if drained {
+            self.drained.notify_waiters();
+        }
+        dropped
+    }
+
     /// Releases a grant that will not be used (a cancelled or failed
     /// checkout): an object goes to the oldest waiter or the idle set, or is
     /// discarded (and counted) if the pool keeps none; a slot goes to the
     /// oldest waiter.
     fn release(&self, grant: Grant<M::Object>) {
+        self.release_locked(self.lock(), grant);
+    }
+
+    /// Gives back a grant a checkout was handed, and counted as served
+    /// without a wait, when a panic stopped it before the caller got it:
+    /// the checkout is uncounted, the grant released.
+    fn unserve(&self, grant: Grant<M::Object>) {
         let mut st = self.lock();
+        st.hist.buckets[0] -= 1;
+        if matches!(grant, Grant::Object(_)) {
+            st.recycled -= 1;
+        }
+        self.release_locked(st, grant);
+    }
+
+    /// [`release`](Self::release) with the lock held (and released here).
+    fn release_locked(&self, mut st: Locked<'_, M::Object, M::Error>, grant: Grant<M::Object>) {
         let (waker, dropped) = match grant {
             Grant::Object(entry) if !st.keeps_none() => (st.put_object(entry), None),
             Grant::Object(entry) => {
@@ -1906,12 +1974,10 @@ impl<M: Manager> Pool<M> {
                 shared.homes.served(home);
                 entry
             }
-            fast => {
-                if let Fast::Taken(entry, _) | Fast::Stale(entry) = fast {
-                    shared.settle(entry, now);
-                }
-                shared.try_take_locked(now)?
+            Fast::Taken(entry, _) | Fast::Stale(entry) => {
+                shared.try_take_locked(now, Some(entry))?
             }
+            Fast::Empty => shared.try_take_locked(now, None)?,
         };
         entry.meta.use_count += 1;
         entry.track.check_out(location, now, shared.epoch);

@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -333,4 +334,46 @@ async fn a_panicking_is_broken_frees_the_slot() {
     let s = pool.status();
     assert_eq!((s.size, s.in_use, s.discarded), (0, 0, 1), "{s:?}");
     assert!(pool.get().await.is_ok(), "the slot is free again");
+}
+
+/// `try_get` discards an expired object whose `Drop` panics on its way to
+/// a fresh one: the panic goes on, but the fresh object goes back idle
+/// and the counters show one discard and no checkout. (FIFO order: the
+/// expired object is met first, under the lock.)
+#[tokio::test(start_paused = true)]
+async fn a_panicking_drop_of_an_expired_object_in_try_get_loses_nothing() {
+    let pool = Pool::builder(Fragile::default())
+        .max_size(2)
+        .order(Order::Fifo)
+        .idle_timeout(Duration::from_secs(10))
+        .build_lazy()
+        .unwrap();
+    let (old, fresh) = (pool.get().await.unwrap(), pool.get().await.unwrap());
+    drop(old);
+    advance(Duration::from_secs(6)).await;
+    drop(fresh); // the old one, idle for 6 s, is kept
+    advance(Duration::from_secs(5)).await;
+    // Idle: the old one (11 s idle, expired), then the fresh one (5 s).
+    pool.manager().armed.store(true, Ordering::SeqCst);
+    let r = catch_unwind(AssertUnwindSafe(|| pool.try_get()));
+    pool.manager().armed.store(false, Ordering::SeqCst);
+    assert!(r.is_err(), "the panic goes on");
+    let s = pool.status();
+    assert_eq!(
+        (s.size, s.idle, s.in_use, s.discarded),
+        (1, 1, 0, 1),
+        "{s:?}"
+    );
+    assert_eq!(
+        (s.created, s.recycled, s.wait_time.total()),
+        (2, 0, 2),
+        "no checkout was served: {s:?}"
+    );
+    // The pool still serves max_size objects: the fresh one, and one made
+    // in the freed slot.
+    let a = pool.try_get().expect("the fresh object is idle again");
+    let b = pool.get().await.expect("the expired object's slot is free");
+    let s = pool.status();
+    assert_eq!((s.size, s.in_use, s.created), (2, 2, 3), "{s:?}");
+    drop((a, b));
 }
