@@ -1004,27 +1004,29 @@ impl<M: Manager> Shared<M> {
     /// (user code, never run under the lock), wakes the waiter that was
     /// handed a slot or an object, and tells `close` once a closed pool
     /// has emptied.
+    ///
+    /// A panic in the garbage's `Drop` goes on only after that: the state
+    /// already hands the waiter its grant and counts `close`'s last object
+    /// gone, so skipping the wake would leave the waiter asleep for good
+    /// (no alarm wakes a waiter out of the queue) and `close` waiting out
+    /// its timeout.
     fn unlock_and_wake<G>(
         &self,
         st: Locked<'_, M::Object, M::Error>,
         wakers: impl IntoIterator<Item = Waker>,
         garbage: G,
     ) {
-        let drained = st.closed && st.size == 0;
-        drop(st);
-        drop(garbage);
-        for w in wakers {
-            w.wake();
-        }
-        if drained {
-            self.drained.notify_waiters();
+        if let Err(panic) = self.unlock_and_wake_caught(st, wakers, garbage) {
+            panic::resume_unwind(panic);
         }
     }
 
     /// [`unlock_and_wake`](Self::unlock_and_wake) for a caller that holds
     /// something it must put back if the garbage's `Drop` (user code)
     /// panics: the panic is returned, not passed on, once the wakers were
-    /// called.
+    /// called. The garbage is dropped before the wakers are called, so
+    /// that (say) a connection is closed before a waiter handed its slot
+    /// opens another.
     fn unlock_and_wake_caught<G>(
         &self,
         st: Locked<'_, M::Object, M::Error>,

@@ -377,3 +377,80 @@ async fn a_panicking_drop_of_an_expired_object_in_try_get_loses_nothing() {
     assert_eq!((s.size, s.in_use, s.created), (2, 2, 3), "{s:?}");
     drop((a, b));
 }
+
+/// Objects whose `Drop` panics once armed; the manager itself never
+/// panics.
+#[derive(Default)]
+struct Brittle {
+    armed: Arc<AtomicBool>,
+}
+
+impl Manager for Brittle {
+    type Object = Bomb;
+    type Error = std::convert::Infallible;
+
+    async fn create(&self) -> Result<Bomb, Self::Error> {
+        Ok(Bomb(Arc::clone(&self.armed)))
+    }
+}
+
+/// An object past its lifetime comes back and is discarded; its `Drop`
+/// panics. The panic goes on, but the waiter handed the freed slot is
+/// still woken, and creates in it.
+#[tokio::test(start_paused = true)]
+async fn a_panicking_drop_on_return_still_wakes_the_waiter_handed_the_slot() {
+    let pool = Pool::builder(Brittle::default())
+        .max_size(1)
+        .max_lifetime(Duration::from_secs(10))
+        .wait_timeout(Duration::from_secs(60))
+        .build_lazy()
+        .unwrap();
+    let held = pool.get().await.unwrap();
+    let waiter = {
+        let pool = pool.clone();
+        tokio::spawn(async move { pool.get().await.map(drop) })
+    };
+    settle().await;
+    assert_eq!(pool.status().waiting, 1);
+    advance(Duration::from_secs(11)).await;
+    pool.manager().armed.store(true, Ordering::SeqCst);
+    let r = catch_unwind(AssertUnwindSafe(|| drop(held)));
+    pool.manager().armed.store(false, Ordering::SeqCst);
+    assert!(r.is_err(), "the panic goes on");
+    let served = tokio::time::timeout(Duration::from_secs(1), waiter).await;
+    assert!(
+        matches!(served, Ok(Ok(Ok(())))),
+        "the waiter was not served: {served:?}; {:?}",
+        pool.status()
+    );
+    let s = pool.status();
+    assert_eq!((s.size, s.created, s.discarded), (1, 2, 1), "{s:?}");
+}
+
+/// `close` waits for the last object; it comes back, is dropped, and its
+/// `Drop` panics. The panic goes on, but `close` still returns at once
+/// rather than at `close_timeout`.
+#[tokio::test(start_paused = true)]
+async fn a_panicking_drop_of_the_last_object_still_ends_close() {
+    let pool = Pool::builder(Brittle::default())
+        .max_size(1)
+        .close_timeout(Duration::from_secs(30))
+        .build_lazy()
+        .unwrap();
+    let held = pool.get().await.unwrap();
+    let closing = {
+        let pool = pool.clone();
+        tokio::spawn(async move { pool.close().await })
+    };
+    settle().await;
+    assert!(!closing.is_finished(), "an object is out");
+    pool.manager().armed.store(true, Ordering::SeqCst);
+    let r = catch_unwind(AssertUnwindSafe(|| drop(held)));
+    pool.manager().armed.store(false, Ordering::SeqCst);
+    assert!(r.is_err(), "the panic goes on");
+    let closed = tokio::time::timeout(Duration::from_secs(1), closing).await;
+    assert!(
+        matches!(closed, Ok(Ok(Ok(())))),
+        "close did not end when the pool emptied: {closed:?}"
+    );
+}
