@@ -595,24 +595,34 @@ impl<M: Manager> Shared<M> {
         } else {
             home
         };
-        if look == n {
-            if let Some(mut st) = self.try_lock() {
-                let mut expired = Vec::new();
-                self.reap(&mut st, now, &mut expired);
-                self.unlock_and_wake(st, None, expired);
+        // The look may discard an expired object, whose `Drop` (user code)
+        // runs here. If that panics, `entry`, taken but not handed out yet,
+        // goes back before the panic goes on: the unwinding must not take
+        // it and its slot along.
+        let looked = panic::catch_unwind(AssertUnwindSafe(|| {
+            if look == n {
+                if let Some(mut st) = self.try_lock() {
+                    let mut expired = Vec::new();
+                    self.reap(&mut st, now, &mut expired);
+                    self.unlock_and_wake(st, None, expired);
+                }
             }
-        }
-        let other = if look == home || look == n {
-            None
-        } else {
-            self.homes.take_at(look)
-        };
-        if let Some(other) = other {
-            if self.may_have_expired(&other, now) {
-                self.settle(other, Some(now));
+            let other = if look == home || look == n {
+                None
             } else {
-                self.park(other, look);
+                self.homes.take_at(look)
+            };
+            if let Some(other) = other {
+                if self.may_have_expired(&other, now) {
+                    self.settle(other, Some(now));
+                } else {
+                    self.park(other, look);
+                }
             }
+        }));
+        if let Err(panic) = looked {
+            self.release(Grant::Object(entry));
+            panic::resume_unwind(panic);
         }
         if self.may_have_expired(&entry, now) {
             return Fast::Stale(entry);

@@ -454,3 +454,47 @@ async fn a_panicking_drop_of_the_last_object_still_ends_close() {
         "close did not end when the pool emptied: {closed:?}"
     );
 }
+
+/// In local order, a checkout that takes a fresh object from a home also
+/// looks at the objects idling under the lock (once in `homes + 1`
+/// checkouts) and discards an expired one there; its `Drop` panics. The
+/// panic goes on, but the object taken from the home goes back.
+#[tokio::test(start_paused = true)]
+async fn a_panicking_drop_met_by_the_fast_path_loses_nothing() {
+    let pool = Pool::builder(Brittle::default())
+        .max_size(1) // one home
+        .idle_timeout(Duration::from_secs(10))
+        .build_lazy()
+        .unwrap();
+    pool.resize(2); // two objects, one home: one idles under the lock
+    let (a, b) = (pool.get().await.unwrap(), pool.get().await.unwrap());
+    drop(b); // in the home
+    drop(a); // the home is taken: under the lock
+    advance(Duration::from_secs(6)).await;
+    drop(pool.try_get().unwrap()); // `b` (or `a`) used again
+    advance(Duration::from_secs(5)).await;
+    // Under the lock, `a`, idle for 11 s; in the home, `b`, idle for 5 s.
+    pool.manager().armed.store(true, Ordering::SeqCst);
+    // Of two checkouts in a row, one looks under the lock.
+    let mut crashed = false;
+    for _ in 0..2 {
+        match catch_unwind(AssertUnwindSafe(|| pool.try_get())) {
+            Ok(got) => drop(got.expect("`b` is idle in the home")),
+            Err(_) => {
+                crashed = true;
+                break;
+            }
+        }
+    }
+    pool.manager().armed.store(false, Ordering::SeqCst);
+    assert!(crashed, "the expired object was not met");
+    let s = pool.status();
+    assert_eq!(
+        (s.size, s.idle, s.in_use, s.discarded),
+        (1, 1, 0, 1),
+        "{s:?}"
+    );
+    let first = pool.try_get().expect("the fresh object is idle again");
+    let second = pool.get().await.expect("the expired object's slot is free");
+    drop((first, second));
+}
