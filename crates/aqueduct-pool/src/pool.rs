@@ -922,11 +922,13 @@ impl<M: Manager> Shared<M> {
     }
 
     /// Gives back what [`begin`](Self::begin) handed a checkout that ends
-    /// before it got further.
+    /// before it got further. `begin` counted a ready grant as a checkout
+    /// that did not wait (and an object as recycled): the count is taken
+    /// back, as nobody got it.
     fn abandon(&self, begun: Begin<M::Object>) {
         match begun {
             Begin::Ready(grant, topup) => {
-                self.release(grant);
+                self.unserve(grant);
                 if topup {
                     self.release(Grant::Slot);
                 }
@@ -1799,7 +1801,9 @@ impl<M: Manager> Pool<M> {
             w.wake();
         }
         // Expired objects run the user's `Drop`: if one panics, what `begin`
-        // handed out goes back before the panic goes on.
+        // handed out goes back before the panic goes on. (Only `begin` finds
+        // expired objects: a grant from the homes, counted there, never
+        // comes to `abandon`.)
         if let Err(panic) = panic::catch_unwind(AssertUnwindSafe(move || drop(expired))) {
             shared.abandon(begun);
             panic::resume_unwind(panic);

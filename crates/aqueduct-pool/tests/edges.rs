@@ -498,3 +498,37 @@ async fn a_panicking_drop_met_by_the_fast_path_loses_nothing() {
     let second = pool.get().await.expect("the expired object's slot is free");
     drop((first, second));
 }
+
+/// A `get` that panics on the way (an expired object's `Drop`) is not
+/// counted as a checkout: `recycled` and the wait histogram stay exact.
+#[tokio::test(start_paused = true)]
+async fn a_get_that_panics_on_the_way_is_not_counted() {
+    let pool = Pool::builder(Brittle::default())
+        .max_size(2)
+        .order(Order::Fifo)
+        .idle_timeout(Duration::from_secs(10))
+        .build_lazy()
+        .unwrap();
+    let (old, fresh) = (pool.get().await.unwrap(), pool.get().await.unwrap());
+    drop(old);
+    advance(Duration::from_secs(6)).await;
+    drop(fresh);
+    advance(Duration::from_secs(5)).await;
+    // Idle: the old one (11 s idle, expired), then the fresh one (5 s).
+    pool.manager().armed.store(true, Ordering::SeqCst);
+    let p = pool.clone();
+    let crashed = tokio::spawn(async move { p.get().await.map(drop) }).await;
+    pool.manager().armed.store(false, Ordering::SeqCst);
+    assert!(crashed.unwrap_err().is_panic());
+    let s = pool.status();
+    assert_eq!(
+        (s.size, s.idle, s.in_use, s.discarded),
+        (1, 1, 0, 1),
+        "{s:?}"
+    );
+    assert_eq!(
+        (s.recycled, s.wait_time.total()),
+        (0, 2),
+        "only the first two gets were served: {s:?}"
+    );
+}
