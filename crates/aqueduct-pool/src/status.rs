@@ -42,11 +42,14 @@ pub struct Status {
     pub discarded: u64,
     /// `get` calls that ended in `PoolError::Timeout`.
     pub timeouts: u64,
-    /// How long successful `get` calls waited in the queue.
+    /// How long checkouts waited in the queue for their turn, counted when
+    /// the turn comes (an idle object, or a slot to create one): a `get`
+    /// whose create or recycle then fails, or that is dropped after its
+    /// turn came, still counts.
     pub wait_time: WaitHistogram,
 }
 
-/// Counts of successful checkouts by time spent queued.
+/// Counts of checkouts by time spent queued before their turn came.
 ///
 /// Bucket 0 counts checkouts that did not queue at all; bucket `i > 0`
 /// counts waits up to [`WaitHistogram::BOUNDS`]`[i]`, the last bucket
