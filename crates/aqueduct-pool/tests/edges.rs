@@ -263,6 +263,23 @@ async fn an_idle_object_under_the_lock_idles_out_in_local_order() {
     );
 }
 
+/// A FIFO pool of two with an `idle_timeout` of 10 s whose idle objects
+/// are, in order, one expired (idle for 11 s) and one fresh (5 s).
+async fn expired_then_fresh<M: Manager<Error = std::convert::Infallible>>(manager: M) -> Pool<M> {
+    let pool = Pool::builder(manager)
+        .max_size(2)
+        .order(Order::Fifo)
+        .idle_timeout(Duration::from_secs(10))
+        .build_lazy()
+        .unwrap();
+    let (old, fresh) = (pool.get().await.unwrap(), pool.get().await.unwrap());
+    drop(old);
+    advance(Duration::from_secs(6)).await;
+    drop(fresh); // the old one, idle for 6 s, is kept
+    advance(Duration::from_secs(5)).await;
+    pool
+}
+
 /// Objects whose `Drop` panics, and an `is_broken` that panics, once armed.
 #[derive(Default)]
 struct Fragile {
@@ -342,18 +359,7 @@ async fn a_panicking_is_broken_frees_the_slot() {
 /// expired object is met first, under the lock.)
 #[tokio::test(start_paused = true)]
 async fn a_panicking_drop_of_an_expired_object_in_try_get_loses_nothing() {
-    let pool = Pool::builder(Fragile::default())
-        .max_size(2)
-        .order(Order::Fifo)
-        .idle_timeout(Duration::from_secs(10))
-        .build_lazy()
-        .unwrap();
-    let (old, fresh) = (pool.get().await.unwrap(), pool.get().await.unwrap());
-    drop(old);
-    advance(Duration::from_secs(6)).await;
-    drop(fresh); // the old one, idle for 6 s, is kept
-    advance(Duration::from_secs(5)).await;
-    // Idle: the old one (11 s idle, expired), then the fresh one (5 s).
+    let pool = expired_then_fresh(Fragile::default()).await;
     pool.manager().armed.store(true, Ordering::SeqCst);
     let r = catch_unwind(AssertUnwindSafe(|| pool.try_get()));
     pool.manager().armed.store(false, Ordering::SeqCst);
@@ -503,18 +509,7 @@ async fn a_panicking_drop_met_by_the_fast_path_loses_nothing() {
 /// counted as a checkout: `recycled` and the wait histogram stay exact.
 #[tokio::test(start_paused = true)]
 async fn a_get_that_panics_on_the_way_is_not_counted() {
-    let pool = Pool::builder(Brittle::default())
-        .max_size(2)
-        .order(Order::Fifo)
-        .idle_timeout(Duration::from_secs(10))
-        .build_lazy()
-        .unwrap();
-    let (old, fresh) = (pool.get().await.unwrap(), pool.get().await.unwrap());
-    drop(old);
-    advance(Duration::from_secs(6)).await;
-    drop(fresh);
-    advance(Duration::from_secs(5)).await;
-    // Idle: the old one (11 s idle, expired), then the fresh one (5 s).
+    let pool = expired_then_fresh(Brittle::default()).await;
     pool.manager().armed.store(true, Ordering::SeqCst);
     let p = pool.clone();
     let crashed = tokio::spawn(async move { p.get().await.map(drop) }).await;
