@@ -315,9 +315,9 @@ impl<M: Manager> Pooled<M> {
     /// # }
     /// ```
     pub fn discard(mut self) {
-        let entry = self.entry.take();
-        self.keep.shared().forget_discarded();
-        drop(entry);
+        if let Some(entry) = self.entry.take() {
+            self.keep.shared().forget_discarded(entry);
+        }
     }
 }
 

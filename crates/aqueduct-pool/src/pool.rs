@@ -995,21 +995,23 @@ impl<M: Manager> Shared<M> {
 
     /// Forgets a detached object: its slot is freed.
     pub(crate) fn forget(&self) {
-        self.free_slot(false);
+        self.free_slot(false, ());
     }
 
-    /// Forgets an object its holder discarded.
-    pub(crate) fn forget_discarded(&self) {
-        self.free_slot(true);
+    /// Drops an object its holder discarded and frees its slot. The object
+    /// is dropped before the waiter handed the slot is woken (and before
+    /// `close` hears that the pool emptied), as on any other discard.
+    pub(crate) fn forget_discarded(&self, entry: Box<Entry<M::Object>>) {
+        self.free_slot(true, entry);
     }
 
-    fn free_slot(&self, discarded: bool) {
+    fn free_slot<G>(&self, discarded: bool, garbage: G) {
         let mut st = self.lock();
         if discarded {
             st.discarded += 1;
         }
         let waker = st.put_slot();
-        self.unlock_and_wake(st, waker, ());
+        self.unlock_and_wake(st, waker, garbage);
     }
 
     /// Lets the lock go, then drops what the caller took out of the pool

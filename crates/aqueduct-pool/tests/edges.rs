@@ -527,3 +527,96 @@ async fn a_get_that_panics_on_the_way_is_not_counted() {
         "only the first two gets were served: {s:?}"
     );
 }
+
+/// Objects that note, when dropped, whether the pool had already woken
+/// the task it handed their slot to (or `close`).
+#[derive(Default)]
+struct Watched {
+    woken: Arc<AtomicBool>,
+    woken_before_drop: Arc<AtomicBool>,
+}
+
+struct Watch {
+    woken: Arc<AtomicBool>,
+    woken_before_drop: Arc<AtomicBool>,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if self.woken.load(Ordering::SeqCst) {
+            self.woken_before_drop.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Manager for Watched {
+    type Object = Watch;
+    type Error = std::convert::Infallible;
+
+    async fn create(&self) -> Result<Watch, Self::Error> {
+        Ok(Watch {
+            woken: Arc::clone(&self.woken),
+            woken_before_drop: Arc::clone(&self.woken_before_drop),
+        })
+    }
+}
+
+/// A waker that raises a flag.
+struct Flag(Arc<AtomicBool>);
+
+impl std::task::Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// An object its holder discards is dropped before the waiter handed its
+/// slot is woken, as one dropped on return is: the waiter must not open a
+/// new connection while the old one is still open.
+#[tokio::test(start_paused = true)]
+async fn a_discarded_object_is_dropped_before_its_slot_is_handed_on() {
+    let pool = Pool::builder(Watched::default())
+        .max_size(1)
+        .build_lazy()
+        .unwrap();
+    let held = pool.get().await.unwrap();
+    let waker = std::task::Waker::from(Arc::new(Flag(Arc::clone(&pool.manager().woken))));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut waiter = Box::pin(pool.get());
+    assert!(waiter.as_mut().poll(&mut cx).is_pending());
+    held.discard();
+    assert!(
+        pool.manager().woken.load(Ordering::SeqCst),
+        "the waiter is woken"
+    );
+    assert!(
+        !pool.manager().woken_before_drop.load(Ordering::SeqCst),
+        "the waiter was woken while the discarded object was still alive"
+    );
+    assert!(waiter.await.is_ok());
+}
+
+/// The same for `close`: it must not end while the last object, discarded
+/// by its holder, is still alive.
+#[tokio::test(start_paused = true)]
+async fn close_ends_after_the_last_discarded_object_is_dropped() {
+    let pool = Pool::builder(Watched::default())
+        .max_size(1)
+        .build_lazy()
+        .unwrap();
+    let held = pool.get().await.unwrap();
+    let waker = std::task::Waker::from(Arc::new(Flag(Arc::clone(&pool.manager().woken))));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut close = Box::pin(pool.close());
+    assert!(close.as_mut().poll(&mut cx).is_pending());
+    held.discard();
+    assert!(
+        pool.manager().woken.load(Ordering::SeqCst),
+        "close is woken"
+    );
+    assert!(
+        !pool.manager().woken_before_drop.load(Ordering::SeqCst),
+        "close was woken while the discarded object was still alive"
+    );
+    assert!(close.await.is_ok());
+}
