@@ -34,10 +34,12 @@
 //! ```
 
 use std::io;
+use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use socket2::SockRef;
 use tokio::io::ReadBuf;
 use tokio::net::TcpStream;
 
@@ -183,30 +185,14 @@ fn health_of(peeked: io::Result<usize>) -> Health {
     }
 }
 
-/// A non-blocking peek through a duplicate of the socket handle: a real
-/// system call, independent of the readiness the runtime has seen so far.
+/// A non-blocking peek on the socket itself: a real system call,
+/// independent of the readiness the runtime has seen so far. It borrows the
+/// socket's handle rather than duplicating it, so it needs no spare file
+/// descriptor: a process that ran out of them must not take that for a
+/// broken connection.
 fn probe(stream: &TcpStream) -> Health {
-    #[cfg(unix)]
-    let dup = {
-        use std::os::fd::AsFd;
-        stream
-            .as_fd()
-            .try_clone_to_owned()
-            .map(std::net::TcpStream::from)
-    };
-    #[cfg(windows)]
-    let dup = {
-        use std::os::windows::io::AsSocket;
-        stream
-            .as_socket()
-            .try_clone_to_owned()
-            .map(std::net::TcpStream::from)
-    };
-    match dup {
-        // The duplicate shares the socket's non-blocking mode.
-        Ok(std_stream) => health_of(std_stream.peek(&mut [0u8; 1])),
-        Err(e) => Health::Failed(e),
-    }
+    // The stream is non-blocking, so the peek returns at once.
+    health_of(SockRef::from(stream).peek(&mut [MaybeUninit::uninit()]))
 }
 
 impl Manager for TcpManager {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use aqueduct_pool::deadpool::{Adapter, DeadPool};
 use aqueduct_pool::tcp::TcpManager;
-use aqueduct_pool::{Order, Pool};
+use aqueduct_pool::{Manager, Meta, Order, Pool};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -254,4 +254,58 @@ async fn a_peer_that_closed_is_broken_on_return() {
     drop(conn);
     let s = pool.status();
     assert_eq!((s.size, s.discarded), (0, 1), "{s:?}");
+}
+
+/// The checkout check of a healthy idle connection passes even when the
+/// process has no file descriptor to spare: looking at a socket must not
+/// need a new descriptor, or every idle connection would be dropped (and
+/// replaced) exactly when descriptors run short.
+#[cfg(unix)]
+#[test]
+fn a_healthy_connection_passes_recycle_with_no_descriptor_to_spare() {
+    const CHILD: &str = "AQUEDUCT_POOL_TEST_FD_CHILD";
+    const NAME: &str = "a_healthy_connection_passes_recycle_with_no_descriptor_to_spare";
+    if std::env::var_os(CHILD).is_none() {
+        // Run this test alone, in a child whose descriptor limit is low
+        // enough to use up at once.
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -n 64 && exec \"$0\" --exact \"$1\" --test-threads=1")
+            .arg(std::env::current_exe().unwrap())
+            .arg(NAME)
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let manager = manager(listener.local_addr().unwrap());
+        let mut conn = manager.create().await.unwrap();
+        let (_peer, _) = listener.accept().await.unwrap();
+        // Every descriptor left is taken.
+        let mut taken = Vec::new();
+        while let Ok(file) = std::fs::File::open("/dev/null") {
+            taken.push(file);
+        }
+        let meta = Meta::from_parts(Instant::now(), None, 2);
+        let checked = manager.recycle(&mut conn, &meta).await;
+        let spare = manager.is_broken(&conn);
+        drop(taken);
+        assert!(
+            checked.is_ok(),
+            "a healthy connection was refused: {checked:?}"
+        );
+        assert!(!spare);
+    });
 }
