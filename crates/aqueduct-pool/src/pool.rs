@@ -1910,7 +1910,7 @@ impl<M: Manager> Pool<M> {
         &self,
         mut guard: Checkout<'_, M>,
         topup: Option<Checkout<'_, M>>,
-        stamp: Stamp,
+        mut stamp: Stamp,
     ) -> Result<Pooled<M>, PoolError<M::Error>> {
         let shared = &*self.shared;
         let pooled = loop {
@@ -1923,6 +1923,11 @@ impl<M: Manager> Pool<M> {
                 Some(Grant::Slot) => {
                     let mut entry = shared.create().await?;
                     entry.meta.use_count = 1;
+                    // Held from when the caller has it: the create, timed
+                    // at its end, is not part of the checkout.
+                    if stamp.since.is_some() {
+                        stamp.since = Some(entry.meta.created);
+                    }
                     guard.grant = Some(Grant::Object(entry));
                     break self.hand_out(&mut guard, stamp);
                 }

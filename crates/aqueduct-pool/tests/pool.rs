@@ -887,6 +887,44 @@ async fn holders_are_tracked_for_objects_taken_without_the_lock() {
     assert!(pool.holders().is_empty());
 }
 
+/// A checkout is held from the moment its caller has the object: the time
+/// spent creating it (queued or not) is not counted as holding, or a slow
+/// backend would have every fresh checkout reported as a leak.
+#[tokio::test(start_paused = true)]
+async fn holding_starts_when_a_created_object_is_handed_over() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(1)
+        .leak_threshold(Duration::from_secs(10))
+        .build_lazy()
+        .unwrap();
+    pool.manager()
+        .create_delay_ns
+        .store(8_000_000_000, Ordering::SeqCst); // 8 s per create
+    let a = pool.get().await.unwrap();
+    sleep(Duration::from_secs(3)).await;
+    let holders = pool.holders();
+    assert_eq!(holders[0].held_for, Some(Duration::from_secs(3)));
+    assert!(!holders[0].leaked, "held for 3 s: {holders:?}");
+    a.discard();
+    // Queued, then handed a slot to create in.
+    let held = pool.get().await.unwrap();
+    let waiter = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let b = pool.get().await.unwrap();
+            sleep(Duration::from_secs(3)).await;
+            let holders = pool.holders();
+            drop(b);
+            holders
+        })
+    };
+    settle().await;
+    held.discard();
+    let holders = waiter.await.unwrap();
+    assert_eq!(holders[0].held_for, Some(Duration::from_secs(3)));
+    assert!(!holders[0].leaked, "held for 3 s: {holders:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objects_given_back_while_others_queue_reach_the_queue() {
     // One object, two threads, many tasks: checkouts keep meeting a queue
