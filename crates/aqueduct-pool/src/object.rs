@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::panic::Location;
+use std::panic::{self, AssertUnwindSafe, Location};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::time::Duration;
@@ -356,6 +356,14 @@ impl<M: Manager> Drop for Pooled<M> {
         if let Some(mut entry) = self.entry.take() {
             if std::thread::panicking() {
                 entry.meta.dirty = true;
+                // The holder's panic is unwinding: a second panic out of
+                // this `Drop` (from `is_broken`, or a discarded object's
+                // `Drop`) would abort the process. The object and its slot
+                // are settled before such a panic goes on, so it ends here
+                // and the holder's panic goes on alone.
+                let shared = self.keep.shared();
+                let _ = panic::catch_unwind(AssertUnwindSafe(|| shared.give_back(entry)));
+                return;
             }
             self.keep.shared().give_back(entry);
         }

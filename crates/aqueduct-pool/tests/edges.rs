@@ -353,6 +353,57 @@ async fn a_panicking_is_broken_frees_the_slot() {
     assert!(pool.get().await.is_ok(), "the slot is free again");
 }
 
+/// A holder panics, and so does `is_broken` when its guard gives the
+/// object back during the unwinding. A second panic out of a `Drop` that
+/// runs during unwinding aborts the process: the first panic goes on
+/// alone, the task fails as any panicking task does, and the object is
+/// discarded with its slot freed. (Run in a child process, which the
+/// abort would end.)
+#[test]
+fn a_panicking_is_broken_while_the_holder_unwinds_does_not_abort() {
+    const CHILD: &str = "AQUEDUCT_POOL_TEST_UNWIND_CHILD";
+    const NAME: &str = "a_panicking_is_broken_while_the_holder_unwinds_does_not_abort";
+    if std::env::var_os(CHILD).is_none() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", NAME, "--test-threads=1"])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "the child ended with {}: {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let pool = Pool::builder(Fragile::default())
+            .max_size(1)
+            .wait_timeout(Duration::from_secs(1))
+            .build_lazy()
+            .unwrap();
+        let p = pool.clone();
+        let crashed = tokio::spawn(async move {
+            let _obj = p.get().await.unwrap();
+            p.manager().armed.store(true, Ordering::SeqCst);
+            panic!("holder fails mid-operation");
+        })
+        .await;
+        assert!(crashed.unwrap_err().is_panic());
+        pool.manager().armed.store(false, Ordering::SeqCst);
+        let s = pool.status();
+        assert_eq!((s.size, s.in_use, s.discarded), (0, 0, 1), "{s:?}");
+        assert!(pool.get().await.is_ok(), "the slot is free again");
+    });
+}
+
 /// `try_get` discards an expired object whose `Drop` panics on its way to
 /// a fresh one: the panic goes on, but the fresh object goes back idle
 /// and the counters show one discard and no checkout. (FIFO order: the
