@@ -4,6 +4,10 @@
 //! `create` is forwarded, and deadpool's `recycle` first asks
 //! [`Manager::is_broken`] (deadpool has no check on return), then
 //! [`Manager::recycle`] with a [`Meta`] built from deadpool's `Metrics`.
+//! Deadpool records no return, so that `Meta`'s
+//! [`last_used`](crate::Meta::last_used) is when the object was last
+//! checked out, not when it came back: an idle check on it counts the
+//! time the object was held as idle time.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]

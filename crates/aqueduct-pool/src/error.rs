@@ -45,7 +45,10 @@ pub enum PoolError<E> {
     Timeout {
         /// How long the caller waited.
         waited: Duration,
-        /// The latest create failure during the wait, if any.
+        /// The most recent create failure no caller received (a top-up),
+        /// if any. It is kept until the next such failure, so it may
+        /// predate the wait: it names a backend that has been failing, not
+        /// the cause of this timeout.
         #[source]
         last_create_error: Option<Arc<E>>,
     },

@@ -35,7 +35,8 @@ pub struct Status {
     pub max_size: usize,
     /// Objects created so far.
     pub created: u64,
-    /// Checkouts of an idle object (each ran `recycle`).
+    /// Checkouts of an idle object: by `get` (each ran `recycle`) or by
+    /// `try_get` (which does not).
     pub recycled: u64,
     /// Objects discarded: broken, expired, failed recycle, discarded by the
     /// holder, over a reduced `max_size`, or removed by `retain`.
