@@ -7,11 +7,13 @@
 mod common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Waker};
 use std::time::Duration;
 
-use aqueduct_pool::{Manager, Order, Pool, PoolError};
+use aqueduct_pool::{Manager, Order, Pool, PoolError, Pooled};
 use common::{Steered, settle};
 use futures::poll;
 use tokio::time::{Instant, advance};
@@ -621,29 +623,43 @@ impl std::task::Wake for Flag {
     }
 }
 
-/// An object its holder discards is dropped before the waiter handed its
-/// slot is woken, as one dropped on return is: the waiter must not open a
-/// new connection while the old one is still open.
-#[tokio::test(start_paused = true)]
-async fn a_discarded_object_is_dropped_before_its_slot_is_handed_on() {
+/// A pool of one `Watched` object, and that object, checked out.
+async fn one_watched() -> (Pool<Watched>, Pooled<Watched>) {
     let pool = Pool::builder(Watched::default())
         .max_size(1)
         .build_lazy()
         .unwrap();
     let held = pool.get().await.unwrap();
-    let waker = std::task::Waker::from(Arc::new(Flag(Arc::clone(&pool.manager().woken))));
-    let mut cx = std::task::Context::from_waker(&waker);
-    let mut waiter = Box::pin(pool.get());
-    assert!(waiter.as_mut().poll(&mut cx).is_pending());
+    (pool, held)
+}
+
+/// Polls `pending` (which waits for `held`'s slot) once, then discards
+/// `held`: `pending` must be woken, and only after the object was dropped.
+fn discard_under<F: Future>(
+    pool: &Pool<Watched>,
+    held: Pooled<Watched>,
+    pending: Pin<&mut F>,
+    what: &str,
+) {
+    let waker = Waker::from(Arc::new(Flag(Arc::clone(&pool.manager().woken))));
+    assert!(pending.poll(&mut Context::from_waker(&waker)).is_pending());
     held.discard();
+    let m = pool.manager();
+    assert!(m.woken.load(Ordering::SeqCst), "{what} is woken");
     assert!(
-        pool.manager().woken.load(Ordering::SeqCst),
-        "the waiter is woken"
+        !m.woken_before_drop.load(Ordering::SeqCst),
+        "{what} was woken while the discarded object was still alive"
     );
-    assert!(
-        !pool.manager().woken_before_drop.load(Ordering::SeqCst),
-        "the waiter was woken while the discarded object was still alive"
-    );
+}
+
+/// An object its holder discards is dropped before the waiter handed its
+/// slot is woken, as one dropped on return is: the waiter must not open a
+/// new connection while the old one is still open.
+#[tokio::test(start_paused = true)]
+async fn a_discarded_object_is_dropped_before_its_slot_is_handed_on() {
+    let (pool, held) = one_watched().await;
+    let mut waiter = pin!(pool.get());
+    discard_under(&pool, held, waiter.as_mut(), "the waiter");
     assert!(waiter.await.is_ok());
 }
 
@@ -651,23 +667,8 @@ async fn a_discarded_object_is_dropped_before_its_slot_is_handed_on() {
 /// by its holder, is still alive.
 #[tokio::test(start_paused = true)]
 async fn close_ends_after_the_last_discarded_object_is_dropped() {
-    let pool = Pool::builder(Watched::default())
-        .max_size(1)
-        .build_lazy()
-        .unwrap();
-    let held = pool.get().await.unwrap();
-    let waker = std::task::Waker::from(Arc::new(Flag(Arc::clone(&pool.manager().woken))));
-    let mut cx = std::task::Context::from_waker(&waker);
-    let mut close = Box::pin(pool.close());
-    assert!(close.as_mut().poll(&mut cx).is_pending());
-    held.discard();
-    assert!(
-        pool.manager().woken.load(Ordering::SeqCst),
-        "close is woken"
-    );
-    assert!(
-        !pool.manager().woken_before_drop.load(Ordering::SeqCst),
-        "close was woken while the discarded object was still alive"
-    );
+    let (pool, held) = one_watched().await;
+    let mut close = pin!(pool.close());
+    discard_under(&pool, held, close.as_mut(), "close");
     assert!(close.await.is_ok());
 }
