@@ -768,6 +768,11 @@ impl<M: Manager> Shared<M> {
     /// (in the same critical section, so a queued `get` locks once to get in
     /// line and once to take what it is handed).
     ///
+    /// `back` is an object the fast path took but found possibly expired
+    /// ([`Fast::Stale`]): it is settled first, in the same critical section
+    /// (discarded into `expired`, or put back), rather than under a lock of
+    /// its own.
+    ///
     /// `early` is a clock reading taken before the lock, if the caller
     /// expected to queue. With no idle object under the lock and nobody
     /// queued yet, the homes are drained first: that closes their gate
@@ -778,6 +783,7 @@ impl<M: Manager> Shared<M> {
     /// lock is released.
     fn begin(
         &self,
+        back: Option<Box<Entry<M::Object>>>,
         now: Option<Instant>,
         early: Option<Instant>,
         expired: &mut Vec<Box<Entry<M::Object>>>,
@@ -785,6 +791,9 @@ impl<M: Manager> Shared<M> {
         waker: &Waker,
     ) -> Begin<M::Object> {
         let mut st = self.lock();
+        if let Some(entry) = back {
+            wakers.extend(self.settle_locked(&mut st, entry, now, expired));
+        }
         if st.closed {
             return Begin::Closed;
         }
@@ -1787,10 +1796,11 @@ impl<M: Manager> Pool<M> {
                     Begin::Ready(Grant::Object(entry), false)
                 }
                 taken => {
-                    if let Fast::Stale(entry) = taken {
-                        shared.settle(entry, now);
-                    }
-                    shared.begin(now, early, &mut expired, &mut wakers, cx.waker())
+                    let back = match taken {
+                        Fast::Stale(entry) => Some(entry),
+                        _ => None,
+                    };
+                    shared.begin(back, now, early, &mut expired, &mut wakers, cx.waker())
                 }
             };
             if matches!(begun, Begin::Ready(..)) {
