@@ -799,8 +799,9 @@ async fn a_pool_below_min_idle_tops_up_even_with_objects_parked() {
     drop(held);
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_background_top_up_replaces_a_broken_object_at_once() {
+/// A pool of at most 4 objects prefilled to `min_idle` 2, and its
+/// background top-up task.
+async fn topped_up_in_background() -> (Pool<Steered>, tokio::task::JoinHandle<()>) {
     let pool = Pool::builder(Steered::default())
         .max_size(4)
         .min_idle(2)
@@ -808,6 +809,12 @@ async fn a_background_top_up_replaces_a_broken_object_at_once() {
         .await
         .unwrap();
     let task = pool.top_up_in_background();
+    (pool, task)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_background_top_up_replaces_a_broken_object_at_once() {
+    let (pool, task) = topped_up_in_background().await;
     let held = pool.get().await.unwrap();
     pool.manager().break_object(*held);
     drop(held); // broken: discarded on return, the pool is at 1
@@ -1284,13 +1291,7 @@ async fn a_background_top_up_rests_while_max_size_is_below_min_idle() {
     // After a resize below min_idle the pool cannot grow to it; the task
     // must then wait for a change rather than wake itself forever (which
     // would also keep paused time from advancing here).
-    let pool = Pool::builder(Steered::default())
-        .max_size(4)
-        .min_idle(2)
-        .build()
-        .await
-        .unwrap();
-    let task = pool.top_up_in_background();
+    let (pool, task) = topped_up_in_background().await;
     pool.resize(1);
     sleep(Duration::from_secs(1)).await;
     let s = pool.status();
