@@ -1,7 +1,10 @@
 //! Behaviour of `DelimiterCodec`.
 
+mod common;
+
 use aqueduct_framing::{DelimiterCodec, FrameError};
 use bytes::{Bytes, BytesMut};
+use common::{feed_until_error, room_for_next_read};
 use tokio_util::codec::{Decoder, Encoder};
 
 #[test]
@@ -111,13 +114,6 @@ fn after_a_large_frame_the_next_is_sized_at_once_and_small_ones_give_room_back()
     assert!(buf.capacity() < 64 * 1024, "capacity {}", buf.capacity());
 }
 
-/// The room the next read gets: `FramedRead` reserves a byte first, which
-/// takes back an allocation the buffer alone still holds.
-fn room_for_next_read(buf: &mut BytesMut) -> usize {
-    buf.reserve(1);
-    buf.capacity()
-}
-
 #[test]
 fn a_dropped_over_long_frame_gives_the_room_back_like_a_yielded_one() {
     const READ: usize = 64 * 1024;
@@ -130,14 +126,7 @@ fn a_dropped_over_long_frame_gives_the_room_back_like_a_yielded_one() {
     // Reported before its delimiter arrives, then discarded through it.
     let mut frames = codec();
     let mut buf = BytesMut::new();
-    let err = loop {
-        buf.extend_from_slice(&[b'x'; READ]);
-        match frames.decode(&mut buf) {
-            Ok(None) => {}
-            Ok(Some(frame)) => panic!("unexpected frame of {}", frame.len()),
-            Err(e) => break e,
-        }
-    };
+    let (err, _) = feed_until_error(&mut frames, &mut buf, b'x', READ);
     assert!(matches!(err, FrameError::TooLong { .. }));
     buf.extend_from_slice(b"xx\r\nsmall\r\n");
     assert_eq!(&frames.decode(&mut buf).unwrap().unwrap()[..], b"small");

@@ -1,7 +1,10 @@
 //! Behaviour of `LineCodec` and `Utf8LineCodec`.
 
+mod common;
+
 use aqueduct_framing::{FrameError, LineCodec, Utf8Bytes, Utf8LineCodec};
 use bytes::{Bytes, BytesMut};
+use common::{feed_until_error, room_for_next_read};
 use futures::{SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio_util::codec::{Decoder, Encoder, Framed, FramedRead};
@@ -69,16 +72,7 @@ fn exactly_max_is_accepted_and_max_plus_one_rejected() {
 fn over_long_line_is_reported_before_it_is_fully_buffered() {
     let mut codec = LineCodec::new().with_max_length(16);
     let mut buf = BytesMut::new();
-    let mut fed = 0;
-    let err = loop {
-        buf.extend_from_slice(&[b'z'; 4]);
-        fed += 4;
-        match codec.decode(&mut buf) {
-            Ok(None) => continue,
-            Err(e) => break e,
-            Ok(Some(line)) => panic!("unexpected line {line:?}"),
-        }
-    };
+    let (err, fed) = feed_until_error(&mut codec, &mut buf, b'z', 4);
     assert!(matches!(err, FrameError::TooLong { max: 16, .. }));
     assert!(fed <= 20, "error after {fed} bytes");
     // The rest of the line is discarded as it arrives, then decoding resumes.
@@ -352,13 +346,6 @@ fn lines_of_like_size_are_not_moved_once_read() {
     }
 }
 
-/// The room the next read gets: `FramedRead` reserves a byte first, which
-/// takes back an allocation the buffer alone still holds.
-fn room_for_next_read(buf: &mut BytesMut) -> usize {
-    buf.reserve(1);
-    buf.capacity()
-}
-
 #[test]
 fn a_dropped_large_line_gives_the_room_back_like_a_yielded_one() {
     const READ: usize = 64 * 1024;
@@ -371,14 +358,7 @@ fn a_dropped_large_line_gives_the_room_back_like_a_yielded_one() {
     // Over-long: reported after max + 2 bytes, discarded through its `\n`.
     let mut lines = codec();
     let mut buf = BytesMut::new();
-    let err = loop {
-        buf.extend_from_slice(&[b'x'; READ]);
-        match lines.decode(&mut buf) {
-            Ok(None) => {}
-            Ok(Some(line)) => panic!("unexpected line of {}", line.len()),
-            Err(e) => break e,
-        }
-    };
+    let (err, _) = feed_until_error(&mut lines, &mut buf, b'x', READ);
     assert!(matches!(err, FrameError::TooLong { .. }));
     buf.extend_from_slice(b"xx\nsmall\n");
     assert_eq!(lines.decode(&mut buf).unwrap().unwrap(), "small");

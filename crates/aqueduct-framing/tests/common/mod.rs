@@ -1,0 +1,36 @@
+//! Helpers shared by the decoders' tests.
+
+use bytes::BytesMut;
+use tokio_util::codec::Decoder;
+
+/// Feeds `byte` to `codec` in reads of `read` bytes, decoding after each,
+/// until it fails: the error, and how many bytes were fed by then. A frame
+/// decoded on the way fails the test.
+pub(crate) fn feed_until_error<D>(
+    codec: &mut D,
+    buf: &mut BytesMut,
+    byte: u8,
+    read: usize,
+) -> (D::Error, usize)
+where
+    D: Decoder,
+    D::Item: AsRef<[u8]>,
+{
+    let mut fed = 0;
+    loop {
+        buf.extend(std::iter::repeat_n(byte, read));
+        fed += read;
+        match codec.decode(buf) {
+            Ok(None) => {}
+            Ok(Some(frame)) => panic!("unexpected frame of {} bytes", frame.as_ref().len()),
+            Err(e) => return (e, fed),
+        }
+    }
+}
+
+/// The room the next read gets: `FramedRead` reserves a byte first, which
+/// takes back an allocation the buffer alone still holds.
+pub(crate) fn room_for_next_read(buf: &mut BytesMut) -> usize {
+    buf.reserve(1);
+    buf.capacity()
+}
