@@ -365,19 +365,7 @@ async fn a_panicking_is_broken_frees_the_slot() {
 fn a_panicking_is_broken_while_the_holder_unwinds_does_not_abort() {
     const CHILD: &str = "AQUEDUCT_POOL_TEST_UNWIND_CHILD";
     const NAME: &str = "a_panicking_is_broken_while_the_holder_unwinds_does_not_abort";
-    if std::env::var_os(CHILD).is_none() {
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", NAME, "--test-threads=1"])
-            .env(CHILD, "1")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "the child ended with {}: {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+    if common::ran_in_child(CHILD, NAME, None) {
         return;
     }
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -4,6 +4,8 @@
 //! sleep: they assert that no checkout takes longer than `wait_timeout`.
 #![cfg(all(feature = "tcp", feature = "deadpool"))]
 
+mod common;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::ops::DerefMut;
@@ -265,23 +267,9 @@ async fn a_peer_that_closed_is_broken_on_return() {
 fn a_healthy_connection_passes_recycle_with_no_descriptor_to_spare() {
     const CHILD: &str = "AQUEDUCT_POOL_TEST_FD_CHILD";
     const NAME: &str = "a_healthy_connection_passes_recycle_with_no_descriptor_to_spare";
-    if std::env::var_os(CHILD).is_none() {
-        // Run this test alone, in a child whose descriptor limit is low
-        // enough to use up at once.
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg("ulimit -n 64 && exec \"$0\" --exact \"$1\" --test-threads=1")
-            .arg(std::env::current_exe().unwrap())
-            .arg(NAME)
-            .env(CHILD, "1")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+    // Run this test alone, in a child whose descriptor limit is low enough
+    // to use up at once.
+    if common::ran_in_child(CHILD, NAME, Some("ulimit -n 64")) {
         return;
     }
     let rt = tokio::runtime::Builder::new_current_thread()

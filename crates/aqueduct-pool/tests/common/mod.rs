@@ -81,3 +81,41 @@ impl Manager for Steered {
         self.broken.lock().unwrap().contains(obj)
     }
 }
+
+/// Runs the test `name` of this test binary alone, in a child process with
+/// the variable `child` set, and checks that it passed. With `setup`, the
+/// child runs under `sh -c` after that shell command (say, a `ulimit`).
+/// `true` in the parent, once the child passed; `false` in the child, which
+/// goes on with the test's body.
+pub fn ran_in_child(child: &str, name: &str, setup: Option<&str>) -> bool {
+    if std::env::var_os(child).is_some() {
+        return false;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut command = match setup {
+        Some(setup) => {
+            let mut sh = std::process::Command::new("sh");
+            sh.arg("-c")
+                .arg(format!(
+                    "{setup} && exec \"$0\" --exact \"$1\" --test-threads=1"
+                ))
+                .arg(exe)
+                .arg(name);
+            sh
+        }
+        None => {
+            let mut test = std::process::Command::new(exe);
+            test.args(["--exact", name, "--test-threads=1"]);
+            test
+        }
+    };
+    let out = command.env(child, "1").output().unwrap();
+    assert!(
+        out.status.success(),
+        "the child ended with {}: {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    true
+}
