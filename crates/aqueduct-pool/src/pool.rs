@@ -2229,7 +2229,7 @@ impl<M: Manager> Pool<M> {
     /// ```
     pub async fn close(&self) -> Result<(), PoolError<M::Error>> {
         let shared = &*self.shared;
-        let (idle, wakers) = {
+        let dropped = {
             let mut st = shared.lock();
             st.closed = true;
             let mut idle: Vec<_> = st.idle.drain(..).collect();
@@ -2247,14 +2247,16 @@ impl<M: Manager> Pool<M> {
                 }
             }
             st.waiting = 0;
-            (idle, wakers)
+            // The idle objects' `Drop` is user code: if it panics, the
+            // waiters told of the close are woken all the same.
+            shared.unlock_and_wake_caught(st, wakers, idle)
         };
-        drop(idle);
-        for w in wakers {
-            w.wake();
-        }
-        // A background top-up sees the pool closed and ends.
+        // A background top-up sees the pool closed and ends (it is not
+        // woken otherwise: a closed pool wants no top-up).
         wake_top_up(&shared.top_up);
+        if let Err(panic) = dropped {
+            panic::resume_unwind(panic);
+        }
         let limit = shared.config.close_timeout;
         let deadline = after(Instant::now(), limit);
         loop {

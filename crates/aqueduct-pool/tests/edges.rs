@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use aqueduct_pool::{Manager, Order, Pool, PoolError, Pooled};
 use common::{Steered, settle};
-use futures::poll;
+use futures::{FutureExt, poll};
 use tokio::time::{Instant, advance};
 
 /// The alarm fires for a waiter that already left and wakes the new head
@@ -499,6 +499,33 @@ async fn a_panicking_drop_of_the_last_object_still_ends_close() {
     assert!(
         matches!(closed, Ok(Ok(Ok(())))),
         "close did not end when the pool emptied: {closed:?}"
+    );
+}
+
+/// `close` drops the idle objects, and the first one's `Drop` panics. The
+/// panic goes on, but the background top-up still hears that the pool
+/// closed, and ends.
+#[tokio::test(start_paused = true)]
+async fn a_panicking_drop_in_close_still_ends_the_background_top_up() {
+    let pool = Pool::builder(Brittle::default())
+        .max_size(2)
+        .min_idle(1)
+        .build()
+        .await
+        .unwrap();
+    let task = pool.top_up_in_background();
+    settle().await;
+    assert_eq!(pool.status().idle, 1);
+    pool.manager().armed.store(true, Ordering::SeqCst);
+    let closed = AssertUnwindSafe(pool.close()).catch_unwind().await;
+    pool.manager().armed.store(false, Ordering::SeqCst);
+    assert!(closed.is_err(), "the panic goes on");
+    let s = pool.status();
+    assert_eq!((s.size, s.discarded), (0, 1), "{s:?}");
+    let ended = tokio::time::timeout(Duration::from_secs(1), task).await;
+    assert!(
+        matches!(ended, Ok(Ok(()))),
+        "the top-up task did not end with close: {ended:?}"
     );
 }
 
