@@ -1214,18 +1214,25 @@ struct Checkout<'a, M: Manager> {
 impl<M: Manager> Checkout<'_, M> {
     /// Runs `recycle` on the held object. On failure (or timeout) the object
     /// is discarded and the guard holds its slot instead.
-    async fn recycle(&mut self) -> bool {
+    ///
+    /// `since` is when the checkout is held from, if the pool keeps times:
+    /// a recycle that did not finish at once moves it to its end, as the
+    /// time spent recycling is not part of the checkout.
+    async fn recycle(&mut self, since: &mut Option<Instant>) -> bool {
         let shared = self.shared;
         let Some(Grant::Object(entry)) = &mut self.grant else {
             unreachable!("recycle needs an object")
         };
         entry.meta.use_count += 1;
-        let done = lazy_timeout(
+        let (done, waited) = lazy_timeout(
             shared.config.recycle_timeout,
             shared.manager.recycle(&mut entry.obj, &entry.meta),
         )
         .await;
         if matches!(done, Some(Ok(()))) {
+            if waited && since.is_some() {
+                *since = Some(Instant::now());
+            }
             return true;
         }
         let old = self.grant.replace(Grant::Slot);
@@ -1426,20 +1433,21 @@ async fn top_up_task<M: Manager>(pool: Weak<Shared<M>>, wake: Arc<Notify>) {
 }
 
 /// Polls `fut` once; only if it is not ready at once is a timer armed (and
-/// the clock read).
-async fn lazy_timeout<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
+/// the clock read). Also says whether it was not ready at once.
+async fn lazy_timeout<F: Future>(limit: Duration, fut: F) -> (Option<F::Output>, bool) {
     let mut fut = pin!(fut);
     if let Poll::Ready(v) = poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
-        return Some(v);
+        return (Some(v), false);
     }
     let mut timer = Box::pin(tokio::time::sleep(limit));
-    poll_fn(|cx| {
+    let done = poll_fn(|cx| {
         if let Poll::Ready(v) = fut.as_mut().poll(cx) {
             return Poll::Ready(Some(v));
         }
         timer.as_mut().poll(cx).map(|()| None)
     })
-    .await
+    .await;
+    (done, true)
 }
 
 /// A fair, cancel-safe pool of objects made by a [`Manager`].
@@ -1460,7 +1468,8 @@ async fn lazy_timeout<F: Future>(limit: Duration, fut: F) -> Option<F::Output> {
 /// - Lifetimes, idle expiry and leak reports are checked lazily at checkout
 ///   and return; there is no background task. The clock is read only when
 ///   such a limit is set, at most once per checkout or return (a checkout
-///   that has to queue reads it when it queues and when it is served).
+///   that has to queue reads it when it queues and when it is served, and
+///   one whose `recycle` does not finish at once reads it again after).
 /// - Waiting is bounded (`wait_timeout`) without a timer per waiter: all
 ///   waiters share the same timeout and are served in order, so the pool
 ///   keeps one alarm for the oldest waiter's deadline.
@@ -1863,7 +1872,7 @@ impl<M: Manager> Pool<M> {
             // The quiet path: an object, recycled in place. Nothing here
             // allocates, and a timer is armed only if `recycle` does not
             // finish at once.
-            if guard.recycle().await {
+            if guard.recycle(&mut stamp.since).await {
                 return Ok(self.hand_out(&mut guard, stamp));
             }
             return Box::pin(self.finish(guard, None, stamp)).await;
@@ -1926,7 +1935,7 @@ impl<M: Manager> Pool<M> {
         let pooled = loop {
             match guard.grant {
                 Some(Grant::Object(_)) => {
-                    if guard.recycle().await {
+                    if guard.recycle(&mut stamp.since).await {
                         break self.hand_out(&mut guard, stamp);
                     }
                 }

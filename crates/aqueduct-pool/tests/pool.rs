@@ -932,6 +932,45 @@ async fn holding_starts_when_a_created_object_is_handed_over() {
     assert!(!holders[0].leaked, "held for 3 s: {holders:?}");
 }
 
+/// Nor is the time spent recycling an idle object (a ping, say): a slow
+/// `recycle` must not have every checkout of an idle object reported as a
+/// leak either, whether the checkout queued or not.
+#[tokio::test(start_paused = true)]
+async fn holding_starts_when_a_recycled_object_is_handed_over() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(1)
+        .leak_threshold(Duration::from_secs(10))
+        .recycle_timeout(Duration::from_secs(60))
+        .build_lazy()
+        .unwrap();
+    drop(pool.get().await.unwrap());
+    // The first recycle takes 8 s, later ones between 4 and 8 s.
+    pool.manager()
+        .recycle_delay_ns
+        .store(8_000_000_000, Ordering::SeqCst);
+    let a = pool.get().await.unwrap();
+    sleep(Duration::from_secs(3)).await;
+    let holders = pool.holders();
+    assert_eq!(holders[0].held_for, Some(Duration::from_secs(3)));
+    assert!(!holders[0].leaked, "held for 3 s: {holders:?}");
+    // Queued, then handed the object, which is recycled.
+    let waiter = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let b = pool.get().await.unwrap();
+            sleep(Duration::from_secs(3)).await;
+            let holders = pool.holders();
+            drop(b);
+            holders
+        })
+    };
+    settle().await;
+    drop(a);
+    let holders = waiter.await.unwrap();
+    assert_eq!(holders[0].held_for, Some(Duration::from_secs(3)));
+    assert!(!holders[0].leaked, "held for 3 s: {holders:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn objects_given_back_while_others_queue_reach_the_queue() {
     // One object, two threads, many tasks: checkouts keep meeting a queue
