@@ -1821,6 +1821,12 @@ impl<M: Manager> Pool<M> {
         for w in wakers {
             w.wake();
         }
+        // `begin` recorded the alarm as set when it asked for it: it is set
+        // now, before any user code runs, so that no panic below can leave
+        // the record without the alarm (later waiters would never time out).
+        if let Begin::Queued(_, _, Some(deadline)) = begun {
+            shared.arm(deadline);
+        }
         // Expired objects run the user's `Drop`: if one panics, what `begin`
         // handed out goes back before the panic goes on. (Only `begin` finds
         // expired objects: a grant from the homes, counted there, never
@@ -1835,7 +1841,7 @@ impl<M: Manager> Pool<M> {
         };
         let (grant, topup) = match begun {
             Begin::Ready(grant, topup) => (grant, topup),
-            Begin::Queued(key, start, arm) => {
+            Begin::Queued(key, start, _) => {
                 // Queued: wait in line, in place (no allocation).
                 let waited = {
                     let mut wait = Wait {
@@ -1844,9 +1850,6 @@ impl<M: Manager> Pool<M> {
                         start,
                         registered: true,
                     };
-                    if let Some(deadline) = arm {
-                        shared.arm(deadline);
-                    }
                     if shared.config.leak_threshold.is_some() {
                         let fresh = shared.scan_leaks(&mut shared.lock(), Instant::now()).1;
                         shared.warn_leaks(&fresh);
