@@ -276,7 +276,12 @@ impl LineCodec {
                 self.sizing.frame(buf, content, self.release_threshold);
                 Ok(Some(line.freeze()))
             }
-            None if window_end > self.max_length.saturating_add(1) => {
+            // Past the maximum, only a `\r` just after it, as the last
+            // byte buffered, may still begin the terminator of a line that
+            // fits.
+            None if window_end > self.max_length
+                && (window_end - self.max_length > 1 || buf[self.max_length] != b'\r') =>
+            {
                 Err(self.too_long_unterminated(buf, window_end))
             }
             None => {
@@ -311,9 +316,10 @@ impl LineCodec {
         }
     }
 
-    /// More than `max + 1` bytes without a newline: even a `\r` at the end
-    /// cannot make this line fit. Drops it through its newline if buffered,
-    /// else drops everything and keeps discarding.
+    /// More than `max` bytes without a newline, and no `\r` right after the
+    /// maximum that may begin the terminator: this line cannot fit. Drops
+    /// it through its newline if buffered, else drops everything and keeps
+    /// discarding.
     #[cold]
     fn too_long_unterminated(&mut self, buf: &mut BytesMut, window_end: usize) -> FrameError {
         self.next_index = 0;

@@ -86,6 +86,30 @@ fn over_long_line_is_reported_before_it_is_fully_buffered() {
 }
 
 #[test]
+fn over_long_line_is_reported_at_max_plus_one_bytes() {
+    // Byte by byte: the fifth byte of a line with a maximum of 4 makes it
+    // too long, unless it is a `\r` that may begin the line's CRLF.
+    let mut codec = LineCodec::new().with_max_length(4);
+    let mut buf = BytesMut::new();
+    for &byte in b"abcd" {
+        buf.extend_from_slice(&[byte]);
+        assert_eq!(codec.decode(&mut buf).unwrap(), None);
+    }
+    buf.extend_from_slice(b"e");
+    assert!(matches!(
+        codec.decode(&mut buf),
+        Err(FrameError::TooLong { len: 5, max: 4 })
+    ));
+    buf.extend_from_slice(b"f\nok\n");
+    assert_eq!(codec.decode(&mut buf).unwrap().unwrap(), "ok");
+
+    let mut buf = BytesMut::from("abcd\r");
+    assert_eq!(codec.decode(&mut buf).unwrap(), None);
+    buf.extend_from_slice(b"\n");
+    assert_eq!(codec.decode(&mut buf).unwrap().unwrap(), "abcd");
+}
+
+#[test]
 fn eof_inside_a_line_is_truncated_unless_allowed() {
     let mut codec = LineCodec::new();
     let mut buf = BytesMut::from("done\npart");
@@ -104,11 +128,12 @@ fn eof_inside_a_line_is_truncated_unless_allowed() {
         .with_partial_at_eof(true)
         .with_max_length(3);
     let mut buf = BytesMut::from("abcd");
-    assert_eq!(lenient.decode(&mut buf).unwrap(), None);
     assert!(matches!(
         lenient.decode_eof(&mut buf),
         Err(FrameError::TooLong { len: 4, max: 3 })
     ));
+    assert_eq!(lenient.decode_eof(&mut buf).unwrap(), None);
+    assert_eq!(decode_all(&mut lenient, b"abc\r"), ["abc"]);
 }
 
 #[test]
@@ -355,7 +380,7 @@ fn a_dropped_large_line_gives_the_room_back_like_a_yielded_one() {
             .with_release_threshold(READ)
     };
 
-    // Over-long: reported after max + 2 bytes, discarded through its `\n`.
+    // Over-long: reported once past the maximum, discarded through its `\n`.
     let mut lines = codec();
     let mut buf = BytesMut::new();
     let (err, _) = feed_until_error(&mut lines, &mut buf, b'x', READ);
