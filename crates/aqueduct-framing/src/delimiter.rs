@@ -31,7 +31,8 @@
 //!
 //! A frame longer than the maximum (64 KiB by default, not counting the
 //! delimiter) is [`FrameError::TooLong`] as soon as the codec has seen more
-//! than `max` bytes without a delimiter; it then discards through the next
+//! than `max` bytes without a delimiter, and the bytes past the maximum
+//! cannot be the start of one; it then discards through the next
 //! delimiter and goes on. Searches use `memchr` (`memmem` for sequences,
 //! `memchr`/`memchr2`/`memchr3` for sets of up to three bytes, a byte table
 //! beyond) and resume where the last call stopped. Frames are [`Bytes`]
@@ -382,8 +383,8 @@ impl Decoder for DelimiterCodec {
                 self.sizing.frame(buf, at, self.release_threshold);
                 Ok(Some(frame.freeze()))
             }
-            None if window_end >= self.max_length.saturating_add(dlen) => {
-                Err(self.too_long(buf, window_end))
+            None if window_end > self.max_length && !self.may_end_by_max(buf, window_end) => {
+                Err(self.too_long(buf))
             }
             None => {
                 // Resume where a delimiter could still begin.
@@ -436,14 +437,28 @@ impl DelimiterCodec {
         false
     }
 
-    /// `max + dlen` bytes hold no delimiter: the frame is longer than `max`.
-    /// Drops it through its delimiter if buffered, else drops all but a tail
-    /// that may start a delimiter and keeps discarding.
+    /// Whether a delimiter may still begin at or before the maximum, with
+    /// more than `max` bytes buffered and no delimiter found before
+    /// `window_end`: the bytes from such a start to `window_end` are the
+    /// beginning of the delimiter. Never for a byte set, whose delimiter is
+    /// one byte.
     #[cold]
-    fn too_long(&mut self, buf: &mut BytesMut, window_end: usize) -> FrameError {
+    fn may_end_by_max(&self, buf: &[u8], window_end: usize) -> bool {
+        let first = window_end.saturating_sub(self.delimiter_len - 1);
+        (first..=self.max_length).any(|start| self.delimiter.starts_with(&buf[start..window_end]))
+    }
+
+    /// More than `max` bytes and no delimiter can begin within them: the
+    /// frame is longer than `max`. Drops it through its delimiter if
+    /// buffered, else drops all but a tail that may start a delimiter and
+    /// keeps discarding.
+    #[cold]
+    fn too_long(&mut self, buf: &mut BytesMut) -> FrameError {
         let dlen = self.delimiter_len;
         self.next_index = 0;
-        let from = window_end + 1 - dlen;
+        // No delimiter begins at or before the maximum, and more than
+        // `max` bytes are buffered.
+        let from = self.max_length + 1;
         let len = match self.search.find(&buf[from..]) {
             Some(offset) => {
                 let at = from + offset;
@@ -452,7 +467,7 @@ impl DelimiterCodec {
             }
             None => {
                 let len = buf.len();
-                buf.advance(len - (dlen - 1));
+                buf.advance(len.saturating_sub(dlen - 1));
                 self.discarding = true;
                 len
             }

@@ -71,6 +71,45 @@ fn exactly_max_is_accepted_and_max_plus_one_rejected() {
 }
 
 #[test]
+fn over_long_frame_is_reported_once_no_delimiter_can_start_within_the_max() {
+    // Byte by byte, maximum 4: the fifth byte makes the frame too long,
+    // unless it may begin a delimiter that ends the frame at 4 bytes.
+    let mut codec = DelimiterCodec::new(b"\r\n").with_max_length(4);
+    let mut buf = BytesMut::new();
+    for &byte in b"abcd" {
+        buf.extend_from_slice(&[byte]);
+        assert_eq!(codec.decode(&mut buf).unwrap(), None);
+    }
+    buf.extend_from_slice(b"e");
+    assert!(matches!(
+        codec.decode(&mut buf),
+        Err(FrameError::TooLong { len: 5, max: 4 })
+    ));
+    buf.extend_from_slice(b"f\r\nok\r\n");
+    assert_eq!(&codec.decode(&mut buf).unwrap().unwrap()[..], b"ok");
+
+    let mut codec = DelimiterCodec::new(b"\r\n\r\n").with_max_length(4);
+    let mut buf = BytesMut::from("abcd\r\n");
+    assert_eq!(codec.decode(&mut buf).unwrap(), None);
+    buf.extend_from_slice(b"\r\n");
+    assert_eq!(&codec.decode(&mut buf).unwrap().unwrap()[..], b"abcd");
+    buf.extend_from_slice(b"abcd\r\nx");
+    assert!(matches!(
+        codec.decode(&mut buf),
+        Err(FrameError::TooLong { len: 7, max: 4 })
+    ));
+    // A maximum below the delimiter's length.
+    let mut codec = DelimiterCodec::new(b"\r\n\r\n").with_max_length(0);
+    let mut buf = BytesMut::from("a");
+    assert!(matches!(
+        codec.decode(&mut buf),
+        Err(FrameError::TooLong { len: 1, max: 0 })
+    ));
+    buf.extend_from_slice(b"b\r\n\r\n\r\n\r\n");
+    assert_eq!(&codec.decode(&mut buf).unwrap().unwrap()[..], b"");
+}
+
+#[test]
 fn eof_inside_a_frame_is_truncated() {
     let mut codec = DelimiterCodec::new(b"\r\n\r\n");
     let mut buf = BytesMut::from("head\r\n\r");
