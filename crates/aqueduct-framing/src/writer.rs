@@ -79,7 +79,17 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     ///
     /// [`FrameError::PayloadOverMax`], [`FrameError::PayloadTooLong`] or
     /// [`FrameError::PayloadTooShort`] if the codec cannot frame `payload`
-    /// (nothing is written then), [`FrameError::Io`] if a write fails.
+    /// (nothing is written then), [`FrameError::Io`] if a write fails. A
+    /// write interrupted by a signal ([`io::ErrorKind::Interrupted`]) is
+    /// retried, as `std`'s `write_all` does, not reported.
+    ///
+    /// After an I/O error, do not send `payload` again without looking:
+    /// if the error came while finishing an earlier frame, `payload` was not
+    /// queued and is dropped; if it came while writing `payload`, its frame
+    /// stays queued and the next call to any write method finishes it. A
+    /// frame is pending before the call exactly when
+    /// [`has_pending`](FrameWriter::has_pending) says so. On most writers an
+    /// I/O error means the connection is gone anyway.
     ///
     /// # Cancel safety
     ///
@@ -231,12 +241,18 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         while self.has_pending() {
             let io = Pin::new(&mut self.io);
             let written = if self.header.is_empty() {
-                ready!(io.poll_write(cx, &self.payload))?
+                ready!(io.poll_write(cx, &self.payload))
             } else if self.payload.is_empty() {
-                ready!(io.poll_write(cx, &self.header))?
+                ready!(io.poll_write(cx, &self.header))
             } else {
                 let slices = [IoSlice::new(&self.header), IoSlice::new(&self.payload)];
-                ready!(io.poll_write_vectored(cx, &slices))?
+                ready!(io.poll_write_vectored(cx, &slices))
+            };
+            let written = match written {
+                Ok(n) => n,
+                // Nothing was written: the call is simply made again.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Poll::Ready(Err(e)),
             };
             if written == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
@@ -351,6 +367,45 @@ mod tests {
         writer.write_frame(Bytes::from_static(b"hi")).await.unwrap();
         assert_eq!(io.calls.lock().unwrap().len(), 1);
         assert_eq!(&io.out.lock().unwrap()[..], b"\0\0\0\x02hi");
+    }
+
+    /// Fails its first write with `Interrupted`, then accepts everything.
+    #[derive(Debug, Default)]
+    struct InterruptedOnce {
+        out: Vec<u8>,
+        interrupted: bool,
+    }
+
+    impl AsyncWrite for InterruptedOnce {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            if !self.interrupted {
+                self.interrupted = true;
+                return Poll::Ready(Err(io::ErrorKind::Interrupted.into()));
+            }
+            self.out.extend_from_slice(buf);
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn an_interrupted_write_is_retried() {
+        let mut writer = FrameWriter::new(InterruptedOnce::default(), LengthPrefixedCodec::new());
+        writer.write_frame(Bytes::from_static(b"hi")).await.unwrap();
+        assert!(writer.get_ref().interrupted);
+        assert_eq!(&writer.get_ref().out[..], b"\0\0\0\x02hi");
+        assert!(!writer.has_pending());
     }
 
     #[tokio::test]
