@@ -15,6 +15,15 @@
 //!
 //! At end of stream, fewer than `n` leftover bytes are
 //! [`FrameError::Truncated`].
+//!
+//! # Memory
+//!
+//! `n` is the application's choice, not the peer's, and is the codec's
+//! maximum: while a frame is awaited the read buffer is given room for the
+//! whole of it, so it is not reallocated on the way in. As every frame has
+//! that size, the room is kept between frames rather than given back (the
+//! other codecs give it back after a frame above their release threshold,
+//! since their next frame may be small).
 
 use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};

@@ -63,7 +63,10 @@
 //! peer goes on to send.
 //!
 //! At end of stream, a partial header or payload is
-//! [`FrameError::Truncated`].
+//! [`FrameError::Truncated`]. The one exception is an oversized frame being
+//! skipped: it was refused already (reported under [`Oversize::Error`],
+//! counted under [`Oversize::Skip`]), so a stream that ends inside it ends
+//! with `Ok(None)`, not with a second report of the same frame.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};

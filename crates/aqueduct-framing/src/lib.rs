@@ -11,7 +11,10 @@
 //! - are bounded by default: every codec has a maximum frame length, checked
 //!   before memory is reserved, and an over-long frame is a typed
 //!   [`FrameError::TooLong`] naming the length and the limit;
-//! - never search a byte twice, however the input is chunked;
+//! - resume each search where the last one stopped, however the input is
+//!   chunked: a byte is searched once (for a delimiter of several bytes,
+//!   only its last `len - 1` bytes are looked at again, as they may begin
+//!   one);
 //! - report a stream that ends mid-frame as [`FrameError::Truncated`];
 //! - give the read buffer's spare capacity back after a very large frame.
 //!
