@@ -1070,7 +1070,8 @@ impl<M: Manager> Shared<M> {
 
     /// Releases a grant that will not be used (a cancelled or failed
     /// checkout): an object goes to the oldest waiter or the idle set, or is
-    /// discarded (and counted) if the pool keeps none; a slot goes to the
+    /// discarded (and counted) if it expired meanwhile (a waiter handed it
+    /// does not look again) or the pool keeps none; a slot goes to the
     /// oldest waiter.
     fn release(&self, grant: Grant<M::Object>) {
         self.release_locked(self.lock(), grant);
@@ -1090,13 +1091,13 @@ impl<M: Manager> Shared<M> {
 
     /// [`release`](Self::release) with the lock held (and released here).
     fn release_locked(&self, mut st: Locked<'_, M::Object, M::Error>, grant: Grant<M::Object>) {
-        let (waker, dropped) = match grant {
-            Grant::Object(entry) if !st.keeps_none() => (st.put_object(entry), None),
+        let mut dropped = Vec::new();
+        let waker = match grant {
             Grant::Object(entry) => {
-                st.discarded += 1;
-                (st.put_slot(), Some(entry))
+                let now = self.now_if_timed();
+                self.settle_locked(&mut st, entry, now, &mut dropped)
             }
-            Grant::Slot => (st.put_slot(), None),
+            Grant::Slot => st.put_slot(),
         };
         self.unlock_and_wake(st, waker, dropped);
     }

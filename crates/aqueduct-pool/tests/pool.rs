@@ -296,6 +296,51 @@ async fn max_lifetime_is_enforced_at_checkout_and_return() {
     assert_eq!((s.size, s.idle, s.discarded), (0, 0, 2));
 }
 
+/// A checkout cancelled during `recycle` gives its object back; if the
+/// object passed its lifetime meanwhile, it is discarded then, not handed
+/// to the waiter next in line (whose checkout does not look again).
+async fn expires_during_a_cancelled_recycle(order: Order) {
+    let pool = Pool::builder(Steered::default())
+        .max_size(1)
+        .min_idle(1)
+        .order(order)
+        .max_lifetime(Duration::from_secs(60))
+        .build()
+        .await
+        .unwrap();
+    pool.manager()
+        .recycle_delay_ns
+        .store(4_000_000_000, Ordering::SeqCst);
+    sleep(Duration::from_secs(59)).await;
+    let mut first = Box::pin(pool.get());
+    assert!(futures::poll!(first.as_mut()).is_pending(), "recycling 0");
+    let second = {
+        let pool = pool.clone();
+        tokio::spawn(async move { *pool.get().await.unwrap() })
+    };
+    settle().await;
+    assert_eq!(pool.status().waiting, 1);
+    sleep(Duration::from_secs(2)).await; // object 0 is past its lifetime
+    drop(first);
+    assert_eq!(
+        second.await.unwrap(),
+        1,
+        "a fresh object, not the expired one"
+    );
+    let s = pool.status();
+    assert_eq!((s.size, s.created, s.discarded), (1, 2, 1), "{s:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_object_expiring_in_a_cancelled_recycle_is_not_passed_on() {
+    expires_during_a_cancelled_recycle(Order::Local).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_object_expiring_in_a_cancelled_recycle_is_not_passed_on_in_fifo_order() {
+    expires_during_a_cancelled_recycle(Order::Fifo).await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn lifetime_jitter_spreads_deadlines_reproducibly() {
     async fn expiries(seed: u64) -> Vec<u64> {
