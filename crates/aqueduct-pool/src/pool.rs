@@ -1213,13 +1213,15 @@ struct Checkout<'a, M: Manager> {
 }
 
 impl<M: Manager> Checkout<'_, M> {
-    /// Runs `recycle` on the held object. On failure (or timeout) the object
-    /// is discarded and the guard holds its slot instead.
+    /// Runs `recycle` on the held object: `Ok(true)` if it passed. On
+    /// failure (or timeout) the object is discarded and the guard holds its
+    /// slot instead (`Ok(false)`), to create a replacement in; if the pool
+    /// was closed meanwhile, the slot is freed too and nothing is created.
     ///
     /// `since` is when the checkout is held from, if the pool keeps times:
     /// a recycle that did not finish at once moves it to its end, as the
     /// time spent recycling is not part of the checkout.
-    async fn recycle(&mut self, since: &mut Option<Instant>) -> bool {
+    async fn recycle(&mut self, since: &mut Option<Instant>) -> Result<bool, PoolError<M::Error>> {
         let shared = self.shared;
         let Some(Grant::Object(entry)) = &mut self.grant else {
             unreachable!("recycle needs an object")
@@ -1234,12 +1236,20 @@ impl<M: Manager> Checkout<'_, M> {
             if waited && since.is_some() {
                 *since = Some(Instant::now());
             }
-            return true;
+            return Ok(true);
         }
-        let old = self.grant.replace(Grant::Slot);
-        shared.lock().discarded += 1;
+        let old = self.grant.take();
+        let mut st = shared.lock();
+        st.discarded += 1;
+        if st.closed {
+            let waker = st.put_slot();
+            shared.unlock_and_wake(st, waker, old);
+            return Err(PoolError::Closed);
+        }
+        drop(st);
+        self.grant = Some(Grant::Slot);
         drop(old);
-        false
+        Ok(false)
     }
 }
 
@@ -1876,7 +1886,7 @@ impl<M: Manager> Pool<M> {
             // The quiet path: an object, recycled in place. Nothing here
             // allocates, and a timer is armed only if `recycle` does not
             // finish at once.
-            if guard.recycle(&mut stamp.since).await {
+            if guard.recycle(&mut stamp.since).await? {
                 return Ok(self.hand_out(&mut guard, stamp));
             }
             return Box::pin(self.finish(guard, None, stamp)).await;
@@ -1939,7 +1949,7 @@ impl<M: Manager> Pool<M> {
         let pooled = loop {
             match guard.grant {
                 Some(Grant::Object(_)) => {
-                    if guard.recycle(&mut stamp.since).await {
+                    if guard.recycle(&mut stamp.since).await? {
                         break self.hand_out(&mut guard, stamp);
                     }
                 }

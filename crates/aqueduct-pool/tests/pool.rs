@@ -487,6 +487,27 @@ async fn close_waits_for_borrowed_objects() {
     assert_eq!((s.size, s.idle), (0, 0));
 }
 
+/// A `get` whose `recycle` fails after `close` makes no replacement: the
+/// pool is closed, so it fails with `Closed` and `close` ends at once.
+#[tokio::test(start_paused = true)]
+async fn a_recycle_failing_after_close_creates_no_replacement() {
+    let pool = pool(1).await;
+    pool.manager()
+        .recycle_delay_ns
+        .store(10_000_000, Ordering::SeqCst);
+    let getter = {
+        let pool = pool.clone();
+        tokio::spawn(async move { pool.get().await.map(|obj| *obj) })
+    };
+    settle().await; // recycling object 0
+    pool.manager().break_object(0);
+    pool.close().await.unwrap();
+    assert!(matches!(getter.await.unwrap(), Err(PoolError::Closed)));
+    assert_eq!(pool.manager().created(), 1, "nothing created after close");
+    let s = pool.status();
+    assert_eq!((s.size, s.created, s.discarded), (0, 1, 1), "{s:?}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn close_gives_up_after_its_timeout() {
     let pool = Pool::builder(Steered::default())
