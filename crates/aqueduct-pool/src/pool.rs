@@ -1979,13 +1979,19 @@ impl<M: Manager> Pool<M> {
     /// checkout does not wait for the create (nor for `create_timeout`, if
     /// the backend is down); a failure is kept for
     /// `PoolError::Timeout::last_create_error`. Without a runtime to run the
-    /// task on, the slot is given back.
+    /// task on, or if the pool was closed before the task ran, the slot is
+    /// given back.
     fn spawn_top_up(&self) {
         let slot = TopUpSlot(Some(Arc::clone(&self.shared)));
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
         runtime.spawn(async move {
+            if slot.0.as_ref().is_some_and(|shared| shared.lock().closed) {
+                // Dropping the slot gives it back: a closed pool creates
+                // nothing.
+                return;
+            }
             let pool = Pool::from_shared(slot.take());
             // `fill_slot` guards the slot from its first poll, which is
             // this one: it is never unguarded.

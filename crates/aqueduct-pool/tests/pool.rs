@@ -700,6 +700,28 @@ async fn a_checkout_below_min_idle_does_not_wait_for_its_top_up() {
     drop(obj);
 }
 
+/// The top-up a checkout starts does not create once the pool is closed
+/// (before the task ran): its slot is given back, and `close` ends.
+#[tokio::test(start_paused = true)]
+async fn a_top_up_that_runs_after_close_creates_nothing() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(4)
+        .min_idle(2)
+        .build()
+        .await
+        .unwrap();
+    pool.get().await.unwrap().discard(); // size 1: below min_idle
+    let obj = pool.get().await.unwrap(); // its top-up task has not run yet
+    let mut closing = Box::pin(pool.close());
+    assert!(futures::poll!(closing.as_mut()).is_pending());
+    drop(obj);
+    closing.await.unwrap();
+    settle().await;
+    assert_eq!(pool.manager().created(), 2, "nothing created after close");
+    let s = pool.status();
+    assert_eq!((s.size, s.created), (0, 2), "{s:?}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn build_reports_prefill_failures() {
     let m = Steered::default();
