@@ -899,7 +899,7 @@ impl<M: Manager> Shared<M> {
         match self.config.idle_timeout {
             Some(idle) => {
                 let last = entry.meta.last_used.unwrap_or(entry.meta.created);
-                size > self.config.min_idle && now.saturating_duration_since(last) >= idle
+                size > self.config.min_idle && now.saturating_duration_since(last) > idle
             }
             None => false,
         }

@@ -399,6 +399,35 @@ async fn idle_timeout_discards_above_min_idle() {
     assert_eq!(*obj, 2);
 }
 
+/// An object idle for exactly `idle_timeout` has not been idle longer than
+/// it: it is kept, as a holder held for exactly `leak_threshold` is not
+/// flagged. One idle a moment longer is discarded.
+async fn idle_exactly_the_timeout(order: Order) {
+    let pool = Pool::builder(Steered::default())
+        .max_size(2)
+        .order(order)
+        .idle_timeout(Duration::from_secs(10))
+        .build_lazy()
+        .unwrap();
+    drop(pool.get().await.unwrap());
+    sleep(Duration::from_secs(10)).await;
+    let obj = pool.get().await.unwrap();
+    assert_eq!(*obj, 0, "idle for exactly the limit: kept");
+    drop(obj);
+    sleep(Duration::from_secs(10) + Duration::from_millis(1)).await;
+    assert_eq!(*pool.get().await.unwrap(), 1, "idle longer: replaced");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_object_idle_for_exactly_the_idle_timeout_is_kept() {
+    idle_exactly_the_timeout(Order::Local).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_object_idle_for_exactly_the_idle_timeout_is_kept_in_fifo_order() {
+    idle_exactly_the_timeout(Order::Fifo).await;
+}
+
 /// In the default order idle objects wait in per-thread homes. An expired
 /// one a checkout meets there counts as discarded, not as a checkout: the
 /// counters show each `get` or `try_get` once, with what served it.
