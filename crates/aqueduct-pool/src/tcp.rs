@@ -12,7 +12,10 @@
 //!   seen even before the runtime has reported it.
 //!
 //! A request/response protocol leaves nothing unread on an idle connection,
-//! so bytes waiting there mean it is out of step and it is dropped too.
+//! so bytes waiting there mean it is out of step and it is dropped too. So
+//! is a connection whose holder panicked while using it
+//! ([`Meta::is_dirty`]): the reply to its last request may still be on the
+//! way, and the next caller would read it as the reply to its own.
 //!
 //! ```no_run
 //! # #[tokio::main]
@@ -83,6 +86,13 @@ pub enum TcpError {
     /// Unread bytes were waiting on an idle connection.
     #[error("{addr} sent bytes to an idle connection")]
     StrayData {
+        /// The peer.
+        addr: SocketAddr,
+    },
+    /// The connection's last holder panicked while using it
+    /// ([`Meta::is_dirty`]): where it stands in the protocol is unknown.
+    #[error("the last holder of the connection to {addr} panicked while using it")]
+    Abandoned {
         /// The peer.
         addr: SocketAddr,
     },
@@ -216,8 +226,11 @@ impl Manager for TcpManager {
         Ok(stream)
     }
 
-    async fn recycle(&self, stream: &mut TcpStream, _meta: &Meta) -> Result<(), TcpError> {
+    async fn recycle(&self, stream: &mut TcpStream, meta: &Meta) -> Result<(), TcpError> {
         let addr = self.addr;
+        if meta.is_dirty() {
+            return Err(TcpError::Abandoned { addr });
+        }
         match probe(stream) {
             Health::Idle => Ok(()),
             Health::Closed => Err(TcpError::PeerClosed { addr }),

@@ -297,3 +297,30 @@ fn a_healthy_connection_passes_recycle_with_no_descriptor_to_spare() {
         assert!(!spare);
     });
 }
+
+/// A connection whose holder panicked may be in the middle of a request:
+/// its reply can still be on the way, and the next caller would read it as
+/// the reply to its own request. It is replaced, not handed out again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_whose_holder_panicked_is_not_handed_out_again() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let pool = Pool::builder(manager(addr))
+        .max_size(1)
+        .build_lazy()
+        .unwrap();
+    let conn = pool.get().await.unwrap();
+    let (_peer, _) = listener.accept().await.unwrap();
+    let first = conn.local_addr().unwrap();
+    let holder = tokio::spawn(async move {
+        let mut conn = conn;
+        conn.write_all(b"request\n").await.unwrap();
+        panic!("the holder fails before it reads the reply");
+    });
+    assert!(holder.await.unwrap_err().is_panic());
+    // The listener's backlog completes a new connection without `accept`.
+    let again = pool.get().await.unwrap();
+    assert_ne!(again.local_addr().unwrap(), first);
+    let s = pool.status();
+    assert_eq!((s.created, s.discarded), (2, 1), "{s:?}");
+}
