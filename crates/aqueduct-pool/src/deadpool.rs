@@ -112,7 +112,11 @@ impl<M: Manager> Adapter<M> {
 fn meta_of(metrics: &Metrics) -> Meta {
     Meta::from_parts(
         Instant::from_std(metrics.created),
-        metrics.recycled.map(Instant::from_std),
+        // deadpool records a checkout only once a recycle passed: before
+        // that the last checkout is the one that created the object.
+        Some(Instant::from_std(
+            metrics.recycled.unwrap_or(metrics.created),
+        )),
         // deadpool counts finished recycles; we count checkouts, the current
         // one included: the first (creating) checkout, each recycled one,
         // and this one.

@@ -149,9 +149,10 @@ async fn cancelled_gets_leak_nothing(pool: impl Both, max: usize) {
     assert_eq!(held.len(), max);
 }
 
-/// Records the `Meta` each recycle sees.
+/// Records the `Meta` each recycle sees: its use count, and whether it
+/// has a last use.
 #[derive(Default)]
-struct Recording(Mutex<Vec<u64>>);
+struct Recording(Mutex<Vec<(u64, bool)>>);
 
 impl Manager for Recording {
     type Object = ();
@@ -160,7 +161,10 @@ impl Manager for Recording {
         Ok(())
     }
     async fn recycle(&self, _: &mut (), meta: &Meta) -> Result<(), Self::Error> {
-        self.0.lock().unwrap().push(meta.use_count());
+        self.0
+            .lock()
+            .unwrap()
+            .push((meta.use_count(), meta.last_used().is_some()));
         Ok(())
     }
 }
@@ -193,9 +197,11 @@ async fn cancelled_gets_leak_nothing_size_4() {
 }
 
 #[tokio::test]
-async fn recycle_sees_the_same_use_count_on_both() {
+async fn recycle_sees_the_same_use_count_and_last_use_on_both() {
+    // A time limit, so that our pool keeps times as deadpool always does.
     let ours = Pool::builder(Recording::default())
         .max_size(1)
+        .idle_timeout(Duration::from_secs(3600))
         .build_lazy()
         .unwrap();
     let dead: DeadPool<Recording> =
@@ -209,7 +215,8 @@ async fn recycle_sees_the_same_use_count_on_both() {
     }
     let a = ours.manager().0.lock().unwrap().clone();
     let b = dead.manager().manager().0.lock().unwrap().clone();
-    assert_eq!(a, vec![2, 3, 4]);
+    // Every recycle follows a checkout, so there is always a last use.
+    assert_eq!(a, vec![(2, true), (3, true), (4, true)]);
     assert_eq!(a, b);
     let distinct: HashSet<_> = a.iter().collect();
     assert_eq!(distinct.len(), 3);
