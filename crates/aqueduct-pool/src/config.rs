@@ -218,10 +218,12 @@ impl<M: Manager> Builder<M> {
     setter! {
         /// Objects created by [`build`](Builder::build) and kept idle
         /// (default 0). Idle expiry never takes the pool below it; a
-        /// checkout that finds fewer objects alive starts a one-off task
+        /// [`Pool::get`] that finds fewer objects alive starts a one-off task
         /// that creates one more for the idle set (the checkout does not
         /// wait for it), a slot freed by a discard on return goes to the
-        /// oldest waiter, and [`Pool::replenish`] tops up on demand. No
+        /// oldest waiter, and [`Pool::replenish`] tops up on demand
+        /// ([`Pool::try_get`], which never waits nor spawns, leaves the
+        /// top-up to the next `get`). No
         /// long-lived task is started unless asked for with
         /// [`Pool::top_up_in_background`], which tops up as soon as a
         /// discard takes the pool below `min_idle`.
@@ -244,6 +246,14 @@ impl<M: Manager> Builder<M> {
         /// How long a `get` waits in the queue for an object before it
         /// fails with `PoolError::Timeout` (default 30 s). Recycling and
         /// creating are bounded by their own timeouts.
+        ///
+        /// The pool keeps one alarm for all waiters, set for the oldest
+        /// one's deadline and handed on by the waiters as they leave the
+        /// queue, rather than a timer per waiter. So a `get` future that is
+        /// kept but never polled again once queued (rather than dropped)
+        /// can hold back the timeouts of the `get`s queued after it: drop a
+        /// `get` you stop polling, as `tokio::select!` does with the
+        /// branches that lose.
         ///
         /// ```
         /// # use std::time::Duration;

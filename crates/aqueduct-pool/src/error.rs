@@ -48,7 +48,8 @@ pub enum PoolError<E> {
         /// The most recent create failure no caller received (a top-up),
         /// if any. It is kept until the next such failure, so it may
         /// predate the wait: it names a backend that has been failing, not
-        /// the cause of this timeout.
+        /// the cause of this timeout. Only errors the manager returned are
+        /// kept: a top-up that ran past `create_timeout` has none to keep.
         #[source]
         last_create_error: Option<Arc<E>>,
     },
