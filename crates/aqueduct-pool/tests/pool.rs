@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use aqueduct_pool::{Order, Pool, PoolError, WaitHistogram};
+use aqueduct_pool::{Holder, Order, Pool, PoolError, Pooled, WaitHistogram};
 use common::{Steered, TestError, settle};
 use futures::FutureExt;
 use rand::rngs::SmallRng;
@@ -1011,6 +1011,36 @@ async fn holders_are_tracked_for_objects_taken_without_the_lock() {
     assert!(pool.holders().is_empty());
 }
 
+/// Asserts that the one checkout listed shows as held for the 3 s its
+/// caller had it, not as a leak.
+fn assert_held_3s(holders: &[Holder]) {
+    assert_eq!(holders[0].held_for, Some(Duration::from_secs(3)));
+    assert!(!holders[0].leaked, "held for 3 s: {holders:?}");
+}
+
+/// Holds `pool`'s one object 3 s, checks `holders()`, then queues a
+/// checkout that holds what it is handed 3 s, gives the object back with
+/// `give_back` (which hands the queued caller an object or a slot), and
+/// checks `holders()` as the queued caller saw it.
+async fn held_3s_direct_and_queued(pool: &Pool<Steered>, give_back: fn(Pooled<Steered>)) {
+    let a = pool.get().await.unwrap();
+    sleep(Duration::from_secs(3)).await;
+    assert_held_3s(&pool.holders());
+    let waiter = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let b = pool.get().await.unwrap();
+            sleep(Duration::from_secs(3)).await;
+            let holders = pool.holders();
+            drop(b);
+            holders
+        })
+    };
+    settle().await;
+    give_back(a);
+    assert_held_3s(&waiter.await.unwrap());
+}
+
 /// A checkout is held from the moment its caller has the object: the time
 /// spent creating it (queued or not) is not counted as holding, or a slow
 /// backend would have every fresh checkout reported as a leak.
@@ -1024,29 +1054,8 @@ async fn holding_starts_when_a_created_object_is_handed_over() {
     pool.manager()
         .create_delay_ns
         .store(8_000_000_000, Ordering::SeqCst); // 8 s per create
-    let a = pool.get().await.unwrap();
-    sleep(Duration::from_secs(3)).await;
-    let holders = pool.holders();
-    assert_eq!(holders[0].held_for, Some(Duration::from_secs(3)));
-    assert!(!holders[0].leaked, "held for 3 s: {holders:?}");
-    a.discard();
-    // Queued, then handed a slot to create in.
-    let held = pool.get().await.unwrap();
-    let waiter = {
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            let b = pool.get().await.unwrap();
-            sleep(Duration::from_secs(3)).await;
-            let holders = pool.holders();
-            drop(b);
-            holders
-        })
-    };
-    settle().await;
-    held.discard();
-    let holders = waiter.await.unwrap();
-    assert_eq!(holders[0].held_for, Some(Duration::from_secs(3)));
-    assert!(!holders[0].leaked, "held for 3 s: {holders:?}");
+    // Each checkout creates: the queued one is handed a slot to create in.
+    held_3s_direct_and_queued(&pool, Pooled::discard).await;
 }
 
 /// Nor is the time spent recycling an idle object (a ping, say): a slow
@@ -1065,27 +1074,8 @@ async fn holding_starts_when_a_recycled_object_is_handed_over() {
     pool.manager()
         .recycle_delay_ns
         .store(8_000_000_000, Ordering::SeqCst);
-    let a = pool.get().await.unwrap();
-    sleep(Duration::from_secs(3)).await;
-    let holders = pool.holders();
-    assert_eq!(holders[0].held_for, Some(Duration::from_secs(3)));
-    assert!(!holders[0].leaked, "held for 3 s: {holders:?}");
-    // Queued, then handed the object, which is recycled.
-    let waiter = {
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            let b = pool.get().await.unwrap();
-            sleep(Duration::from_secs(3)).await;
-            let holders = pool.holders();
-            drop(b);
-            holders
-        })
-    };
-    settle().await;
-    drop(a);
-    let holders = waiter.await.unwrap();
-    assert_eq!(holders[0].held_for, Some(Duration::from_secs(3)));
-    assert!(!holders[0].leaked, "held for 3 s: {holders:?}");
+    // Each checkout recycles: the queued one is handed the object.
+    held_3s_direct_and_queued(&pool, drop).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

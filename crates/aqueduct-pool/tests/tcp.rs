@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use aqueduct_pool::deadpool::{Adapter, DeadPool};
 use aqueduct_pool::tcp::TcpManager;
-use aqueduct_pool::{Manager, Meta, Order, Pool};
+use aqueduct_pool::{Manager, Meta, Order, Pool, Pooled};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -131,6 +131,19 @@ fn manager(addr: SocketAddr) -> TcpManager {
     TcpManager::new(addr).connect_timeout(Duration::from_secs(1))
 }
 
+/// A fresh loopback listener, a pool of one connection to it, that
+/// connection checked out, and the server's end of it.
+async fn one_connection() -> (TcpListener, Pool<TcpManager>, Pooled<TcpManager>, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let pool = Pool::builder(manager(listener.local_addr().unwrap()))
+        .max_size(1)
+        .build_lazy()
+        .unwrap();
+    let conn = pool.get().await.unwrap();
+    let (peer, _) = listener.accept().await.unwrap();
+    (listener, pool, conn, peer)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarted_server_our_pool_recovers() {
     our_pool_recovers(Order::Local).await;
@@ -242,14 +255,7 @@ async fn connect_errors_are_named() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_closed_is_broken_on_return() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let pool = Pool::builder(manager(addr))
-        .max_size(1)
-        .build_lazy()
-        .unwrap();
-    let conn = pool.get().await.unwrap();
-    let (peer, _) = listener.accept().await.unwrap();
+    let (_listener, pool, conn, peer) = one_connection().await;
     drop(peer);
     // Wait (without sleeping) until the runtime has seen the close.
     conn.readable().await.unwrap();
@@ -303,14 +309,7 @@ fn a_healthy_connection_passes_recycle_with_no_descriptor_to_spare() {
 /// the reply to its own request. It is replaced, not handed out again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_whose_holder_panicked_is_not_handed_out_again() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let pool = Pool::builder(manager(addr))
-        .max_size(1)
-        .build_lazy()
-        .unwrap();
-    let conn = pool.get().await.unwrap();
-    let (_peer, _) = listener.accept().await.unwrap();
+    let (_listener, pool, conn, _peer) = one_connection().await;
     let first = conn.local_addr().unwrap();
     let holder = tokio::spawn(async move {
         let mut conn = conn;
