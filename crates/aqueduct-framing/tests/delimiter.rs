@@ -4,7 +4,7 @@ mod common;
 
 use aqueduct_framing::{DelimiterCodec, FrameError};
 use bytes::{Bytes, BytesMut};
-use common::{feed_until_error, room_for_next_read};
+use common::{feed_until_error, room_for_next_read, too_long_at_the_fifth_byte};
 use tokio_util::codec::{Decoder, Encoder};
 
 #[test]
@@ -75,16 +75,7 @@ fn over_long_frame_is_reported_once_no_delimiter_can_start_within_the_max() {
     // Byte by byte, maximum 4: the fifth byte makes the frame too long,
     // unless it may begin a delimiter that ends the frame at 4 bytes.
     let mut codec = DelimiterCodec::new(b"\r\n").with_max_length(4);
-    let mut buf = BytesMut::new();
-    for &byte in b"abcd" {
-        buf.extend_from_slice(&[byte]);
-        assert_eq!(codec.decode(&mut buf).unwrap(), None);
-    }
-    buf.extend_from_slice(b"e");
-    assert!(matches!(
-        codec.decode(&mut buf),
-        Err(FrameError::TooLong { len: 5, max: 4 })
-    ));
+    let mut buf = too_long_at_the_fifth_byte(&mut codec);
     buf.extend_from_slice(b"f\r\nok\r\n");
     assert_eq!(&codec.decode(&mut buf).unwrap().unwrap()[..], b"ok");
 

@@ -4,7 +4,7 @@ mod common;
 
 use aqueduct_framing::{FrameError, LineCodec, Utf8Bytes, Utf8LineCodec};
 use bytes::{Bytes, BytesMut};
-use common::{feed_until_error, room_for_next_read};
+use common::{feed_until_error, room_for_next_read, too_long_at_the_fifth_byte};
 use futures::{SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio_util::codec::{Decoder, Encoder, Framed, FramedRead};
@@ -90,16 +90,7 @@ fn over_long_line_is_reported_at_max_plus_one_bytes() {
     // Byte by byte: the fifth byte of a line with a maximum of 4 makes it
     // too long, unless it is a `\r` that may begin the line's CRLF.
     let mut codec = LineCodec::new().with_max_length(4);
-    let mut buf = BytesMut::new();
-    for &byte in b"abcd" {
-        buf.extend_from_slice(&[byte]);
-        assert_eq!(codec.decode(&mut buf).unwrap(), None);
-    }
-    buf.extend_from_slice(b"e");
-    assert!(matches!(
-        codec.decode(&mut buf),
-        Err(FrameError::TooLong { len: 5, max: 4 })
-    ));
+    let mut buf = too_long_at_the_fifth_byte(&mut codec);
     buf.extend_from_slice(b"f\nok\n");
     assert_eq!(codec.decode(&mut buf).unwrap().unwrap(), "ok");
 

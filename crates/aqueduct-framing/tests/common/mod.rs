@@ -1,7 +1,30 @@
 //! Helpers shared by the decoders' tests.
 
+use aqueduct_framing::FrameError;
 use bytes::BytesMut;
 use tokio_util::codec::Decoder;
+
+/// Feeds `abcd` one byte at a time to `codec`, whose maximum is 4, with no
+/// frame found, then `e`, and asserts that this fifth byte is reported as
+/// making the frame too long. Returns the buffer, for the codec to go on.
+pub(crate) fn too_long_at_the_fifth_byte<D>(codec: &mut D) -> BytesMut
+where
+    D: Decoder<Error = FrameError>,
+    D::Item: std::fmt::Debug,
+{
+    let mut buf = BytesMut::new();
+    for &byte in b"abcd" {
+        buf.extend_from_slice(&[byte]);
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+    }
+    buf.extend_from_slice(b"e");
+    let got = codec.decode(&mut buf);
+    assert!(
+        matches!(got, Err(FrameError::TooLong { len: 5, max: 4 })),
+        "{got:?}"
+    );
+    buf
+}
 
 /// Feeds `byte` to `codec` in reads of `read` bytes, decoding after each,
 /// until it fails: the error, and how many bytes were fed by then. A frame
