@@ -444,12 +444,27 @@ impl LengthPrefixedBuilder {
 
     /// Builds the codec.
     ///
+    /// # Panics
+    ///
+    /// If the length adjustment is so negative that every value of the
+    /// length field gives a negative payload length (below `-255` with a
+    /// 1-byte field, for instance): no frame could be decoded or encoded.
+    ///
     /// ```
     /// let codec = aqueduct_framing::LengthPrefixedCodec::builder().build();
     /// assert_eq!(codec.max_frame_length(), 8 * 1024 * 1024);
     /// ```
     #[must_use]
     pub fn build(&self) -> LengthPrefixedCodec {
+        let Config {
+            field, adjustment, ..
+        } = self.config;
+        assert!(
+            adjustment >= 0 || adjustment.unsigned_abs() <= field.max_value(),
+            "length adjustment {adjustment} is below minus the largest value of a {field:?} \
+             length field ({}): every frame would have a negative length",
+            field.max_value()
+        );
         LengthPrefixedCodec {
             config: self.config,
             state: State::Head,

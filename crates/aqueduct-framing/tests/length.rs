@@ -221,6 +221,29 @@ fn encoder_rejects_payloads_the_field_cannot_express() {
 }
 
 #[test]
+#[should_panic(expected = "adjustment -300")]
+fn an_adjustment_below_every_field_value_is_refused_at_build() {
+    // A 1-byte field holds at most 255: with -300 every header would be a
+    // negative length, and the encoder could frame nothing.
+    let _ = LengthPrefixedCodec::builder()
+        .length_field_width(1)
+        .length_adjustment(-300)
+        .build();
+}
+
+#[test]
+fn an_adjustment_leaving_only_the_largest_field_value_is_accepted() {
+    let mut codec = LengthPrefixedCodec::builder()
+        .length_field_width(1)
+        .length_adjustment(-255)
+        .build();
+    let mut wire = BytesMut::new();
+    codec.encode(&b""[..], &mut wire).unwrap();
+    assert_eq!(&wire[..], b"\xff");
+    assert_eq!(&codec.decode(&mut wire).unwrap().unwrap()[..], b"");
+}
+
+#[test]
 fn frames_are_split_from_the_read_buffer_not_copied() {
     let mut buf = BytesMut::from(&b"\0\0\0\x03abc\0\0\0\x01d"[..]);
     let base = buf.as_ptr() as usize;
