@@ -449,6 +449,8 @@ impl LengthPrefixedBuilder {
     /// If the length adjustment is so negative that every value of the
     /// length field gives a negative payload length (below `-255` with a
     /// 1-byte field, for instance): no frame could be decoded or encoded.
+    /// If the length field offset is so large that the offset and the
+    /// field together do not fit a `usize`.
     ///
     /// ```
     /// let codec = aqueduct_framing::LengthPrefixedCodec::builder().build();
@@ -457,8 +459,16 @@ impl LengthPrefixedBuilder {
     #[must_use]
     pub fn build(&self) -> LengthPrefixedCodec {
         let Config {
-            field, adjustment, ..
+            field,
+            adjustment,
+            offset,
+            ..
         } = self.config;
+        // Every length field, the varint included, is at most 10 bytes.
+        assert!(
+            offset <= usize::MAX - MAX_VARINT_BYTES,
+            "length field offset {offset} leaves no room for the length field in a usize"
+        );
         assert!(
             adjustment >= 0 || adjustment.unsigned_abs() <= field.max_value(),
             "length adjustment {adjustment} is below minus the largest value of a {field:?} \

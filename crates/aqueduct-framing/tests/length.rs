@@ -232,6 +232,16 @@ fn an_adjustment_below_every_field_value_is_refused_at_build() {
 }
 
 #[test]
+#[should_panic(expected = "length field offset")]
+fn an_offset_leaving_no_room_for_the_field_is_refused_at_build() {
+    // The end of the header, offset + width, would overflow `usize`.
+    let mut codec = LengthPrefixedCodec::builder()
+        .length_field_offset(usize::MAX - 2)
+        .build();
+    let _ = codec.decode(&mut BytesMut::from(&b"abcdef"[..]));
+}
+
+#[test]
 fn an_adjustment_leaving_only_the_largest_field_value_is_accepted() {
     let mut codec = LengthPrefixedCodec::builder()
         .length_field_width(1)
