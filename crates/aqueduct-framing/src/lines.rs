@@ -21,9 +21,10 @@
 //! A line longer than [`LineCodec::max_length`] (64 KiB by default, not
 //! counting the terminator) is reported as
 //! [`FrameError::TooLong`] as soon as the codec
-//! has seen `max + 1` bytes of it, so memory stays bounded whatever the peer
-//! sends. The codec then discards everything up to the next `\n` and carries
-//! on with the following line.
+//! has seen `max + 1` bytes of it, or `max + 2` when byte `max + 1` is a
+//! `\r` (it may begin the `\r\n` ending a line of exactly `max` bytes), so
+//! memory stays bounded whatever the peer sends. The codec then discards
+//! everything up to the next `\n` and carries on with the following line.
 //!
 //! # Cost
 //!
