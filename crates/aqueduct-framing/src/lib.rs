@@ -28,6 +28,15 @@
 //!
 //! Each module's docs draw its wire format byte by byte.
 //!
+//! After a decoding error, `Framed` and `FramedRead` yield `None`: a
+//! `while let Some(..)` loop ends there. What each codec documents about
+//! going on after an error (the bad frame is skipped, the next one decodes)
+//! serves callers of `decode` and `UdpFramed`, which decodes each datagram
+//! on its own with `decode_eof` and goes on with the next frame or datagram
+//! after an error. So a datagram that ends inside a frame is
+//! [`FrameError::Truncated`], its leftover bytes are dropped, and the next
+//! datagram starts with a new frame.
+//!
 //! ```
 //! use aqueduct_framing::LineCodec;
 //! use futures::StreamExt;

@@ -355,3 +355,46 @@ async fn works_with_udp_framed_on_loopback() {
     let (frame, _) = receiver.next().await.unwrap().unwrap();
     assert_eq!(&frame[..], b"datagram");
 }
+
+#[tokio::test]
+async fn udp_framed_drops_a_datagram_ending_inside_a_frame() {
+    use tokio::net::UdpSocket;
+    use tokio_util::udp::UdpFramed;
+
+    let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let b_addr = b.local_addr().unwrap();
+    let codec = || {
+        LengthPrefixedCodec::builder()
+            .length_field_width(2)
+            .max_frame_length(8)
+            .build()
+    };
+    let mut receiver = UdpFramed::new(b, codec());
+    // A frame, then one announcing 5 bytes of which 2 came; an over-long
+    // frame, then a frame; a frame.
+    for datagram in [
+        &b"\0\x01a\0\x05bc"[..],
+        b"\0\x09rstuvwxyz\0\x01d",
+        b"\0\x01e",
+    ] {
+        a.send_to(datagram, b_addr).await.unwrap();
+    }
+    let mut got = Vec::new();
+    for _ in 0..5 {
+        got.push(match receiver.next().await.unwrap() {
+            Ok((frame, _)) => format!("{:?}", frame),
+            Err(e) => e.to_string(),
+        });
+    }
+    assert_eq!(
+        got,
+        [
+            "b\"a\"",
+            "stream ended inside a frame: 4 bytes buffered",
+            "frame of 9 bytes exceeds the maximum of 8 bytes",
+            "b\"d\"",
+            "b\"e\"",
+        ]
+    );
+}

@@ -228,6 +228,18 @@ async fn framed_read_reports_truncation_at_eof() {
     assert!(lines.next().await.is_none());
 }
 
+#[tokio::test]
+async fn framed_read_yields_none_after_an_error() {
+    // The codec would go on with `ok`, but `FramedRead` stops at the error.
+    let input: &[u8] = b"too long\nok\n";
+    let mut lines = FramedRead::new(input, LineCodec::new().with_max_length(4));
+    assert!(matches!(
+        lines.next().await.unwrap(),
+        Err(FrameError::TooLong { len: 8, max: 4 })
+    ));
+    assert!(lines.next().await.is_none());
+}
+
 #[test]
 fn every_line_is_validated_even_if_the_buffer_changes_between_calls() {
     // The caller owns the buffer: it may swap or rewrite it between calls,
