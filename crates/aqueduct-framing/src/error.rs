@@ -66,7 +66,7 @@ pub enum FrameError {
         max: usize,
     },
     /// A payload is longer than the length field can express.
-    #[error("payload of {len} bytes does not fit the length field (at most {max})")]
+    #[error("payload of {len} bytes does not fit the length field (at most {max} bytes)")]
     PayloadTooLong {
         /// Length of the payload.
         len: usize,
@@ -75,7 +75,7 @@ pub enum FrameError {
     },
     /// A payload is shorter than the length adjustment, so no length field
     /// value can announce it.
-    #[error("payload of {len} bytes is shorter than the minimum of {min}")]
+    #[error("payload of {len} bytes is shorter than the minimum of {min} bytes")]
     PayloadTooShort {
         /// Length of the payload.
         len: usize,

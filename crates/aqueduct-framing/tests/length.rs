@@ -254,6 +254,25 @@ fn an_adjustment_leaving_only_the_largest_field_value_is_accepted() {
 }
 
 #[test]
+fn encoder_errors_name_their_limits_in_bytes() {
+    let mut codec = LengthPrefixedCodec::builder()
+        .length_field_width(1)
+        .length_adjustment(2)
+        .build();
+    let mut out = BytesMut::new();
+    let err = codec.encode(&b"a"[..], &mut out).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "payload of 1 bytes is shorter than the minimum of 2 bytes"
+    );
+    let err = codec.encode(&[0u8; 258][..], &mut out).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "payload of 258 bytes does not fit the length field (at most 257 bytes)"
+    );
+}
+
+#[test]
 fn frames_are_split_from_the_read_buffer_not_copied() {
     let mut buf = BytesMut::from(&b"\0\0\0\x03abc\0\0\0\x01d"[..]);
     let base = buf.as_ptr() as usize;
