@@ -113,9 +113,24 @@ pub enum FrameError {
         /// The fixed frame size.
         expected: usize,
     },
-    /// A line decoded by [`Utf8LineCodec`](crate::Utf8LineCodec) is not
-    /// valid UTF-8.
-    #[error("line is not valid UTF-8")]
+    /// A line decoded by [`Utf8LineCodec`](crate::Utf8LineCodec) (or bytes
+    /// given to [`Utf8Bytes::try_from_bytes`](crate::Utf8Bytes::try_from_bytes))
+    /// are not valid UTF-8. The message names the first bad byte.
+    ///
+    /// ```
+    /// use aqueduct_framing::{FrameError, Utf8LineCodec};
+    /// use bytes::BytesMut;
+    /// use tokio_util::codec::Decoder;
+    ///
+    /// let mut buf = BytesMut::from(&b"caf\xe9\nok\n"[..]);
+    /// let mut codec = Utf8LineCodec::new();
+    /// let err = codec.decode(&mut buf).unwrap_err();
+    /// assert_eq!(err.to_string(), "text is not valid UTF-8 from byte 3 on");
+    /// // The bad line is gone; the next one decodes.
+    /// assert_eq!(codec.decode(&mut buf)?.unwrap(), "ok");
+    /// # Ok::<(), FrameError>(())
+    /// ```
+    #[error("text is not valid UTF-8 from byte {} on", .source.valid_up_to())]
     InvalidUtf8 {
         /// The validation error, with the offset of the first bad byte.
         #[source]
@@ -132,9 +147,10 @@ pub enum FrameError {
     /// let mut out = BytesMut::new();
     /// let err = Utf8LineCodec::new().encode(&b"caf\xe9"[..], &mut out).unwrap_err();
     /// assert!(matches!(err, FrameError::PayloadNotUtf8 { .. }));
+    /// assert_eq!(err.to_string(), "payload is not valid UTF-8 from byte 3 on");
     /// assert!(out.is_empty());
     /// ```
-    #[error("payload is not valid UTF-8")]
+    #[error("payload is not valid UTF-8 from byte {} on", .source.valid_up_to())]
     PayloadNotUtf8 {
         /// The validation error, with the offset of the first bad byte.
         #[source]
