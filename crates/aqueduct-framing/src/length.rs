@@ -55,8 +55,9 @@
 //! Decoded frames are [`Bytes`] split from the read buffer, never copied.
 //! Once a header is complete the codec reserves room for the whole frame, so
 //! a large frame arriving in small reads is not reallocated on the way; a
-//! frame above 8 KiB gets 8 KiB more, so the read that brings its last bytes
-//! and the next header does not move it either. A header alone never
+//! frame with more than 8 KiB still to come when its header is read gets
+//! 8 KiB more, so the read that brings its last bytes and the next header
+//! does not move it either. A header alone never
 //! reserves more than [`DEFAULT_MAX_FRAME_LENGTH`] (plus those 8 KiB): with
 //! a larger maximum configured, a larger frame gets the rest of its room as
 //! its bytes arrive, so a peer's header cannot claim more memory than the
