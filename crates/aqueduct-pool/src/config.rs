@@ -391,8 +391,9 @@ impl<M: Manager> Builder<M> {
         /// A checkout held longer than this is reported as a likely leak:
         /// [`Pool::holders`](crate::Pool::holders) flags it, and with
         /// feature `tracing` a warning names the caller's source location
-        /// (once per checkout, emitted when a `get` has to wait or the
-        /// holder is listed). Default: off.
+        /// (once per checkout, emitted when a `get` has to wait, the
+        /// holder is listed, or the checkout ends: the object is given
+        /// back, discarded or detached). Default: off.
         ///
         /// ```
         /// # use std::time::Duration;

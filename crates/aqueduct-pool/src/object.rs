@@ -287,12 +287,11 @@ impl<M: Manager> Pooled<M> {
     /// ```
     #[must_use]
     pub fn detach(mut self) -> M::Object {
-        let entry = self.entry.take();
-        self.keep.shared().forget();
-        match entry {
-            Some(entry) => entry.obj,
-            None => unreachable!("a live guard holds its object"),
-        }
+        let Some(entry) = self.entry.take() else {
+            unreachable!("a live guard holds its object")
+        };
+        self.keep.shared().forget(&entry.track);
+        entry.obj
     }
 
     /// Drops the object instead of giving it back (say, after an I/O error

@@ -1002,16 +1002,30 @@ impl<M: Manager> Shared<M> {
         }
     }
 
-    /// Forgets a detached object: its slot is freed.
-    pub(crate) fn forget(&self) {
+    /// Forgets a detached object: its slot is freed. A checkout held past
+    /// `leak_threshold` ends here, as on a return: it is warned about if
+    /// it was not before.
+    pub(crate) fn forget(&self, track: &Track) {
+        self.note_leak_on_end(track);
         self.free_slot(false, ());
     }
 
     /// Drops an object its holder discarded and frees its slot. The object
     /// is dropped before the waiter handed the slot is woken (and before
-    /// `close` hears that the pool emptied), as on any other discard.
+    /// `close` hears that the pool emptied), as on any other discard. A
+    /// checkout held past `leak_threshold` is warned about, as on a return.
     pub(crate) fn forget_discarded(&self, entry: Box<Entry<M::Object>>) {
+        self.note_leak_on_end(&entry.track);
         self.free_slot(true, entry);
+    }
+
+    /// [`note_leak_on_return`](Self::note_leak_on_return) for a checkout
+    /// that ends without a return: the clock is read only if a warning may
+    /// come of it.
+    fn note_leak_on_end(&self, track: &Track) {
+        if cfg!(feature = "tracing") && self.config.leak_threshold.is_some() {
+            self.note_leak_on_return(track, Some(Instant::now()));
+        }
     }
 
     fn free_slot<G>(&self, discarded: bool, garbage: G) {

@@ -67,3 +67,39 @@ async fn a_leak_is_warned_about_once_with_its_location() {
     assert!(seen[0].contains(&format!("tracing.rs:{line}:")), "{seen:?}");
     drop(held);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_leak_ended_by_discard_or_detach_is_warned_about_once() {
+    let warnings = Warnings::default();
+    let _guard = tracing::subscriber::set_default(warnings.clone());
+    let pool = Pool::builder(Steered::default())
+        .max_size(3)
+        .leak_threshold(Duration::from_secs(1))
+        .build_lazy()
+        .unwrap();
+    let discarded = pool.get().await.unwrap();
+    let discarded_line = line!() - 1;
+    let detached = pool.get().await.unwrap();
+    let detached_line = line!() - 1;
+    let listed = pool.get().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    discarded.discard();
+    let _ = detached.detach();
+    let ended = warnings.0.lock().unwrap().len();
+    assert_eq!(
+        ended, 2,
+        "one warning each for the discarded and the detached"
+    );
+    let _ = pool.holders(); // warns about `listed`
+    listed.discard(); // not again
+    let seen = warnings.0.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert!(
+        seen[0].contains(&format!("tracing.rs:{discarded_line}:")),
+        "{seen:?}"
+    );
+    assert!(
+        seen[1].contains(&format!("tracing.rs:{detached_line}:")),
+        "{seen:?}"
+    );
+}
