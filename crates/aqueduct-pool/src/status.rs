@@ -44,9 +44,11 @@ pub struct Status {
     /// `get` calls that ended in `PoolError::Timeout`.
     pub timeouts: u64,
     /// How long checkouts waited in the queue for their turn, counted when
-    /// the turn comes (an idle object, or a slot to create one): a `get`
-    /// whose create or recycle then fails, or that is dropped after its
-    /// turn came, still counts.
+    /// the `get` takes the turn it was handed (an idle object, or a slot to
+    /// create one): a `get` whose create or recycle then fails, or that is
+    /// dropped during them, still counts. A `get` dropped before it took
+    /// the turn handed to it does not: the object or slot goes on to the
+    /// next waiter (counted when it takes it), if any.
     pub wait_time: WaitHistogram,
 }
 

@@ -170,6 +170,9 @@ async fn a_cancelled_waiter_passes_its_object_on() {
     let obj = second.now_or_never().expect("ready").unwrap();
     assert_eq!(*obj, 0);
     assert_eq!(pool.status().waiting, 0);
+    // `first` never took the turn it was handed: only `held` and `second`
+    // count in the wait-time histogram.
+    assert_eq!(pool.status().wait_time.total(), 2);
 }
 
 #[tokio::test(start_paused = true)]
