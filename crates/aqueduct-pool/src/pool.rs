@@ -1432,13 +1432,13 @@ impl<M: Manager> Drop for TopUpSlot<M> {
 }
 
 /// The loop of [`Pool::top_up_in_background`].
-async fn top_up_task<M: Manager>(pool: Weak<Shared<M>>, wake: Arc<Notify>) {
+async fn top_up_task<M: Manager>(weak: Weak<Shared<M>>, wake: Arc<Notify>) {
     const FIRST_PAUSE: Duration = Duration::from_millis(100);
     let mut pause = FIRST_PAUSE;
     loop {
         wake.notified().await;
         loop {
-            let Some(shared) = pool.upgrade() else {
+            let Some(shared) = weak.upgrade() else {
                 return;
             };
             let pool = Pool::from_shared(shared);
@@ -1449,10 +1449,45 @@ async fn top_up_task<M: Manager>(pool: Weak<Shared<M>>, wake: Arc<Notify>) {
                 Err(e) => {
                     pool.shared.keep_create_error(e);
                     drop(pool);
-                    tokio::time::sleep(pause).await;
+                    if !rest(&weak, &wake, pause).await {
+                        return;
+                    }
                     pause = (pause * 2).min(Duration::from_secs(10));
                 }
             }
+        }
+    }
+}
+
+/// The pause of the top-up task after a failed create: `false` as soon as
+/// the pool is closed or dropped meanwhile (both wake the task), `true`
+/// once the pause is over. Other wake-ups (the pool is still below
+/// `min_idle`) do not cut the pause short.
+async fn rest<M: Manager>(weak: &Weak<Shared<M>>, wake: &Notify, pause: Duration) -> bool {
+    let mut sleep = pin!(tokio::time::sleep(pause));
+    loop {
+        let mut notified = pin!(wake.notified());
+        let woken = poll_fn(|cx| {
+            if sleep.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(false);
+            }
+            notified.as_mut().poll(cx).map(|()| true)
+        })
+        .await;
+        if !woken {
+            return true;
+        }
+        // The state's own lock, not `Shared::lock`: releasing that one
+        // wakes this task again while the pool is below `min_idle`.
+        let open = weak.upgrade().is_some_and(|shared| {
+            !shared
+                .state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .closed
+        });
+        if !open {
+            return false;
         }
     }
 }

@@ -979,6 +979,49 @@ async fn a_background_top_up_retries_failed_creates_and_ends_with_close() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_background_top_up_pausing_after_failures_ends_at_once_with_close() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(2)
+        .min_idle(2)
+        .build_lazy()
+        .unwrap();
+    pool.manager().fail_create.store(true, Ordering::SeqCst);
+    let task = pool.top_up_in_background();
+    // Tries at 0, 100, 300, 700, 1500, 3100 and 6300 ms: the next pause
+    // lasts 6.4 s.
+    sleep(Duration::from_millis(7000)).await;
+    settle().await;
+    assert!(!task.is_finished());
+    // A checkout wakes the task (the pool is below `min_idle`), which goes
+    // on pausing: it makes nothing though creates would now succeed.
+    pool.manager().fail_create.store(false, Ordering::SeqCst);
+    assert!(pool.try_get().is_err());
+    settle().await;
+    assert_eq!(pool.status().size, 0, "still pausing");
+    let closed = Instant::now();
+    pool.close().await.unwrap();
+    task.await.unwrap();
+    assert_eq!(closed.elapsed(), Duration::ZERO, "ended with the close");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_background_top_up_pausing_after_failures_ends_at_once_with_the_pool() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(2)
+        .min_idle(2)
+        .build_lazy()
+        .unwrap();
+    pool.manager().fail_create.store(true, Ordering::SeqCst);
+    let task = pool.top_up_in_background();
+    sleep(Duration::from_millis(7000)).await;
+    settle().await;
+    let dropped = Instant::now();
+    drop(pool);
+    task.await.unwrap();
+    assert_eq!(dropped.elapsed(), Duration::ZERO, "ended with the pool");
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_object_returned_after_close_is_discarded_not_parked() {
     let pool = pool(2).await;
     park_all(&pool, 2).await;
