@@ -978,8 +978,10 @@ async fn a_background_top_up_retries_failed_creates_and_ends_with_close() {
     task.await.unwrap();
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_background_top_up_pausing_after_failures_ends_at_once_with_close() {
+/// A pool below `min_idle` whose creates fail, and its background top-up
+/// task 7 s in: it tried at 0, 100, 300, 700, 1500, 3100 and 6300 ms, and
+/// is in a pause of 6.4 s.
+async fn top_up_pausing_after_failures() -> (Pool<Steered>, tokio::task::JoinHandle<()>) {
     let pool = Pool::builder(Steered::default())
         .max_size(2)
         .min_idle(2)
@@ -987,11 +989,15 @@ async fn a_background_top_up_pausing_after_failures_ends_at_once_with_close() {
         .unwrap();
     pool.manager().fail_create.store(true, Ordering::SeqCst);
     let task = pool.top_up_in_background();
-    // Tries at 0, 100, 300, 700, 1500, 3100 and 6300 ms: the next pause
-    // lasts 6.4 s.
     sleep(Duration::from_millis(7000)).await;
     settle().await;
     assert!(!task.is_finished());
+    (pool, task)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_background_top_up_pausing_after_failures_ends_at_once_with_close() {
+    let (pool, task) = top_up_pausing_after_failures().await;
     // A checkout wakes the task (the pool is below `min_idle`), which goes
     // on pausing: it makes nothing though creates would now succeed.
     pool.manager().fail_create.store(false, Ordering::SeqCst);
@@ -1006,15 +1012,7 @@ async fn a_background_top_up_pausing_after_failures_ends_at_once_with_close() {
 
 #[tokio::test(start_paused = true)]
 async fn a_background_top_up_pausing_after_failures_ends_at_once_with_the_pool() {
-    let pool = Pool::builder(Steered::default())
-        .max_size(2)
-        .min_idle(2)
-        .build_lazy()
-        .unwrap();
-    pool.manager().fail_create.store(true, Ordering::SeqCst);
-    let task = pool.top_up_in_background();
-    sleep(Duration::from_millis(7000)).await;
-    settle().await;
+    let (pool, task) = top_up_pausing_after_failures().await;
     let dropped = Instant::now();
     drop(pool);
     task.await.unwrap();
