@@ -531,6 +531,17 @@ impl<M: Manager> Shared<M> {
         self.locked(self.state.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
+    /// Whether the pool is closed. Reads the state under its own lock, not
+    /// [`lock`](Self::lock): a look changes nothing, so it owes nobody the
+    /// wake-ups that releasing `lock` may send (the background top-up task
+    /// would be woken by its own look).
+    fn is_closed(&self) -> bool {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .closed
+    }
+
     /// The lock, if nobody holds it.
     fn try_lock(&self) -> Option<Locked<'_, M::Object, M::Error>> {
         match self.state.try_lock() {
@@ -1477,15 +1488,7 @@ async fn rest<M: Manager>(weak: &Weak<Shared<M>>, wake: &Notify, pause: Duration
         if !woken {
             return true;
         }
-        // The state's own lock, not `Shared::lock`: releasing that one
-        // wakes this task again while the pool is below `min_idle`.
-        let open = weak.upgrade().is_some_and(|shared| {
-            !shared
-                .state
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .closed
-        });
+        let open = weak.upgrade().is_some_and(|shared| !shared.is_closed());
         if !open {
             return false;
         }
@@ -2036,7 +2039,7 @@ impl<M: Manager> Pool<M> {
             return;
         };
         runtime.spawn(async move {
-            if slot.0.as_ref().is_some_and(|shared| shared.lock().closed) {
+            if slot.0.as_ref().is_some_and(|shared| shared.is_closed()) {
                 // Dropping the slot gives it back: a closed pool creates
                 // nothing.
                 return;
@@ -2266,7 +2269,7 @@ impl<M: Manager> Pool<M> {
     /// ```
     #[must_use]
     pub fn is_closed(&self) -> bool {
-        self.shared.lock().closed
+        self.shared.is_closed()
     }
 
     /// Closes the pool: new and queued `get` calls fail with
