@@ -48,14 +48,19 @@ pub(crate) struct Sizing {
 }
 
 impl Sizing {
-    /// A frame is in progress with `buf` holding its first bytes.
+    /// A frame is in progress with `buf` holding its first bytes, and
+    /// needs at most `limit` bytes of room: the longest frame and its
+    /// terminator.
     #[inline(always)]
-    pub(crate) fn partial(&mut self, buf: &mut BytesMut) {
+    pub(crate) fn partial(&mut self, buf: &mut BytesMut, limit: usize) {
         if self.last >= SIZED_MIN
             && !self.sized
             && buf.capacity() < self.last.saturating_add(READ_SLACK)
         {
             self.size_for_last(buf);
+        }
+        if buf.len() == buf.capacity() && buf.len() >= SIZED_MIN {
+            grow_within(buf, limit);
         }
     }
 
@@ -69,7 +74,7 @@ impl Sizing {
         }
         let want = self.last.saturating_add(READ_SLACK);
         if want > buf.len() {
-            buf.reserve(want - buf.len());
+            reserve_exact(buf, want - buf.len());
         }
     }
 
@@ -90,6 +95,43 @@ impl Sizing {
         self.last = if self.large { frame_len } else { 0 };
         release_slow(buf, threshold);
     }
+}
+
+/// Makes room for `additional` more bytes in `buf`, in an allocation of
+/// `buf.len() + additional` bytes if a new one is needed.
+///
+/// `BytesMut::reserve` may double the allocation it grows, and double a
+/// shared one from its start, however little is asked: a frame that needs
+/// a few bytes more than the last one's room would take twice the maximum
+/// frame length. The decoders know how much they need, so they take that:
+/// the room the buffer already has, room reclaimed in place, or a new
+/// allocation of exactly the size asked.
+pub(crate) fn reserve_exact(buf: &mut BytesMut, additional: usize) {
+    if buf.capacity() - buf.len() >= additional || buf.try_reclaim(additional) {
+        return;
+    }
+    grow_exact(buf, additional);
+}
+
+#[cold]
+fn grow_exact(buf: &mut BytesMut, additional: usize) {
+    let mut fresh = BytesMut::with_capacity(buf.len().saturating_add(additional));
+    fresh.extend_from_slice(buf);
+    *buf = fresh;
+}
+
+/// `buf` is full with part of a frame that needs at most `limit` bytes:
+/// doubles its room, as the next read's `reserve` would, but to no more
+/// than `limit` plus one read ([`READ_SLACK`]). Left to `reserve`, the
+/// allocation could double past twice the maximum frame length.
+#[cold]
+pub(crate) fn grow_within(buf: &mut BytesMut, limit: usize) {
+    let len = buf.len();
+    let room = len
+        .max(READ_SLACK)
+        .min(limit.saturating_add(READ_SLACK).saturating_sub(len))
+        .max(1);
+    reserve_exact(buf, room);
 }
 
 /// After a frame of `frame_len` bytes, replaces `buf` by a copy of its

@@ -36,7 +36,10 @@
 //! delimiter and goes on. Searches use `memchr` (`memmem` for sequences,
 //! `memchr`/`memchr2`/`memchr3` for sets of up to three bytes, a byte table
 //! beyond) and resume where the last call stopped. Frames are [`Bytes`]
-//! split from the read buffer, never copied.
+//! split from the read buffer, never copied. While a frame comes in, the
+//! read buffer grows to at most the maximum, a delimiter and one read
+//! (8 KiB): never to twice the maximum, as a buffer left to double its way
+//! up would.
 //!
 //! At end of stream, bytes after the last delimiter are
 //! [`FrameError::Truncated`] unless [`DelimiterCodec::with_partial_at_eof`]
@@ -389,7 +392,8 @@ impl Decoder for DelimiterCodec {
             None => {
                 // Resume where a delimiter could still begin.
                 self.next_index = window_end.saturating_sub(dlen - 1);
-                self.sizing.partial(buf);
+                self.sizing
+                    .partial(buf, self.max_length.saturating_add(dlen));
                 Ok(None)
             }
         }

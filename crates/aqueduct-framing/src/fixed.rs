@@ -29,7 +29,7 @@ use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::FrameError;
-use crate::buf::truncated;
+use crate::buf::{reserve_exact, truncated};
 
 /// Decodes and encodes frames of exactly `n` bytes.
 ///
@@ -88,7 +88,7 @@ impl FixedSizeCodec {
     /// the way in.
     #[inline(never)]
     fn wait(self, buf: &mut BytesMut) {
-        buf.reserve(self.size - buf.len());
+        reserve_exact(buf, self.size - buf.len());
     }
 
     fn encode_slice(self, payload: &[u8], dst: &mut BytesMut) -> Result<(), FrameError> {

@@ -61,7 +61,9 @@
 //! reserves more than [`DEFAULT_MAX_FRAME_LENGTH`] (plus those 8 KiB): with
 //! a larger maximum configured, a larger frame gets the rest of its room as
 //! its bytes arrive, so a peer's header cannot claim more memory than the
-//! peer goes on to send.
+//! peer goes on to send. Either way the read buffer grows to the frame
+//! and one read (8 KiB) at most: a frame a few bytes longer than the room
+//! the last one left does not double the buffer.
 //!
 //! At end of stream, a partial header or payload is
 //! [`FrameError::Truncated`]. The one exception is an oversized frame being
@@ -73,7 +75,9 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::FrameError;
-use crate::buf::{DEFAULT_RELEASE_THRESHOLD, READ_SLACK, release_excess, truncated};
+use crate::buf::{
+    DEFAULT_RELEASE_THRESHOLD, READ_SLACK, grow_within, release_excess, reserve_exact, truncated,
+};
 
 /// Most memory a header alone makes the decoder reserve: the default
 /// maximum frame length and one read.
@@ -837,12 +841,19 @@ impl LengthPrefixedCodec {
                         } else {
                             need
                         };
-                        buf.reserve(room.min(UP_FRONT));
+                        reserve_exact(buf, room.min(UP_FRONT));
                         return Ok(None);
                     }
                 }
                 State::Data { header, payload } => {
-                    if buf.len() < header.saturating_add(payload) {
+                    let total = header.saturating_add(payload);
+                    if buf.len() < total {
+                        // Past the room reserved up front (a frame longer
+                        // than that cap): grow with the frame, never past
+                        // it.
+                        if buf.len() == buf.capacity() {
+                            grow_within(buf, total);
+                        }
                         return Ok(None);
                     }
                     return Ok(Some(self.take(buf, header, payload)));

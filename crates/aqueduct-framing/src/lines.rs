@@ -32,7 +32,10 @@
 //! line that arrives in many reads is scanned once: the codec remembers where
 //! its last search stopped. After a line of 4 KiB or more, the read buffer is
 //! given room for one as long while the next is still short, so a long line
-//! is not moved (or copied into a grown buffer) once read.
+//! is not moved (or copied into a grown buffer) once read. While a line
+//! comes in, the read buffer grows to at most the maximum, a `\r\n` and
+//! one read (8 KiB): never to twice the maximum, as a buffer left to
+//! double its way up would.
 //!
 //! At end of stream, bytes after the last `\n` are a
 //! [`FrameError::Truncated`] error, unless
@@ -287,7 +290,8 @@ impl LineCodec {
             }
             None => {
                 self.next_index = window_end;
-                self.sizing.partial(buf);
+                // A line of `max` bytes and its `\r\n`.
+                self.sizing.partial(buf, self.max_length.saturating_add(2));
                 Ok(None)
             }
         }

@@ -4,7 +4,9 @@ mod common;
 
 use aqueduct_framing::{DelimiterCodec, FrameError};
 use bytes::{Bytes, BytesMut};
-use common::{feed_until_error, room_for_next_read, too_long_at_the_fifth_byte};
+use common::{
+    feed_until_error, read_as_framed_read, room_for_next_read, too_long_at_the_fifth_byte,
+};
 use tokio_util::codec::{Decoder, Encoder};
 
 #[test]
@@ -98,6 +100,27 @@ fn over_long_frame_is_reported_once_no_delimiter_can_start_within_the_max() {
     ));
     buf.extend_from_slice(b"b\r\n\r\n\r\n\r\n");
     assert_eq!(&codec.decode(&mut buf).unwrap().unwrap()[..], b"");
+}
+
+#[test]
+fn the_read_buffer_never_takes_twice_the_maximum() {
+    let max = 64 * 1024;
+    for delimiter in [&b";"[..], b"\r\n\r\n"] {
+        let mut wire = Vec::new();
+        for _ in 0..4 {
+            wire.extend(std::iter::repeat_n(b'a', max));
+            wire.extend_from_slice(delimiter);
+        }
+        for read in [4096, 8192, 12_401, 65_536] {
+            let seen = read_as_framed_read(&mut DelimiterCodec::new(delimiter), &wire, read);
+            assert_eq!(seen.frames, [max; 4], "reads of {read}");
+            assert!(
+                seen.most_room <= max + 16 * 1024,
+                "reads of {read}: capacity {}",
+                seen.most_room
+            );
+        }
+    }
 }
 
 #[test]

@@ -5,6 +5,10 @@ use bytes::{Bytes, BytesMut};
 use futures::{SinkExt, StreamExt};
 use tokio_util::codec::{Decoder, Encoder, Framed};
 
+// Not every helper is for length-prefixed frames.
+#[allow(dead_code)]
+mod common;
+
 #[test]
 fn four_gib_prefix_errors_after_the_header_without_reserving() {
     let max = 1 << 20;
@@ -32,6 +36,28 @@ fn four_gib_prefix_errors_after_the_header_without_reserving() {
         buf.extend_from_slice(&[0u8; 16 * 1024]);
         assert_eq!(codec.decode(&mut buf).unwrap(), None);
         assert!(buf.capacity() <= max, "capacity {}", buf.capacity());
+    }
+}
+
+#[test]
+fn frames_near_the_maximum_never_take_twice_its_room() {
+    // Each frame a little longer than the last: the room left by one is a
+    // few bytes short of the next, which must not double the buffer.
+    let max = 64 * 1024;
+    let mut codec = LengthPrefixedCodec::builder().max_frame_length(max).build();
+    let lengths = [max - 40, max - 30, max - 20, max - 10, max];
+    let mut wire = BytesMut::new();
+    for &len in &lengths {
+        codec.encode(vec![7u8; len], &mut wire).unwrap();
+    }
+    for read in [4096, 8192, 12_401, 65_536] {
+        let seen = common::read_as_framed_read(&mut codec, &wire, read);
+        assert_eq!(seen.frames, lengths, "reads of {read}");
+        assert!(
+            seen.most_room <= max + 16 * 1024,
+            "reads of {read}: capacity {} for a maximum of {max}",
+            seen.most_room
+        );
     }
 }
 

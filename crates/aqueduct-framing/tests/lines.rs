@@ -4,7 +4,9 @@ mod common;
 
 use aqueduct_framing::{FrameError, LineCodec, Utf8Bytes, Utf8LineCodec};
 use bytes::{Bytes, BytesMut};
-use common::{feed_until_error, room_for_next_read, too_long_at_the_fifth_byte};
+use common::{
+    feed_until_error, read_as_framed_read, room_for_next_read, too_long_at_the_fifth_byte,
+};
 use futures::{SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
 use tokio_util::codec::{Decoder, Encoder, Framed, FramedRead};
@@ -83,6 +85,35 @@ fn over_long_line_is_reported_before_it_is_fully_buffered() {
     }
     buf.extend_from_slice(b"zzz\nnext\n");
     assert_eq!(codec.decode(&mut buf).unwrap().unwrap(), "next");
+}
+
+#[test]
+fn the_read_buffer_never_takes_twice_the_maximum() {
+    // Lines at the maximum, and a peer that never ends one: left to the
+    // read buffer's own growth, the room would double past 2 * max.
+    let max = 64 * 1024;
+    let mut at_max = Vec::new();
+    for _ in 0..4 {
+        at_max.extend(std::iter::repeat_n(b'a', max));
+        at_max.push(b'\n');
+    }
+    let endless = vec![b'a'; 4 * max];
+    for read in [4096, 8192, 12_401, 65_536] {
+        let seen = read_as_framed_read(&mut LineCodec::new(), &at_max, read);
+        assert_eq!(seen.frames, [max; 4], "reads of {read}");
+        assert!(
+            seen.most_room <= max + 16 * 1024,
+            "reads of {read}: capacity {}",
+            seen.most_room
+        );
+        let seen = read_as_framed_read(&mut LineCodec::new(), &endless, read);
+        assert_eq!((seen.frames.len(), seen.errors), (0, 1), "reads of {read}");
+        assert!(
+            seen.most_room <= max + 16 * 1024,
+            "endless line, reads of {read}: capacity {}",
+            seen.most_room
+        );
+    }
 }
 
 #[test]

@@ -57,3 +57,45 @@ pub(crate) fn room_for_next_read(buf: &mut BytesMut) -> usize {
     buf.reserve(1);
     buf.capacity()
 }
+
+/// What [`read_as_framed_read`] saw.
+#[derive(Debug, Default)]
+pub(crate) struct Reading {
+    /// Lengths of the frames decoded, in order.
+    pub(crate) frames: Vec<usize>,
+    /// Decoding errors, decoding going on after each.
+    pub(crate) errors: usize,
+    /// The largest capacity the read buffer had on the way.
+    pub(crate) most_room: usize,
+}
+
+/// Feeds `wire` to `codec` as `FramedRead` does: before each read it
+/// reserves a byte, then the read fills at most `read` bytes of the room
+/// the buffer has; after each read it decodes until no frame is left,
+/// going on after errors. Frames are dropped as they come.
+pub(crate) fn read_as_framed_read<D>(codec: &mut D, wire: &[u8], read: usize) -> Reading
+where
+    D: Decoder,
+    D::Item: AsRef<[u8]>,
+{
+    let mut buf = BytesMut::with_capacity(8 * 1024);
+    let mut seen = Reading::default();
+    let mut rest = wire;
+    while !rest.is_empty() {
+        buf.reserve(1);
+        let n = (buf.capacity() - buf.len()).min(read).min(rest.len());
+        buf.extend_from_slice(&rest[..n]);
+        rest = &rest[n..];
+        seen.most_room = seen.most_room.max(buf.capacity());
+        loop {
+            match codec.decode(&mut buf) {
+                Ok(Some(frame)) => seen.frames.push(frame.as_ref().len()),
+                Ok(None) => break,
+                Err(_) => seen.errors += 1,
+            }
+            seen.most_room = seen.most_room.max(buf.capacity());
+        }
+        seen.most_room = seen.most_room.max(buf.capacity());
+    }
+    seen
+}
