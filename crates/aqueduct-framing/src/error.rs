@@ -19,6 +19,9 @@
 //!     other => panic!("expected TooLong, got {other:?}"),
 //! }
 //! ```
+//!
+//! Where an [`io::Error`] is needed, a `FrameError` converts into one of
+//! the matching kind and stays inside it (see its `From` implementation).
 
 use std::io;
 
@@ -198,5 +201,157 @@ impl FrameError {
                 | Self::VarintOverflow { .. }
                 | Self::InvalidUtf8 { .. }
         )
+    }
+}
+
+/// Turns a [`FrameError`] into an [`io::Error`], for code that speaks
+/// `io::Result` (an `AsyncRead` adapter over a `FramedRead`, a function
+/// shared with plain socket code).
+///
+/// - [`FrameError::Io`] gives back the I/O error it holds.
+/// - [`FrameError::Truncated`] is [`io::ErrorKind::UnexpectedEof`].
+/// - The peer's malformed or over-long input ([`TooLong`](FrameError::TooLong),
+///   [`NegativeLength`](FrameError::NegativeLength),
+///   [`VarintOverflow`](FrameError::VarintOverflow),
+///   [`InvalidUtf8`](FrameError::InvalidUtf8)) is
+///   [`io::ErrorKind::InvalidData`].
+/// - A payload an encoder refused is [`io::ErrorKind::InvalidInput`].
+///
+/// Except for [`FrameError::Io`], the `FrameError` is kept as the inner
+/// error: [`io::Error::into_inner`] and `get_ref().downcast_ref()` give it
+/// back with its limit and value.
+///
+/// ```
+/// use std::io;
+/// use aqueduct_framing::{FrameError, LineCodec};
+/// use bytes::BytesMut;
+/// use tokio_util::codec::Decoder;
+///
+/// let mut codec = LineCodec::new().with_max_length(4);
+/// let err = codec.decode(&mut BytesMut::from("far too long\n")).unwrap_err();
+/// let err = io::Error::from(err);
+/// assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+/// let inner = err.get_ref().and_then(|e| e.downcast_ref::<FrameError>());
+/// assert!(matches!(inner, Some(FrameError::TooLong { max: 4, .. })));
+///
+/// let eof = io::Error::from(FrameError::Truncated { buffered: 3 });
+/// assert_eq!(eof.kind(), io::ErrorKind::UnexpectedEof);
+///
+/// let reset = io::Error::from(FrameError::from(io::Error::from(io::ErrorKind::ConnectionReset)));
+/// assert_eq!(reset.kind(), io::ErrorKind::ConnectionReset);
+/// ```
+impl From<FrameError> for io::Error {
+    fn from(err: FrameError) -> Self {
+        let kind = match err {
+            FrameError::Io(inner) => return inner,
+            FrameError::Truncated { .. } => io::ErrorKind::UnexpectedEof,
+            FrameError::TooLong { .. }
+            | FrameError::NegativeLength { .. }
+            | FrameError::VarintOverflow { .. }
+            | FrameError::InvalidUtf8 { .. } => io::ErrorKind::InvalidData,
+            FrameError::PayloadOverMax { .. }
+            | FrameError::PayloadTooLong { .. }
+            | FrameError::PayloadTooShort { .. }
+            | FrameError::DelimiterInPayload { .. }
+            | FrameError::WrongSize { .. }
+            | FrameError::PayloadNotUtf8 { .. } => io::ErrorKind::InvalidInput,
+        };
+        io::Error::new(kind, err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind_and_inner(err: FrameError) -> (io::ErrorKind, String) {
+        let text = err.to_string();
+        let err = io::Error::from(err);
+        let kind = err.kind();
+        let inner = err
+            .into_inner()
+            .and_then(|e| e.downcast::<FrameError>().ok())
+            .expect("the FrameError is kept");
+        assert_eq!(inner.to_string(), text);
+        (kind, text)
+    }
+
+    #[test]
+    fn every_variant_has_its_io_kind_and_stays_inside() {
+        let bad = bytes::Bytes::from_static(b"\xff");
+        let Err(FrameError::InvalidUtf8 { source: utf8 }) = crate::Utf8Bytes::try_from_bytes(bad)
+        else {
+            panic!("0xFF is not UTF-8");
+        };
+        let cases = [
+            (
+                FrameError::Truncated { buffered: 2 },
+                io::ErrorKind::UnexpectedEof,
+            ),
+            (
+                FrameError::TooLong { len: 9, max: 8 },
+                io::ErrorKind::InvalidData,
+            ),
+            (
+                FrameError::NegativeLength {
+                    value: 1,
+                    adjustment: -2,
+                },
+                io::ErrorKind::InvalidData,
+            ),
+            (
+                FrameError::VarintOverflow { bytes: 10 },
+                io::ErrorKind::InvalidData,
+            ),
+            (
+                FrameError::InvalidUtf8 { source: utf8 },
+                io::ErrorKind::InvalidData,
+            ),
+            (
+                FrameError::PayloadOverMax { len: 9, max: 8 },
+                io::ErrorKind::InvalidInput,
+            ),
+            (
+                FrameError::PayloadTooLong { len: 256, max: 255 },
+                io::ErrorKind::InvalidInput,
+            ),
+            (
+                FrameError::PayloadTooShort { len: 1, min: 2 },
+                io::ErrorKind::InvalidInput,
+            ),
+            (
+                FrameError::DelimiterInPayload { position: 0 },
+                io::ErrorKind::InvalidInput,
+            ),
+            (
+                FrameError::WrongSize {
+                    len: 1,
+                    expected: 2,
+                },
+                io::ErrorKind::InvalidInput,
+            ),
+            (
+                FrameError::PayloadNotUtf8 { source: utf8 },
+                io::ErrorKind::InvalidInput,
+            ),
+        ];
+        for (err, kind) in cases {
+            let (got, text) = kind_and_inner(err);
+            assert_eq!(got, kind, "{text}");
+        }
+    }
+
+    #[test]
+    fn an_io_error_comes_back_as_it_was() {
+        let original = io::Error::other("reset by test");
+        let back = io::Error::from(FrameError::from(original));
+        assert_eq!(back.kind(), io::ErrorKind::Other);
+        assert_eq!(back.to_string(), "reset by test");
+        assert!(
+            back.get_ref()
+                .unwrap()
+                .downcast_ref::<FrameError>()
+                .is_none()
+        );
     }
 }
