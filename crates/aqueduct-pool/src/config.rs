@@ -316,8 +316,9 @@ impl<M: Manager> Builder<M> {
     }
 
     setter! {
-        /// The most time an object lives: past it, the object is discarded
-        /// at its next checkout or return (default: no limit). Spread the
+        /// The most time an object lives: once older than this (an object
+        /// exactly this old is kept), it is discarded at its next checkout
+        /// or return (default: no limit). Spread the
         /// deadlines with [`lifetime_jitter`](Builder::lifetime_jitter) so
         /// objects made together do not all expire together.
         ///

@@ -904,7 +904,7 @@ impl<M: Manager> Shared<M> {
 
     /// Past its lifetime, or idle too long while the pool is above `min_idle`.
     fn is_expired(&self, entry: &Entry<M::Object>, now: Instant, size: usize) -> bool {
-        if entry.expires.is_some_and(|e| now >= e) {
+        if entry.expires.is_some_and(|e| now > e) {
             return true;
         }
         match self.config.idle_timeout {
@@ -980,7 +980,7 @@ impl<M: Manager> Shared<M> {
         let mut expired = false;
         if let Some(now) = now {
             entry.meta.last_used = Some(now);
-            expired = entry.expires.is_some_and(|e| now >= e);
+            expired = entry.expires.is_some_and(|e| now > e);
         }
         self.note_leak_on_return(&entry.track, now);
         entry.track.check_in();

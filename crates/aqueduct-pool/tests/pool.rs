@@ -431,6 +431,40 @@ async fn an_object_idle_for_exactly_the_idle_timeout_is_kept_in_fifo_order() {
     idle_exactly_the_timeout(Order::Fifo).await;
 }
 
+/// An object exactly `max_lifetime` old has not lived past it: it is kept,
+/// at checkout and at return, as one idle for exactly `idle_timeout` is.
+/// One a moment older is discarded.
+async fn exactly_the_lifetime(order: Order) {
+    let pool = Pool::builder(Steered::default())
+        .max_size(2)
+        .order(order)
+        .max_lifetime(Duration::from_secs(60))
+        .build_lazy()
+        .unwrap();
+    let obj = pool.get().await.unwrap();
+    sleep(Duration::from_secs(30)).await;
+    drop(obj);
+    sleep(Duration::from_secs(30)).await;
+    let obj = pool.get().await.unwrap();
+    assert_eq!(*obj, 0, "exactly max_lifetime old at checkout: kept");
+    drop(obj);
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.discarded), (1, 1, 0), "and at return");
+    sleep(Duration::from_millis(1)).await;
+    assert_eq!(*pool.get().await.unwrap(), 1, "older: replaced");
+    assert_eq!(pool.status().discarded, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_object_exactly_max_lifetime_old_is_kept() {
+    exactly_the_lifetime(Order::Local).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_object_exactly_max_lifetime_old_is_kept_in_fifo_order() {
+    exactly_the_lifetime(Order::Fifo).await;
+}
+
 /// In the default order idle objects wait in per-thread homes. An expired
 /// one a checkout meets there counts as discarded, not as a checkout: the
 /// counters show each `get` or `try_get` once, with what served it.
