@@ -97,7 +97,10 @@ impl Meta {
         self.last_used
     }
 
-    /// How many times the object was checked out, the current checkout included.
+    /// How many checkouts handed the object to a caller, the current one
+    /// included. [`Manager::recycle`](crate::Manager::recycle) sees the
+    /// checkout it checks counted; a checkout dropped during `recycle`, or
+    /// whose `recycle` failed, is not counted on the object.
     ///
     /// ```
     /// let now = tokio::time::Instant::now();

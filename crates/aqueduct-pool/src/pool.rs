@@ -1251,13 +1251,20 @@ impl<M: Manager> Checkout<'_, M> {
         let Some(Grant::Object(entry)) = &mut self.grant else {
             unreachable!("recycle needs an object")
         };
-        entry.meta.use_count += 1;
+        // `recycle` sees the checkout it checks counted; the object keeps
+        // the count only if the checkout reaches the caller (a cancelled
+        // recycle gives the object back as it was).
+        let meta = Meta {
+            use_count: entry.meta.use_count + 1,
+            ..entry.meta
+        };
         let (done, waited) = lazy_timeout(
             shared.config.recycle_timeout,
-            shared.manager.recycle(&mut entry.obj, &entry.meta),
+            shared.manager.recycle(&mut entry.obj, &meta),
         )
         .await;
         if matches!(done, Some(Ok(()))) {
+            entry.meta.use_count = meta.use_count;
             if waited && since.is_some() {
                 *since = Some(Instant::now());
             }

@@ -523,6 +523,36 @@ async fn a_panicking_holder_marks_its_object_dirty() {
     assert!(pool.try_get().is_ok(), "clean again after a recycle");
 }
 
+/// A checkout dropped during `recycle` never reached a caller: the
+/// object's use count leaves it out, while `recycle` itself sees the
+/// checkout it checks counted.
+#[tokio::test(start_paused = true)]
+async fn a_checkout_dropped_in_recycle_is_not_a_use() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(1)
+        .build_lazy()
+        .unwrap();
+    assert_eq!(pool.get().await.unwrap().meta().use_count(), 1);
+    pool.manager()
+        .recycle_delay_ns
+        .store(1_000_000, Ordering::SeqCst);
+    for _ in 0..3 {
+        let mut get = Box::pin(pool.get());
+        assert!(futures::poll!(get.as_mut()).is_pending(), "recycling");
+        drop(get);
+    }
+    let obj = pool.get().await.unwrap();
+    assert_eq!(*obj, 0);
+    assert_eq!(
+        obj.meta().use_count(),
+        2,
+        "one earlier checkout, and this one"
+    );
+    drop(obj);
+    let obj = pool.try_get().unwrap();
+    assert_eq!(obj.meta().use_count(), 3);
+}
+
 #[tokio::test(start_paused = true)]
 async fn close_waits_for_borrowed_objects() {
     let pool = pool(2).await;
