@@ -1230,6 +1230,18 @@ impl<M: Manager> Shared<M> {
     }
 }
 
+/// How [`Checkout::recycle`] ended.
+enum Recycled {
+    /// The object passed: hand it out.
+    Passed,
+    /// The object was discarded; the guard holds its slot, to create in.
+    Replace,
+    /// The object was discarded and its slot freed, the pool being above a
+    /// reduced `max_size`: the guard holds nothing, and the checkout takes
+    /// a new turn.
+    Shed,
+}
+
 /// Owns a grant while a checkout makes it ready; gives it back if the
 /// checkout fails or is cancelled.
 struct Checkout<'a, M: Manager> {
@@ -1238,15 +1250,20 @@ struct Checkout<'a, M: Manager> {
 }
 
 impl<M: Manager> Checkout<'_, M> {
-    /// Runs `recycle` on the held object: `Ok(true)` if it passed. On
-    /// failure (or timeout) the object is discarded and the guard holds its
-    /// slot instead (`Ok(false)`), to create a replacement in; if the pool
-    /// was closed meanwhile, the slot is freed too and nothing is created.
+    /// Runs `recycle` on the held object. On failure (or timeout) the
+    /// object is discarded and the guard holds its slot instead, to create
+    /// a replacement in; if the pool was closed meanwhile, the slot is
+    /// freed too and nothing is created. If the pool is above a reduced
+    /// `max_size`, the slot is freed too (a replacement would keep the pool
+    /// above it) and the guard holds nothing: the checkout starts again.
     ///
     /// `since` is when the checkout is held from, if the pool keeps times:
     /// a recycle that did not finish at once moves it to its end, as the
     /// time spent recycling is not part of the checkout.
-    async fn recycle(&mut self, since: &mut Option<Instant>) -> Result<bool, PoolError<M::Error>> {
+    async fn recycle(
+        &mut self,
+        since: &mut Option<Instant>,
+    ) -> Result<Recycled, PoolError<M::Error>> {
         let shared = self.shared;
         let Some(Grant::Object(entry)) = &mut self.grant else {
             unreachable!("recycle needs an object")
@@ -1268,20 +1285,24 @@ impl<M: Manager> Checkout<'_, M> {
             if waited && since.is_some() {
                 *since = Some(Instant::now());
             }
-            return Ok(true);
+            return Ok(Recycled::Passed);
         }
         let old = self.grant.take();
         let mut st = shared.lock();
         st.discarded += 1;
-        if st.closed {
+        if st.closed || st.size > st.max_size {
+            let closed = st.closed;
             let waker = st.put_slot();
             shared.unlock_and_wake(st, waker, old);
-            return Err(PoolError::Closed);
+            if closed {
+                return Err(PoolError::Closed);
+            }
+            return Ok(Recycled::Shed);
         }
         drop(st);
         self.grant = Some(Grant::Slot);
         drop(old);
-        Ok(false)
+        Ok(Recycled::Replace)
     }
 }
 
@@ -1809,6 +1830,9 @@ impl<M: Manager> Pool<M> {
     ///
     /// An idle object is recycled first ([`Manager::recycle`]); one that
     /// fails, times out, or is past its lifetime is discarded and replaced.
+    /// While the pool is above a reduced `max_size` (see
+    /// [`resize`](Pool::resize)), an object that fails `recycle` is not
+    /// replaced: the caller waits in line again for another one.
     /// The caller's source location is recorded for [`holders`](Pool::holders).
     ///
     /// # Errors
@@ -1856,6 +1880,21 @@ impl<M: Manager> Pool<M> {
         &self,
         location: &'static Location<'static>,
     ) -> Result<Pooled<M>, PoolError<M::Error>> {
+        loop {
+            if let Some(pooled) = self.attempt(location).await? {
+                return Ok(pooled);
+            }
+        }
+    }
+
+    /// One turn of a checkout: `None` if the object it was handed failed
+    /// `recycle` while the pool was above a reduced `max_size`, so that it
+    /// gave up its slot rather than create a replacement and must take a
+    /// new turn.
+    async fn attempt(
+        &self,
+        location: &'static Location<'static>,
+    ) -> Result<Option<Pooled<M>>, PoolError<M::Error>> {
         let shared = &*self.shared;
         let now = shared.now_if_timed();
         let early = match now {
@@ -1945,10 +1984,11 @@ impl<M: Manager> Pool<M> {
             // The quiet path: an object, recycled in place. Nothing here
             // allocates, and a timer is armed only if `recycle` does not
             // finish at once.
-            if guard.recycle(&mut stamp.since).await? {
-                return Ok(self.hand_out(&mut guard, stamp));
-            }
-            return Box::pin(self.finish(guard, None, stamp)).await;
+            return match guard.recycle(&mut stamp.since).await? {
+                Recycled::Passed => Ok(Some(self.hand_out(&mut guard, stamp))),
+                Recycled::Replace => Box::pin(self.finish(guard, None, stamp)).await,
+                Recycled::Shed => Ok(None),
+            };
         }
         let topup = Checkout {
             shared,
@@ -2003,15 +2043,15 @@ impl<M: Manager> Pool<M> {
         mut guard: Checkout<'_, M>,
         topup: Option<Checkout<'_, M>>,
         mut stamp: Stamp,
-    ) -> Result<Pooled<M>, PoolError<M::Error>> {
+    ) -> Result<Option<Pooled<M>>, PoolError<M::Error>> {
         let shared = &*self.shared;
         let pooled = loop {
             match guard.grant {
-                Some(Grant::Object(_)) => {
-                    if guard.recycle(&mut stamp.since).await? {
-                        break self.hand_out(&mut guard, stamp);
-                    }
-                }
+                Some(Grant::Object(_)) => match guard.recycle(&mut stamp.since).await? {
+                    Recycled::Passed => break self.hand_out(&mut guard, stamp),
+                    Recycled::Replace => {}
+                    Recycled::Shed => return Ok(None),
+                },
                 Some(Grant::Slot) => {
                     let mut entry = shared.create().await?;
                     entry.meta.use_count = 1;
@@ -2031,7 +2071,7 @@ impl<M: Manager> Pool<M> {
                 self.spawn_top_up();
             }
         }
-        Ok(pooled)
+        Ok(Some(pooled))
     }
 
     /// Fills a slot reserved by a checkout in a task of its own, so that the
@@ -2175,8 +2215,10 @@ impl<M: Manager> Pool<M> {
     }
 
     /// Changes `max_size`. Shrinking discards idle objects at once and
-    /// borrowed ones as they come back, until the pool fits; growing lets
-    /// queued callers create objects in the new room. `0` is taken as `1`.
+    /// borrowed ones as they come back, until the pool fits (a `get` whose
+    /// object fails `recycle` meanwhile creates no replacement: it waits in
+    /// line for an object); growing lets queued callers create objects in
+    /// the new room. `0` is taken as `1`.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]

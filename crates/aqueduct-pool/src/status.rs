@@ -48,7 +48,9 @@ pub struct Status {
     /// create one): a `get` whose create or recycle then fails, or that is
     /// dropped during them, still counts. A `get` dropped before it took
     /// the turn handed to it does not: the object or slot goes on to the
-    /// next waiter (counted when it takes it), if any.
+    /// next waiter (counted when it takes it), if any. A `get` whose object
+    /// fails `recycle` while the pool is above a reduced `max_size` gives
+    /// its turn up and takes another, counted too.
     pub wait_time: WaitHistogram,
 }
 

@@ -652,6 +652,40 @@ async fn resize_down_while_objects_are_out() {
     drop((a, b));
 }
 
+/// A `get` whose object fails `recycle` after a resize below the objects
+/// alive makes no replacement: that would keep the pool above its new
+/// `max_size`. It frees the slot and waits in line for an object instead.
+#[tokio::test(start_paused = true)]
+async fn a_failed_recycle_after_resize_down_creates_no_replacement() {
+    let pool = pool(2).await;
+    let held = pool.get().await.unwrap();
+    let other = 1 - *held;
+    pool.manager()
+        .recycle_delay_ns
+        .store(1_000_000_000, Ordering::SeqCst);
+    let getter = {
+        let pool = pool.clone();
+        tokio::spawn(async move { *pool.get().await.unwrap() })
+    };
+    settle().await; // recycling the other object
+    pool.resize(1);
+    pool.manager().break_object(other);
+    sleep(Duration::from_secs(1)).await;
+    settle().await;
+    let s = pool.status();
+    assert_eq!((s.size, s.max_size, s.created), (1, 1, 2), "{s:?}");
+    assert_eq!((s.waiting, s.discarded), (1, 1), "{s:?}");
+    assert!(!getter.is_finished());
+    pool.manager().recycle_delay_ns.store(0, Ordering::SeqCst);
+    let id = *held;
+    drop(held);
+    assert_eq!(getter.await.unwrap(), id, "served the object given back");
+    let s = pool.status();
+    assert_eq!((s.size, s.created, s.discarded), (1, 2, 1), "{s:?}");
+    // The first get, and each of the two turns of the second.
+    assert_eq!(s.wait_time.total(), 3, "{s:?}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn detach_and_discard_free_their_slots() {
     let pool = pool(2).await;
