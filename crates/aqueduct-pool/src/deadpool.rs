@@ -7,7 +7,13 @@
 //! Deadpool records no return, so that `Meta`'s
 //! [`last_used`](crate::Meta::last_used) is when the object was last
 //! checked out, not when it came back: an idle check on it counts the
-//! time the object was held as idle time.
+//! time the object was held as idle time. Nor does deadpool see a holder
+//! that panicked: it takes the object back as from any other holder, so
+//! that `Meta` is never [`is_dirty`](crate::Meta::is_dirty), and a manager
+//! that refuses such an object (as `tcp::TcpManager` does, its protocol
+//! state being unknown) cannot do so on deadpool: take an object whose
+//! use was cut short out of the pool yourself, with
+//! [`Object::take`](managed::Object::take).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]

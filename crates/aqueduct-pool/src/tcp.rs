@@ -15,7 +15,9 @@
 //! so bytes waiting there mean it is out of step and it is dropped too. So
 //! is a connection whose holder panicked while using it
 //! ([`Meta::is_dirty`]): the reply to its last request may still be on the
-//! way, and the next caller would read it as the reply to its own.
+//! way, and the next caller would read it as the reply to its own. (Only
+//! our pool tells: on deadpool, through `deadpool::Adapter`, a connection
+//! whose holder panicked comes back as clean.)
 //!
 //! ```no_run
 //! # #[tokio::main]

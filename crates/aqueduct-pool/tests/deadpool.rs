@@ -221,3 +221,24 @@ async fn recycle_sees_the_same_use_count_and_last_use_on_both() {
     let distinct: HashSet<_> = a.iter().collect();
     assert_eq!(distinct.len(), 3);
 }
+
+/// Our pool marks the object of a holder that panicked dirty, and its next
+/// recycle sees that; deadpool takes it back as from any holder, so the
+/// adapter's recycle finds it clean (as the adapter's docs say).
+#[tokio::test(start_paused = true)]
+async fn only_our_pool_tells_recycle_that_a_holder_panicked() {
+    async fn dirty_seen(pool: impl Both) -> u64 {
+        let p = pool.clone();
+        let crashed = tokio::spawn(async move {
+            let _obj = p.checkout().await;
+            panic!("holder fails mid-operation");
+        })
+        .await;
+        assert!(crashed.unwrap_err().is_panic());
+        let again = pool.checkout().await;
+        assert_eq!(*again, 0, "the same object, recycled");
+        pool.steer().dirty_seen.load(Ordering::SeqCst)
+    }
+    assert_eq!(dirty_seen(ours(1)).await, 1);
+    assert_eq!(dirty_seen(dead(1)).await, 0);
+}
