@@ -542,6 +542,16 @@ impl<M: Manager> Shared<M> {
             .closed
     }
 
+    /// Whether an object made now would be dropped as it comes in: the
+    /// pool is closed, or above a reduced `max_size`. A look, as
+    /// [`is_closed`](Self::is_closed) is.
+    fn keeps_none(&self) -> bool {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keeps_none()
+    }
+
     /// The lock, if nobody holds it.
     fn try_lock(&self) -> Option<Locked<'_, M::Object, M::Error>> {
         match self.state.try_lock() {
@@ -2078,17 +2088,18 @@ impl<M: Manager> Pool<M> {
     /// checkout does not wait for the create (nor for `create_timeout`, if
     /// the backend is down); a failure is kept for
     /// `PoolError::Timeout::last_create_error`. Without a runtime to run the
-    /// task on, or if the pool was closed before the task ran, the slot is
-    /// given back.
+    /// task on, or if the pool was closed or resized below its size before
+    /// the task ran, the slot is given back: the object would be dropped
+    /// as soon as it was made.
     fn spawn_top_up(&self) {
         let slot = TopUpSlot(Some(Arc::clone(&self.shared)));
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
         runtime.spawn(async move {
-            if slot.0.as_ref().is_some_and(|shared| shared.is_closed()) {
-                // Dropping the slot gives it back: a closed pool creates
-                // nothing.
+            if slot.0.as_ref().is_some_and(|shared| shared.keeps_none()) {
+                // Dropping the slot gives it back: a closed pool, or one
+                // above its `max_size`, creates nothing.
                 return;
             }
             let pool = Pool::from_shared(slot.take());
