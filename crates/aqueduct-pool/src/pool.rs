@@ -2272,6 +2272,12 @@ impl<M: Manager> Pool<M> {
     /// `keep` runs under the pool's lock: make it quick and do not call the
     /// pool from it.
     ///
+    /// # Panics
+    ///
+    /// If `keep` panics, the panic goes on and none of its verdicts is
+    /// applied: the idle objects stay in the pool, which goes on serving
+    /// as before.
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {

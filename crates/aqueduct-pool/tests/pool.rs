@@ -1457,7 +1457,22 @@ async fn a_timeout_names_the_create_failure_nobody_saw() {
 
 #[tokio::test(start_paused = true)]
 async fn a_panicking_retain_predicate_leaves_the_pool_intact() {
+    panicking_retain(pool(3).await).await;
+}
+
+/// The same with the idle objects in the homes (given back after a
+/// checkout), which `retain` first brings under the lock.
+#[tokio::test(start_paused = true)]
+async fn a_panicking_retain_predicate_leaves_objects_from_the_homes_intact() {
     let pool = pool(3).await;
+    let all: Vec<_> = (0..3).map(|_| pool.try_get().unwrap()).collect();
+    drop(all);
+    panicking_retain(pool).await;
+}
+
+/// `retain` whose predicate panics at object 1 of 3: nothing is lost or
+/// discarded, and the pool serves all three objects, then retains again.
+async fn panicking_retain(pool: Pool<Steered>) {
     let p = pool.clone();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
         p.retain(|id, _| {
@@ -1473,6 +1488,12 @@ async fn a_panicking_retain_predicate_leaves_the_pool_intact() {
     assert_eq!((s.size, s.idle, s.discarded), (3, 3, 0));
     let all: Vec<_> = (0..3).map(|_| pool.try_get().unwrap()).collect();
     assert_eq!(all.len(), 3);
+    drop(all);
+    let all = futures::future::try_join_all((0..3).map(|_| pool.get())).await;
+    assert_eq!(all.unwrap().len(), 3, "get serves them too");
+    assert_eq!(pool.retain(|id, _| *id != 1), 1, "retain works again");
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.discarded), (2, 2, 1));
 }
 
 #[tokio::test]
