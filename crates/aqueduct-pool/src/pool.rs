@@ -62,7 +62,8 @@ pub(crate) struct State<T, E> {
     /// The configured `min_idle` (fixed).
     min_idle: usize,
     closed: bool,
-    /// Keys into `waiters`, oldest first (cancelled ones are skipped lazily).
+    /// Keys into `waiters`, oldest first (cancelled ones are skipped lazily,
+    /// or pruned once they pile up).
     queue: VecDeque<usize>,
     waiters: Vec<Waiter<T>>,
     free_waiters: Vec<usize>,
@@ -190,6 +191,35 @@ impl<T, E> State<T, E> {
         self.free_waiters.push(key);
     }
 
+    /// Marks the queued waiter `key` cancelled. Its entry is freed when the
+    /// queue reaches it, or sooner: behind a head that keeps waiting, gets
+    /// that give up (say, raced against a short timer) would otherwise
+    /// pile up until the head leaves, however many come. Once the
+    /// cancelled entries outnumber the live ones by [`PRUNE_SLACK`], they
+    /// are all freed at once: each cancel pays for it in turn.
+    fn cancel_waiting(&mut self, key: usize) {
+        self.waiting -= 1;
+        self.waiters[key].state = WaitState::Cancelled;
+        self.waiters[key].waker = None;
+        if self.queue.len() <= 2 * self.waiting + PRUNE_SLACK {
+            return;
+        }
+        let Self {
+            queue,
+            waiters,
+            free_waiters,
+            ..
+        } = self;
+        queue.retain(|&key| {
+            let cancelled = matches!(waiters[key].state, WaitState::Cancelled);
+            if cancelled {
+                waiters[key].state = WaitState::Vacant;
+                free_waiters.push(key);
+            }
+            !cancelled
+        });
+    }
+
     /// Hands `grant` to the oldest live waiter; gives it back if none.
     fn grant_oldest(&mut self, grant: Grant<T>) -> Result<Option<Waker>, Grant<T>> {
         while let Some(key) = self.queue.pop_front() {
@@ -265,6 +295,10 @@ impl<T, E> State<T, E> {
         z ^ (z >> 31)
     }
 }
+
+/// How many more cancelled waiters than live ones the queue may hold
+/// before [`State::cancel_waiting`] frees them.
+const PRUNE_SLACK: usize = 32;
 
 /// How far ahead a deadline that `Instant` cannot hold is put: a duration
 /// such as `Duration::MAX` means no limit.
@@ -1376,9 +1410,7 @@ impl<M: Manager> Wait<'_, M> {
         let mut st = self.shared.lock();
         let grant = match std::mem::replace(&mut st.waiters[key].state, WaitState::Vacant) {
             WaitState::Waiting => {
-                st.waiting -= 1;
-                st.waiters[key].state = WaitState::Cancelled;
-                st.waiters[key].waker = None;
+                st.cancel_waiting(key);
                 None
             }
             WaitState::Granted(grant) => {
@@ -2472,6 +2504,53 @@ mod tests {
         assert_eq!((st.waiting, st.queue.len()), (0, 0));
         // Nobody left: the grant comes back.
         assert!(st.grant_oldest(Grant::Slot).is_err());
+    }
+
+    struct Unit;
+
+    impl Manager for Unit {
+        type Object = ();
+        type Error = std::convert::Infallible;
+        async fn create(&self) -> Result<(), Self::Error> {
+            Ok(())
+        }
+    }
+
+    /// Gets that give up behind a head that keeps waiting leave no entry
+    /// behind for long: the queue and the waiter list stay bounded by the
+    /// live waiters, not by how many gets came and went.
+    #[tokio::test(start_paused = true)]
+    async fn cancelled_waiters_behind_a_waiting_head_do_not_pile_up() {
+        let pool = Pool::builder(Unit).max_size(1).build_lazy().unwrap();
+        let held = pool.get().await.unwrap();
+        let mut head = pin!(pool.get());
+        assert!(futures::poll!(head.as_mut()).is_pending());
+        let mut live = Vec::new();
+        for i in 0..10_000 {
+            let mut get = Box::pin(pool.get());
+            assert!(futures::poll!(get.as_mut()).is_pending());
+            // Every hundredth one stays: live waiters are never pruned.
+            if i % 100 == 0 {
+                live.push(get);
+            }
+        }
+        {
+            let st = pool.shared.lock();
+            assert_eq!(st.waiting, 101);
+            assert!(
+                st.queue.len() <= 2 * 101 + PRUNE_SLACK,
+                "{}",
+                st.queue.len()
+            );
+            assert!(st.waiters.len() <= 2 * 101 + PRUNE_SLACK + 1);
+        }
+        // The queue order holds: the head, then the others in turn.
+        drop(held);
+        assert!(futures::poll!(head.as_mut()).is_ready());
+        for mut get in live {
+            assert!(futures::poll!(get.as_mut()).is_ready());
+        }
+        assert_eq!(pool.status().waiting, 0);
     }
 
     #[test]
