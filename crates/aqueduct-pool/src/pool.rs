@@ -1444,10 +1444,29 @@ impl<M: Manager> Future for Wait<'_, M> {
         // the clock twice: when it queues and when it is served).
         let now = Instant::now();
         let mut st = this.shared.lock();
+        let over = !st.closed && st.size > st.max_size;
         let waiter = &mut st.waiters[key];
         match std::mem::replace(&mut waiter.state, WaitState::Vacant) {
             WaitState::Waiting => {
                 waiter.state = WaitState::Waiting;
+                let arm = this.shared.register(&mut st, key, cx.waker(), this.start);
+                drop(st);
+                if let Some(deadline) = arm {
+                    this.shared.arm(deadline);
+                }
+                Poll::Pending
+            }
+            WaitState::Granted(Grant::Slot) if over => {
+                // A resize took the pool below its size since the slot was
+                // handed over: an object made in it would be dropped as it
+                // came back. The slot goes, and the caller waits at the head
+                // of the queue again, keeping its turn and its deadline (the
+                // earliest, so the alarm is set for it afresh).
+                st.size -= 1;
+                st.waiters[key].state = WaitState::Waiting;
+                st.queue.push_front(key);
+                st.waiting += 1;
+                st.alarm_armed = false;
                 let arm = this.shared.register(&mut st, key, cx.waker(), this.start);
                 drop(st);
                 if let Some(deadline) = arm {
@@ -2258,10 +2277,12 @@ impl<M: Manager> Pool<M> {
     }
 
     /// Changes `max_size`. Shrinking discards idle objects at once and
-    /// borrowed ones as they come back, until the pool fits (a `get` whose
-    /// object fails `recycle` meanwhile creates no replacement: it waits in
-    /// line for an object); growing lets queued callers create objects in
-    /// the new room. `0` is taken as `1`.
+    /// borrowed ones as they come back, until the pool fits (meanwhile no
+    /// `get` creates an object the pool would drop: one whose object fails
+    /// `recycle` waits in line for another, and a waiter handed a free slot
+    /// just before the resize gives it up and keeps its place at the head
+    /// of the line); growing lets queued callers create objects in the new
+    /// room. `0` is taken as `1`.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]

@@ -686,6 +686,81 @@ async fn a_failed_recycle_after_resize_down_creates_no_replacement() {
     assert_eq!(s.wait_time.total(), 3, "{s:?}");
 }
 
+/// A waiter handed a slot just before a resize below the pool makes
+/// nothing in it (the object would be dropped as it came back): it gives
+/// the slot up and waits at the head of the queue again, ahead of those
+/// queued after it, for an object given back.
+#[tokio::test(start_paused = true)]
+async fn a_slot_handed_over_before_a_resize_down_makes_nothing() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(2)
+        .wait_timeout(Duration::from_secs(60))
+        .build_lazy()
+        .unwrap();
+    let a = pool.get().await.unwrap();
+    let b = pool.get().await.unwrap();
+    let first = {
+        let pool = pool.clone();
+        tokio::spawn(async move { pool.get().await.unwrap() })
+    };
+    settle().await;
+    let second = {
+        let pool = pool.clone();
+        tokio::spawn(async move { *pool.get().await.unwrap() })
+    };
+    settle().await;
+    b.discard(); // its slot goes to the first waiter
+    pool.resize(1);
+    settle().await;
+    let s = pool.status();
+    assert_eq!((s.size, s.waiting, s.created), (1, 2, 2), "{s:?}");
+    let id = *a;
+    drop(a);
+    let got = first.await.unwrap();
+    assert_eq!(*got, id, "the first waiter, served first");
+    settle().await;
+    assert!(!second.is_finished());
+    drop(got);
+    assert_eq!(second.await.unwrap(), id);
+    let s = pool.status();
+    assert_eq!((s.size, s.created, s.timeouts), (1, 2, 0), "{s:?}");
+}
+
+/// The waiter put back at the head keeps its deadline: it times out
+/// first, at its own time, and the one behind it at its own.
+#[tokio::test(start_paused = true)]
+async fn a_slot_handed_back_keeps_the_waiter_deadline() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(2)
+        .wait_timeout(Duration::from_secs(10))
+        .build_lazy()
+        .unwrap();
+    let a = pool.get().await.unwrap();
+    let b = pool.get().await.unwrap();
+    let start = Instant::now();
+    let waiter = |pool: Pool<Steered>| {
+        tokio::spawn(async move {
+            let r = pool.get().await.map(|_| ());
+            (r, Instant::now())
+        })
+    };
+    let first = waiter(pool.clone());
+    settle().await;
+    sleep(Duration::from_secs(3)).await;
+    let second = waiter(pool.clone());
+    settle().await;
+    b.discard();
+    pool.resize(1);
+    let (r, at) = first.await.unwrap();
+    assert!(matches!(r, Err(PoolError::Timeout { .. })));
+    assert_eq!(at - start, Duration::from_secs(10));
+    let (r, at) = second.await.unwrap();
+    assert!(matches!(r, Err(PoolError::Timeout { .. })));
+    assert_eq!(at - start, Duration::from_secs(13));
+    assert_eq!(pool.status().timeouts, 2);
+    drop(a);
+}
+
 #[tokio::test(start_paused = true)]
 async fn detach_and_discard_free_their_slots() {
     let pool = pool(2).await;
