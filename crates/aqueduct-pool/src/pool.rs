@@ -829,7 +829,8 @@ impl<M: Manager> Shared<M> {
     /// its own.
     ///
     /// `early` is a clock reading taken before the lock, if the caller
-    /// expected to queue. With no idle object under the lock and nobody
+    /// expected to queue, or when an earlier turn of the same `get` queued
+    /// (a caller that queues again keeps that deadline). With no idle object under the lock and nobody
     /// queued yet, the homes are drained first: that closes their gate
     /// before the caller may become the first to queue (see [`Homes`]).
     /// Once someone waits the gate is closed already and give-backs come
@@ -1893,7 +1894,8 @@ impl<M: Manager> Pool<M> {
     /// fails, times out, or is past its lifetime is discarded and replaced.
     /// While the pool is above a reduced `max_size` (see
     /// [`resize`](Pool::resize)), an object that fails `recycle` is not
-    /// replaced: the caller waits in line again for another one.
+    /// replaced: the caller waits in line again for another one, until the
+    /// deadline it got when it first queued, if it did.
     /// The caller's source location is recorded for [`holders`](Pool::holders).
     ///
     /// # Errors
@@ -1941,8 +1943,10 @@ impl<M: Manager> Pool<M> {
         &self,
         location: &'static Location<'static>,
     ) -> Result<Pooled<M>, PoolError<M::Error>> {
+        // When the caller first got in line: a new turn keeps its deadline.
+        let mut queued_at = None;
         loop {
-            if let Some(pooled) = self.attempt(location).await? {
+            if let Some(pooled) = self.attempt(location, &mut queued_at).await? {
                 return Ok(pooled);
             }
         }
@@ -1952,16 +1956,21 @@ impl<M: Manager> Pool<M> {
     /// `recycle` while the pool was above a reduced `max_size`, so that it
     /// gave up its slot rather than create a replacement and must take a
     /// new turn.
+    ///
+    /// `queued_at` is when an earlier turn got in line, if one did: a turn
+    /// that queues again waits until the same deadline, so the caller waits
+    /// no longer in all than `wait_timeout`. Set when this turn queues.
     async fn attempt(
         &self,
         location: &'static Location<'static>,
+        queued_at: &mut Option<Instant>,
     ) -> Result<Option<Pooled<M>>, PoolError<M::Error>> {
         let shared = &*self.shared;
         let now = shared.now_if_timed();
-        let early = match now {
+        let early = queued_at.or(match now {
             None if shared.queuing.load(Ordering::Relaxed) => Some(Instant::now()),
             _ => None,
-        };
+        });
         let (mut expired, mut wakers) = (Vec::new(), Vec::new());
         // Begins inside this task poll, to register its waker if queued.
         // A checkout spends the task's cooperative budget, as tokio's own
@@ -2012,6 +2021,7 @@ impl<M: Manager> Pool<M> {
         let (grant, topup) = match begun {
             Begin::Ready(grant, topup) => (grant, topup),
             Begin::Queued(key, start, _) => {
+                *queued_at = Some(start);
                 // Queued: wait in line, in place (no allocation).
                 let waited = {
                     let mut wait = Wait {

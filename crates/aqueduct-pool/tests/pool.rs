@@ -686,6 +686,45 @@ async fn a_failed_recycle_after_resize_down_creates_no_replacement() {
     assert_eq!(s.wait_time.total(), 3, "{s:?}");
 }
 
+/// A `get` that queued, was handed an object that then failed `recycle`
+/// after a resize down, and so waits in line again, waits only until the
+/// deadline it got when it first queued: `wait_timeout` bounds its wait in
+/// all, not each turn.
+#[tokio::test(start_paused = true)]
+async fn a_new_turn_after_a_failed_recycle_keeps_the_first_deadline() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(2)
+        .wait_timeout(Duration::from_secs(10))
+        .build_lazy()
+        .unwrap();
+    let a = pool.get().await.unwrap();
+    let b = pool.get().await.unwrap();
+    let start = Instant::now();
+    let getter = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let r = pool.get().await.map(|_| ());
+            (r, Instant::now())
+        })
+    };
+    settle().await; // in line from the start
+    sleep(Duration::from_secs(4)).await;
+    pool.manager()
+        .recycle_delay_ns
+        .store(1_000_000_000, Ordering::SeqCst);
+    let id = *b;
+    drop(b); // handed to the getter, which recycles it for up to 1 s
+    settle().await;
+    pool.resize(1);
+    pool.manager().break_object(id);
+    let (r, at) = getter.await.unwrap();
+    assert!(matches!(r, Err(PoolError::Timeout { .. })), "{r:?}");
+    assert_eq!(at - start, Duration::from_secs(10), "the first deadline");
+    let s = pool.status();
+    assert_eq!((s.size, s.discarded, s.timeouts), (1, 1, 1), "{s:?}");
+    drop(a);
+}
+
 /// A waiter handed a slot just before a resize below the pool makes
 /// nothing in it (the object would be dropped as it came back): it gives
 /// the slot up and waits at the head of the queue again, ahead of those
