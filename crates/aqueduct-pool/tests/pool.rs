@@ -686,27 +686,39 @@ async fn a_failed_recycle_after_resize_down_creates_no_replacement() {
     assert_eq!(s.wait_time.total(), 3, "{s:?}");
 }
 
+/// A lazy pool of two objects, both checked out, whose gets wait at most
+/// `wait`.
+async fn both_held(wait: Duration) -> (Pool<Steered>, Pooled<Steered>, Pooled<Steered>) {
+    let pool = Pool::builder(Steered::default())
+        .max_size(2)
+        .wait_timeout(wait)
+        .build_lazy()
+        .unwrap();
+    let a = pool.get().await.unwrap();
+    let b = pool.get().await.unwrap();
+    (pool, a, b)
+}
+
+/// A `get` in a task of its own, reporting how it ended and when.
+fn timed_get(
+    pool: &Pool<Steered>,
+) -> tokio::task::JoinHandle<(Result<(), PoolError<TestError>>, Instant)> {
+    let pool = pool.clone();
+    tokio::spawn(async move {
+        let r = pool.get().await.map(|_| ());
+        (r, Instant::now())
+    })
+}
+
 /// A `get` that queued, was handed an object that then failed `recycle`
 /// after a resize down, and so waits in line again, waits only until the
 /// deadline it got when it first queued: `wait_timeout` bounds its wait in
 /// all, not each turn.
 #[tokio::test(start_paused = true)]
 async fn a_new_turn_after_a_failed_recycle_keeps_the_first_deadline() {
-    let pool = Pool::builder(Steered::default())
-        .max_size(2)
-        .wait_timeout(Duration::from_secs(10))
-        .build_lazy()
-        .unwrap();
-    let a = pool.get().await.unwrap();
-    let b = pool.get().await.unwrap();
+    let (pool, a, b) = both_held(Duration::from_secs(10)).await;
     let start = Instant::now();
-    let getter = {
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            let r = pool.get().await.map(|_| ());
-            (r, Instant::now())
-        })
-    };
+    let getter = timed_get(&pool);
     settle().await; // in line from the start
     sleep(Duration::from_secs(4)).await;
     pool.manager()
@@ -731,13 +743,7 @@ async fn a_new_turn_after_a_failed_recycle_keeps_the_first_deadline() {
 /// queued after it, for an object given back.
 #[tokio::test(start_paused = true)]
 async fn a_slot_handed_over_before_a_resize_down_makes_nothing() {
-    let pool = Pool::builder(Steered::default())
-        .max_size(2)
-        .wait_timeout(Duration::from_secs(60))
-        .build_lazy()
-        .unwrap();
-    let a = pool.get().await.unwrap();
-    let b = pool.get().await.unwrap();
+    let (pool, a, b) = both_held(Duration::from_secs(60)).await;
     let first = {
         let pool = pool.clone();
         tokio::spawn(async move { pool.get().await.unwrap() })
@@ -769,24 +775,12 @@ async fn a_slot_handed_over_before_a_resize_down_makes_nothing() {
 /// first, at its own time, and the one behind it at its own.
 #[tokio::test(start_paused = true)]
 async fn a_slot_handed_back_keeps_the_waiter_deadline() {
-    let pool = Pool::builder(Steered::default())
-        .max_size(2)
-        .wait_timeout(Duration::from_secs(10))
-        .build_lazy()
-        .unwrap();
-    let a = pool.get().await.unwrap();
-    let b = pool.get().await.unwrap();
+    let (pool, a, b) = both_held(Duration::from_secs(10)).await;
     let start = Instant::now();
-    let waiter = |pool: Pool<Steered>| {
-        tokio::spawn(async move {
-            let r = pool.get().await.map(|_| ());
-            (r, Instant::now())
-        })
-    };
-    let first = waiter(pool.clone());
+    let first = timed_get(&pool);
     settle().await;
     sleep(Duration::from_secs(3)).await;
-    let second = waiter(pool.clone());
+    let second = timed_get(&pool);
     settle().await;
     b.discard();
     pool.resize(1);
