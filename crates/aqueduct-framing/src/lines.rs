@@ -622,6 +622,37 @@ impl PartialEq<String> for Utf8Bytes {
     }
 }
 
+/// Text compares with `str`, `&str` and `String` from either side, as
+/// `String` does.
+///
+/// ```
+/// use aqueduct_framing::Utf8Bytes;
+///
+/// let verb = Utf8Bytes::from_static("GET");
+/// assert!("GET" == verb && verb == "GET");
+/// let owned = String::from("GET");
+/// assert!(owned == verb && verb == owned);
+/// assert!(*"GET" == verb && verb == *"GET");
+/// assert!("PUT" != verb);
+/// ```
+impl PartialEq<Utf8Bytes> for str {
+    fn eq(&self, other: &Utf8Bytes) -> bool {
+        self == other.as_str()
+    }
+}
+
+impl PartialEq<Utf8Bytes> for &str {
+    fn eq(&self, other: &Utf8Bytes) -> bool {
+        *self == other.as_str()
+    }
+}
+
+impl PartialEq<Utf8Bytes> for String {
+    fn eq(&self, other: &Utf8Bytes) -> bool {
+        self == other.as_str()
+    }
+}
+
 /// Decodes newline-terminated lines as validated UTF-8 text
 /// ([`Utf8Bytes`]), and encodes lines.
 ///

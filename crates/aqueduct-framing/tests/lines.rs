@@ -448,3 +448,19 @@ fn a_dropped_large_line_gives_the_room_back_like_a_yielded_one() {
     let room = room_for_next_read(&mut buf);
     assert!(room < READ, "invalid UTF-8 line: room {room}");
 }
+
+#[test]
+fn text_compares_with_strings_from_either_side() {
+    let mut codec = Utf8LineCodec::new();
+    let mut buf = BytesMut::from("QUIT\n");
+    let line = codec.decode(&mut buf).unwrap().unwrap();
+    // As a `String` would: the literal on the left works too.
+    assert!("QUIT" == line);
+    assert!(*"QUIT" == line);
+    let (same, longer) = (String::from("QUIT"), String::from("QUIT "));
+    assert!(same == line);
+    assert!("quit" != line);
+    assert!(longer != line);
+    let commands = ["HELO", "QUIT"];
+    assert_eq!(commands.iter().position(|c| *c == line), Some(1));
+}
