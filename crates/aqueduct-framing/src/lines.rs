@@ -42,7 +42,7 @@
 //! [`LineCodec::with_partial_at_eof`] allows a final unterminated line.
 
 use std::fmt;
-use std::ops::Deref;
+use std::ops::{Deref, RangeBounds};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
@@ -447,8 +447,9 @@ line_encoders!(LineCodec:
 /// the read buffer it was split from.
 ///
 /// [`Utf8LineCodec`] yields it. It dereferences to `str`, so every string
-/// method works on it, and [`Utf8Bytes::into_bytes`] gives the bytes back
-/// without a copy.
+/// method works on it; [`Utf8Bytes::slice`] and [`Utf8Bytes::slice_ref`]
+/// give parts of it that share its memory, and [`Utf8Bytes::into_bytes`]
+/// gives the bytes back without a copy.
 ///
 /// ```
 /// use aqueduct_framing::Utf8Bytes;
@@ -523,9 +524,68 @@ impl Utf8Bytes {
     pub fn as_str(&self) -> &str {
         // SAFETY: every constructor stores valid UTF-8 (`from_static`,
         // `From<String>` and `From<&'static str>` take a `str`,
-        // `try_from_bytes` validates, and `Utf8LineCodec` only wraps lines
-        // its inner codec validated), and the bytes are immutable.
+        // `try_from_bytes` validates, `slice` and `slice_ref` keep the
+        // bytes of a `str` inside this one, and `Utf8LineCodec` only wraps
+        // lines its inner codec validated), and the bytes are immutable.
         unsafe { std::str::from_utf8_unchecked(&self.0) }
+    }
+
+    /// The text in `range` (byte offsets), sharing this text's memory: no
+    /// copy.
+    ///
+    /// # Panics
+    ///
+    /// As `&text[range]` does: if the range is out of bounds, if its start
+    /// is after its end, or if either end is not on a character boundary.
+    /// To slice at offsets that may be invalid, such as ones read from the
+    /// peer, check them with [`str::get`] and slice with
+    /// [`slice_ref`](Self::slice_ref), as the example does.
+    ///
+    /// ```
+    /// use aqueduct_framing::Utf8Bytes;
+    ///
+    /// let text = Utf8Bytes::from_static("grüße, world");
+    /// let word = text.slice(..7);
+    /// assert_eq!(word, "grüße");
+    /// assert_eq!(word.as_ptr(), text.as_ptr()); // the same bytes, not a copy
+    /// assert_eq!(text.slice(9..), "world");
+    ///
+    /// // Byte 3 is inside 'ü': `text.slice(3..)` would panic, as `&text[3..]`
+    /// // does. Checked first, the bad offset is refused without a panic.
+    /// assert_eq!(text.get(3..).map(|s| text.slice_ref(s)), None);
+    /// assert_eq!(text.get(4..7).map(|s| text.slice_ref(s)).unwrap(), "ße");
+    /// ```
+    #[must_use]
+    pub fn slice(&self, range: impl RangeBounds<usize>) -> Self {
+        let bounds = (range.start_bound().cloned(), range.end_bound().cloned());
+        self.slice_ref(&self.as_str()[bounds])
+    }
+
+    /// The text of `subset`, a `&str` borrowed from this text (from
+    /// [`split`](str::split), [`trim`](str::trim), [`find`](str::find)
+    /// offsets and so on), as a `Utf8Bytes` sharing this text's memory: no
+    /// copy.
+    ///
+    /// # Panics
+    ///
+    /// If `subset` is not a part of this text's bytes (an empty `subset`
+    /// is always accepted and gives empty text).
+    ///
+    /// ```
+    /// use aqueduct_framing::Utf8Bytes;
+    ///
+    /// let line = Utf8Bytes::from_static("SET  café 1 ");
+    /// let words: Vec<Utf8Bytes> = line.split_whitespace().map(|w| line.slice_ref(w)).collect();
+    /// assert_eq!(words, ["SET", "café", "1"]);
+    /// // Each word is a view into the line, kept alive after the line is dropped.
+    /// assert_eq!(words[1].as_ptr(), line[5..].as_ptr());
+    /// drop(line);
+    /// assert_eq!(words[1], "café");
+    /// ```
+    #[must_use]
+    pub fn slice_ref(&self, subset: &str) -> Self {
+        // A `str` inside valid UTF-8 is itself valid UTF-8.
+        Self(self.0.slice_ref(subset.as_bytes()))
     }
 
     /// The underlying bytes, without a copy.

@@ -464,3 +464,47 @@ fn text_compares_with_strings_from_either_side() {
     let commands = ["HELO", "QUIT"];
     assert_eq!(commands.iter().position(|c| *c == line), Some(1));
 }
+
+#[test]
+fn slices_of_decoded_text_share_the_read_buffer() {
+    let mut codec = Utf8LineCodec::new();
+    let mut buf = BytesMut::from("PUT clé=välue\n");
+    let base = buf.as_ptr() as usize;
+    let line = codec.decode(&mut buf).unwrap().unwrap();
+    let (key, value) = line[4..].split_once('=').unwrap();
+    let (key, value) = (line.slice_ref(key), line.slice_ref(value));
+    drop(line);
+    assert_eq!((key.as_str(), value.as_str()), ("clé", "välue"));
+    assert_eq!(key.as_ptr() as usize, base + 4);
+    assert_eq!(value.as_ptr() as usize, base + 9);
+
+    let value_again = value.slice(1..);
+    assert_eq!(value_again, "älue");
+    assert_eq!(value_again.as_ptr() as usize, base + 10);
+    assert_eq!(value.slice(..), value);
+    assert_eq!(value.slice(3..=4), "lu");
+    assert_eq!(value.slice(6..6), "");
+    assert_eq!(value.slice_ref(""), "");
+}
+
+#[test]
+#[should_panic(expected = "not a char boundary")]
+fn slicing_inside_a_character_panics() {
+    let text = Utf8Bytes::from_static("välue");
+    let _ = text.slice(2..);
+}
+
+#[test]
+#[should_panic]
+fn slicing_past_the_end_panics() {
+    let text = Utf8Bytes::from_static("abc");
+    let _ = text.slice(..4);
+}
+
+#[test]
+#[should_panic]
+fn slice_ref_of_other_text_panics() {
+    let text = Utf8Bytes::from_static("abc");
+    let other = String::from("abc");
+    let _ = text.slice_ref(&other);
+}
