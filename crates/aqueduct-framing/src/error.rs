@@ -117,8 +117,8 @@ pub enum FrameError {
         expected: usize,
     },
     /// A line decoded by [`Utf8LineCodec`](crate::Utf8LineCodec) (or bytes
-    /// given to [`Utf8Bytes::try_from_bytes`](crate::Utf8Bytes::try_from_bytes))
-    /// are not valid UTF-8. The message names the first bad byte.
+    /// given to [`Utf8Bytes::try_from_bytes`](crate::Utf8Bytes::try_from_bytes)
+    /// or its `TryFrom` conversions) are not valid UTF-8. The message names the first bad byte.
     ///
     /// ```
     /// use aqueduct_framing::{FrameError, Utf8LineCodec};

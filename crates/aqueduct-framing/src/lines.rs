@@ -523,8 +523,8 @@ impl Utf8Bytes {
     #[must_use]
     pub fn as_str(&self) -> &str {
         // SAFETY: every constructor stores valid UTF-8 (`from_static`,
-        // `From<String>` and `From<&'static str>` take a `str`,
-        // `try_from_bytes` validates, `slice` and `slice_ref` keep the
+        // `From<String>`, `From<Box<str>>` and `From<&'static str>` take a
+        // `str`, `try_from_bytes` and the `TryFrom` conversions validate, `slice` and `slice_ref` keep the
         // bytes of a `str` inside this one, and `Utf8LineCodec` only wraps
         // lines its inner codec validated), and the bytes are immutable.
         unsafe { std::str::from_utf8_unchecked(&self.0) }
@@ -661,6 +661,76 @@ impl TryFrom<Bytes> for Utf8Bytes {
 
     fn try_from(bytes: Bytes) -> Result<Self, FrameError> {
         Self::try_from_bytes(bytes)
+    }
+}
+
+/// Validates the bytes and keeps them without a copy.
+///
+/// ```
+/// use aqueduct_framing::{FrameError, Utf8Bytes};
+///
+/// let text = Utf8Bytes::try_from(b"caf\xc3\xa9".to_vec())?;
+/// assert_eq!(text, "café");
+/// let err = Utf8Bytes::try_from(b"caf\xc3".to_vec()).unwrap_err();
+/// assert!(matches!(err, FrameError::InvalidUtf8 { source } if source.valid_up_to() == 3));
+/// # Ok::<(), FrameError>(())
+/// ```
+impl TryFrom<Vec<u8>> for Utf8Bytes {
+    type Error = FrameError;
+
+    fn try_from(bytes: Vec<u8>) -> Result<Self, FrameError> {
+        match String::from_utf8(bytes) {
+            Ok(text) => Ok(Self::from(text)),
+            Err(err) => Err(FrameError::InvalidUtf8 {
+                source: err.utf8_error(),
+            }),
+        }
+    }
+}
+
+/// Validates the bytes and freezes them without a copy.
+///
+/// ```
+/// use aqueduct_framing::Utf8Bytes;
+/// use bytes::BytesMut;
+///
+/// let mut buf = BytesMut::from("key=välue");
+/// let value = Utf8Bytes::try_from(buf.split_off(4))?;
+/// assert_eq!(value, "välue");
+/// # Ok::<(), aqueduct_framing::FrameError>(())
+/// ```
+impl TryFrom<BytesMut> for Utf8Bytes {
+    type Error = FrameError;
+
+    fn try_from(bytes: BytesMut) -> Result<Self, FrameError> {
+        Self::try_from_bytes(bytes.freeze())
+    }
+}
+
+/// Keeps the string's bytes without a copy.
+///
+/// ```
+/// let text = aqueduct_framing::Utf8Bytes::from(Box::<str>::from("ok"));
+/// assert_eq!(text, "ok");
+/// ```
+impl From<Box<str>> for Utf8Bytes {
+    fn from(text: Box<str>) -> Self {
+        Self(Bytes::from(text.into_boxed_bytes()))
+    }
+}
+
+/// Copies the text into a new `String` (a `Utf8Bytes` shares memory it
+/// cannot hand over).
+///
+/// ```
+/// use aqueduct_framing::Utf8Bytes;
+///
+/// let owned: String = Utf8Bytes::from_static("grüße").into();
+/// assert_eq!(owned, "grüße");
+/// ```
+impl From<Utf8Bytes> for String {
+    fn from(text: Utf8Bytes) -> Self {
+        text.as_str().to_owned()
     }
 }
 

@@ -508,3 +508,39 @@ fn slice_ref_of_other_text_panics() {
     let other = String::from("abc");
     let _ = text.slice_ref(&other);
 }
+
+#[test]
+fn text_converts_from_and_to_owned_strings_and_buffers() {
+    let vec = "añb".as_bytes().to_vec();
+    let vec_ptr = vec.as_ptr();
+    let from_vec = Utf8Bytes::try_from(vec).unwrap();
+    assert_eq!(from_vec, "añb");
+    assert_eq!(from_vec.as_ptr(), vec_ptr, "a Vec is kept, not copied");
+    assert!(matches!(
+        Utf8Bytes::try_from(b"ok\xff".to_vec()),
+        Err(FrameError::InvalidUtf8 { source }) if source.valid_up_to() == 2
+    ));
+
+    let buf = BytesMut::from("€uro");
+    let buf_ptr = buf.as_ptr();
+    let from_buf = Utf8Bytes::try_from(buf).unwrap();
+    assert_eq!(from_buf, "€uro");
+    assert_eq!(
+        from_buf.as_ptr(),
+        buf_ptr,
+        "a BytesMut is frozen, not copied"
+    );
+    assert!(matches!(
+        Utf8Bytes::try_from(BytesMut::from(&b"\xe2\x82"[..])),
+        Err(FrameError::InvalidUtf8 { source }) if source.valid_up_to() == 0
+    ));
+
+    let boxed: Box<str> = "boxed".into();
+    let boxed_ptr = boxed.as_ptr();
+    let from_box = Utf8Bytes::from(boxed);
+    assert_eq!(from_box.as_ptr(), boxed_ptr);
+
+    let owned: String = from_buf.into();
+    assert_eq!(owned, "€uro");
+    assert_eq!(String::from(Utf8Bytes::default()), "");
+}
