@@ -161,9 +161,19 @@ impl LengthField {
 ///
 /// ```
 /// use aqueduct_framing::{Endian, LengthPrefixedCodec};
+/// use bytes::BytesMut;
+/// use tokio_util::codec::Encoder;
 ///
-/// let codec = LengthPrefixedCodec::builder().endian(Endian::Little).build();
-/// # let _ = codec;
+/// for (endian, header) in [(Endian::Big, b"\0\x02"), (Endian::Little, b"\x02\0")] {
+///     let mut codec = LengthPrefixedCodec::builder()
+///         .length_field_width(2)
+///         .endian(endian)
+///         .build();
+///     let mut out = BytesMut::new();
+///     codec.encode(&b"hi"[..], &mut out)?;
+///     assert_eq!(&out[..2], header);
+/// }
+/// # Ok::<(), aqueduct_framing::FrameError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Endian {
@@ -208,10 +218,16 @@ pub enum Oversize {
 /// Configures a [`LengthPrefixedCodec`]; from
 /// [`LengthPrefixedCodec::builder`].
 ///
+/// The second format drawn in the [module docs](self): a 1-byte tag, then
+/// a 2-byte little-endian length that counts the whole frame, header
+/// kept.
+///
 /// ```
 /// use aqueduct_framing::{Endian, LengthField, LengthPrefixedCodec, Oversize};
+/// use bytes::BytesMut;
+/// use tokio_util::codec::Decoder;
 ///
-/// let codec = LengthPrefixedCodec::builder()
+/// let mut codec = LengthPrefixedCodec::builder()
 ///     .length_field(LengthField::U16)
 ///     .endian(Endian::Little)
 ///     .length_field_offset(1)
@@ -220,7 +236,10 @@ pub enum Oversize {
 ///     .max_frame_length(64 * 1024)
 ///     .oversize(Oversize::Error)
 ///     .build();
+/// let mut buf = BytesMut::from(&b"\x07\x05\x00hi"[..]);
+/// assert_eq!(&codec.decode(&mut buf)?.unwrap()[..], b"\x07\x05\x00hi");
 /// assert_eq!(codec.max_frame_length(), 64 * 1024);
+/// # Ok::<(), aqueduct_framing::FrameError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct LengthPrefixedBuilder {
@@ -244,8 +263,14 @@ impl LengthPrefixedBuilder {
     ///
     /// ```
     /// use aqueduct_framing::{LengthField, LengthPrefixedCodec};
-    /// let codec = LengthPrefixedCodec::builder().length_field(LengthField::Varint).build();
-    /// # let _ = codec;
+    /// use bytes::BytesMut;
+    /// use tokio_util::codec::Encoder;
+    ///
+    /// let mut codec = LengthPrefixedCodec::builder().length_field(LengthField::U24).build();
+    /// let mut out = BytesMut::new();
+    /// codec.encode(&b"hi"[..], &mut out)?;
+    /// assert_eq!(&out[..], b"\0\0\x02hi");
+    /// # Ok::<(), aqueduct_framing::FrameError>(())
     /// ```
     pub fn length_field(&mut self, field: LengthField) -> &mut Self {
         self.config.field = field;
@@ -260,8 +285,13 @@ impl LengthPrefixedBuilder {
     ///
     /// ```
     /// use aqueduct_framing::LengthPrefixedCodec;
-    /// let codec = LengthPrefixedCodec::builder().length_field_width(2).build();
-    /// # let _ = codec;
+    /// use bytes::BytesMut;
+    /// use tokio_util::codec::Decoder;
+    ///
+    /// let mut codec = LengthPrefixedCodec::builder().length_field_width(2).build();
+    /// let mut buf = BytesMut::from(&b"\0\x02hi"[..]);
+    /// assert_eq!(&codec.decode(&mut buf)?.unwrap()[..], b"hi");
+    /// # Ok::<(), aqueduct_framing::FrameError>(())
     /// ```
     pub fn length_field_width(&mut self, width: usize) -> &mut Self {
         self.config.field = match width {
@@ -293,12 +323,18 @@ impl LengthPrefixedBuilder {
         self
     }
 
-    /// Byte order of a fixed-width field (default big endian).
+    /// Byte order of a fixed-width field (default big endian). A varint
+    /// has its own order (least significant group first) and ignores it.
     ///
     /// ```
-    /// use aqueduct_framing::LengthPrefixedCodec;
-    /// let codec = LengthPrefixedCodec::builder().little_endian().build();
-    /// # let _ = codec;
+    /// use aqueduct_framing::{Endian, LengthPrefixedCodec};
+    /// use bytes::BytesMut;
+    /// use tokio_util::codec::Decoder;
+    ///
+    /// let mut codec = LengthPrefixedCodec::builder().endian(Endian::Little).build();
+    /// let mut buf = BytesMut::from(&b"\x02\0\0\0hi"[..]);
+    /// assert_eq!(&codec.decode(&mut buf)?.unwrap()[..], b"hi");
+    /// # Ok::<(), aqueduct_framing::FrameError>(())
     /// ```
     pub fn endian(&mut self, endian: Endian) -> &mut Self {
         self.config.endian = endian;
@@ -308,8 +344,14 @@ impl LengthPrefixedBuilder {
     /// Shorthand for `endian(Endian::Big)`.
     ///
     /// ```
-    /// let codec = aqueduct_framing::LengthPrefixedCodec::builder().big_endian().build();
-    /// # let _ = codec;
+    /// use bytes::BytesMut;
+    /// use tokio_util::codec::Encoder;
+    ///
+    /// let mut codec = aqueduct_framing::LengthPrefixedCodec::builder().big_endian().build();
+    /// let mut out = BytesMut::new();
+    /// codec.encode(&[0u8; 258][..], &mut out)?;
+    /// assert_eq!(&out[..4], b"\0\0\x01\x02"); // 258 = 0x0102
+    /// # Ok::<(), aqueduct_framing::FrameError>(())
     /// ```
     pub fn big_endian(&mut self) -> &mut Self {
         self.endian(Endian::Big)
@@ -318,8 +360,14 @@ impl LengthPrefixedBuilder {
     /// Shorthand for `endian(Endian::Little)`.
     ///
     /// ```
-    /// let codec = aqueduct_framing::LengthPrefixedCodec::builder().little_endian().build();
-    /// # let _ = codec;
+    /// use bytes::BytesMut;
+    /// use tokio_util::codec::Encoder;
+    ///
+    /// let mut codec = aqueduct_framing::LengthPrefixedCodec::builder().little_endian().build();
+    /// let mut out = BytesMut::new();
+    /// codec.encode(&[0u8; 258][..], &mut out)?;
+    /// assert_eq!(&out[..4], b"\x02\x01\0\0"); // 258 = 0x0102
+    /// # Ok::<(), aqueduct_framing::FrameError>(())
     /// ```
     pub fn little_endian(&mut self) -> &mut Self {
         self.endian(Endian::Little)
@@ -411,9 +459,22 @@ impl LengthPrefixedBuilder {
     /// [`Oversize::Error`]).
     ///
     /// ```
-    /// use aqueduct_framing::{LengthPrefixedCodec, Oversize};
-    /// let codec = LengthPrefixedCodec::builder().oversize(Oversize::Skip).build();
-    /// # let _ = codec;
+    /// use aqueduct_framing::{FrameError, LengthPrefixedCodec, Oversize};
+    /// use bytes::BytesMut;
+    /// use tokio_util::codec::Decoder;
+    ///
+    /// let input = &b"\0\0\0\x09too long!\0\0\0\x02ok"[..];
+    /// let mut strict = LengthPrefixedCodec::builder().max_frame_length(8).build();
+    /// let err = strict.decode(&mut BytesMut::from(input)).unwrap_err();
+    /// assert!(matches!(err, FrameError::TooLong { len: 9, max: 8 }));
+    ///
+    /// let mut lenient = LengthPrefixedCodec::builder()
+    ///     .max_frame_length(8)
+    ///     .oversize(Oversize::Skip)
+    ///     .build();
+    /// assert_eq!(&lenient.decode(&mut BytesMut::from(input))?.unwrap()[..], b"ok");
+    /// assert_eq!(lenient.skipped_frames(), 1);
+    /// # Ok::<(), FrameError>(())
     /// ```
     pub fn oversize(&mut self, policy: Oversize) -> &mut Self {
         self.config.oversize = policy;
@@ -585,8 +646,20 @@ impl LengthPrefixedCodec {
     /// How many oversized frames were skipped under [`Oversize::Skip`].
     ///
     /// ```
-    /// let codec = aqueduct_framing::LengthPrefixedCodec::new();
+    /// use aqueduct_framing::{LengthPrefixedCodec, Oversize};
+    /// use bytes::BytesMut;
+    /// use tokio_util::codec::Decoder;
+    ///
+    /// let mut codec = LengthPrefixedCodec::builder()
+    ///     .length_field_width(1)
+    ///     .max_frame_length(1)
+    ///     .oversize(Oversize::Skip)
+    ///     .build();
     /// assert_eq!(codec.skipped_frames(), 0);
+    /// let mut buf = BytesMut::from(&b"\x02ab\x03abc\x01!"[..]);
+    /// assert_eq!(&codec.decode(&mut buf)?.unwrap()[..], b"!");
+    /// assert_eq!(codec.skipped_frames(), 2);
+    /// # Ok::<(), aqueduct_framing::FrameError>(())
     /// ```
     #[must_use]
     pub fn skipped_frames(&self) -> u64 {
