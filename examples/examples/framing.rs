@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use aqueduct::framing::{
     DelimiterCodec, FixedSizeCodec, FrameError, FrameWriter, LengthPrefixedCodec, LineCodec,
@@ -162,8 +162,18 @@ async fn start_servers(stats: &Arc<Stats>, tasks: &mut JoinSet<()>) -> Result<[S
     Ok([addrs[0], addrs[1], addrs[2], addrs[3]])
 }
 
+/// The walkthrough takes a fraction of a second; a hang is a failure.
+const DEADLINE: Duration = Duration::from_secs(10);
+
 #[tokio::main]
 async fn main() -> Result {
+    match tokio::time::timeout(DEADLINE, run()).await {
+        Ok(shown) => shown,
+        Err(_) => Err(format!("the walkthrough did not finish within {DEADLINE:?}").into()),
+    }
+}
+
+async fn run() -> Result {
     let started = Instant::now();
     let stats = Arc::new(Stats::default());
     let mut servers = JoinSet::new();
@@ -267,7 +277,7 @@ async fn main() -> Result {
             if back == format!("STEADY {i}") {
                 answered += 1;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
         Ok::<_, Box<dyn std::error::Error + Send + Sync>>(answered)
     });
@@ -304,8 +314,21 @@ async fn main() -> Result {
     );
 
     let answered = steady.await??;
-    println!("  meanwhile the steady client got {answered}/20 answers");
-    require(answered == 20, "the server keeps serving the others");
+    println!("  meanwhile the steady line client got {answered}/20 answers");
+    require(answered == 20, "the line server keeps serving the others");
+
+    // The length-prefixed client from before is still served, on the
+    // listener that just refused the 1 GiB frame.
+    writer
+        .write_frame(Bytes::from_static(b"still there?"))
+        .await?;
+    let reply = replies.next().await.ok_or("server closed")??;
+    let reply = String::from_utf8_lossy(&reply).into_owned();
+    println!("  and the earlier length-prefixed client -> {reply:?}");
+    require(
+        reply.starts_with("12 bytes,"),
+        "the length-prefixed server keeps serving the others",
+    );
 
     // Direct decoder view of the same protection: capacity never grows.
     let mut codec = LengthPrefixedCodec::builder()
@@ -316,11 +339,16 @@ async fn main() -> Result {
     require(refused, "the decoder refuses right after the header");
 
     let refused_buffer = stats.refused_buffer.load(Ordering::Relaxed);
+    let served = stats.served.load(Ordering::Relaxed);
     section("figures");
     println!(
-        "  frames served: {}, oversized frames refused: {}",
-        stats.served.load(Ordering::Relaxed),
+        "  frames served: {served}, oversized frames refused: {}",
         stats.rejected.load(Ordering::Relaxed)
+    );
+    // Lines 3 + 1 + 20, length-prefixed 3 + 1, delimited 2, fixed 5.
+    require(
+        served == 35,
+        "every well-formed frame was served, none after a refusal",
     );
     println!(
         "  read buffer of the 1 GiB connection when refused: {} KiB of capacity (max frame {} KiB): nothing was reserved for the announced payload",
