@@ -807,7 +807,9 @@ impl PartialEq<Utf8Bytes> for String {
 /// let line = codec.decode(&mut buf)?.unwrap();
 /// assert_eq!(line, "grüße");
 ///
-/// // Options come from the wrapped LineCodec.
+/// // It has the options of the LineCodec it wraps, and can be made from one.
+/// let codec = Utf8LineCodec::new().with_max_length(80).with_crlf(true);
+/// assert_eq!(codec.max_length(), 80);
 /// let codec = Utf8LineCodec::from(LineCodec::new().with_max_length(80));
 /// assert_eq!(codec.max_length(), 80);
 /// # Ok::<(), aqueduct_framing::FrameError>(())
@@ -857,6 +859,76 @@ impl Utf8LineCodec {
     #[must_use]
     pub fn max_length(&self) -> usize {
         self.inner.max_length
+    }
+
+    /// Makes the encoder end lines with `\r\n` instead of `\n`, as
+    /// [`LineCodec::with_crlf`] does. Decoding accepts both either way.
+    ///
+    /// ```
+    /// use aqueduct_framing::Utf8LineCodec;
+    /// use bytes::BytesMut;
+    /// use tokio_util::codec::Encoder;
+    ///
+    /// let mut codec = Utf8LineCodec::new().with_crlf(true);
+    /// let mut out = BytesMut::new();
+    /// codec.encode("grüß dich", &mut out)?;
+    /// assert_eq!(&out[..], "grüß dich\r\n".as_bytes());
+    /// # Ok::<(), aqueduct_framing::FrameError>(())
+    /// ```
+    #[must_use]
+    pub fn with_crlf(self, crlf: bool) -> Self {
+        Self {
+            inner: self.inner.with_crlf(crlf),
+        }
+    }
+
+    /// Whether text after the last `\n` at end of stream is yielded as a
+    /// final line (`true`) or reported as [`FrameError::Truncated`]
+    /// (`false`, the default), as [`LineCodec::with_partial_at_eof`]
+    /// does. A final line is validated like the others.
+    ///
+    /// ```
+    /// use aqueduct_framing::{FrameError, Utf8LineCodec};
+    /// use bytes::BytesMut;
+    /// use tokio_util::codec::Decoder;
+    ///
+    /// let mut codec = Utf8LineCodec::new().with_partial_at_eof(true);
+    /// assert_eq!(codec.decode_eof(&mut BytesMut::from("fin"))?.unwrap(), "fin");
+    /// let err = codec.decode_eof(&mut BytesMut::from(&b"fin\xff"[..])).unwrap_err();
+    /// assert!(matches!(err, FrameError::InvalidUtf8 { .. }));
+    /// # Ok::<(), FrameError>(())
+    /// ```
+    #[must_use]
+    pub fn with_partial_at_eof(self, allow: bool) -> Self {
+        Self {
+            inner: self.inner.with_partial_at_eof(allow),
+        }
+    }
+
+    /// After yielding or dropping a line longer than `threshold` bytes
+    /// (default 256 KiB), gives the read buffer's spare capacity back, as
+    /// [`LineCodec::with_release_threshold`] describes.
+    ///
+    /// ```
+    /// use aqueduct_framing::Utf8LineCodec;
+    /// use bytes::BytesMut;
+    /// use tokio_util::codec::Decoder;
+    ///
+    /// let mut codec = Utf8LineCodec::new()
+    ///     .with_max_length(1 << 20)
+    ///     .with_release_threshold(1024);
+    /// let mut buf = BytesMut::with_capacity(1 << 20);
+    /// buf.extend_from_slice("é".repeat(50_000).as_bytes());
+    /// buf.extend_from_slice(b"\nnext");
+    /// assert_eq!(codec.decode(&mut buf)?.unwrap().chars().count(), 50_000);
+    /// assert!(buf.capacity() <= 1024);
+    /// # Ok::<(), aqueduct_framing::FrameError>(())
+    /// ```
+    #[must_use]
+    pub fn with_release_threshold(self, threshold: usize) -> Self {
+        Self {
+            inner: self.inner.with_release_threshold(threshold),
+        }
     }
 }
 

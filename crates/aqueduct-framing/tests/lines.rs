@@ -544,3 +544,28 @@ fn text_converts_from_and_to_owned_strings_and_buffers() {
     assert_eq!(owned, "€uro");
     assert_eq!(String::from(Utf8Bytes::default()), "");
 }
+
+#[test]
+fn utf8_codec_takes_every_line_option_directly() {
+    let mut codec = Utf8LineCodec::new()
+        .with_max_length(200)
+        .with_crlf(true)
+        .with_partial_at_eof(true)
+        .with_release_threshold(64);
+    assert_eq!(codec.max_length(), 200);
+    let mut out = BytesMut::new();
+    codec.encode("ça va", &mut out).unwrap();
+    assert_eq!(&out[..], "ça va\r\n".as_bytes());
+
+    let mut buf = BytesMut::from("ça va\r\nfin");
+    assert_eq!(codec.decode_eof(&mut buf).unwrap().unwrap(), "ça va");
+    assert_eq!(codec.decode_eof(&mut buf).unwrap().unwrap(), "fin");
+    assert_eq!(codec.decode_eof(&mut buf).unwrap(), None);
+
+    // A 100-byte line passes the 64-byte release threshold.
+    let mut buf = BytesMut::with_capacity(4096);
+    buf.extend_from_slice("é".repeat(50).as_bytes());
+    buf.extend_from_slice(b"\nnext");
+    assert_eq!(codec.decode(&mut buf).unwrap().unwrap().len(), 100);
+    assert!(buf.capacity() <= 64, "capacity {}", buf.capacity());
+}
