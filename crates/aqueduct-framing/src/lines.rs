@@ -97,6 +97,10 @@ pub struct LineCodec {
     /// Bytes searched so far (tests check that nothing is searched twice).
     #[cfg(test)]
     scanned: usize,
+    /// Bytes handed to UTF-8 validation so far (tests check that a line is
+    /// validated once, however many reads it took).
+    #[cfg(test)]
+    validated: usize,
 }
 
 impl Default for LineCodec {
@@ -126,6 +130,8 @@ impl LineCodec {
             utf8: false,
             #[cfg(test)]
             scanned: 0,
+            #[cfg(test)]
+            validated: 0,
         }
     }
 
@@ -268,6 +274,10 @@ impl LineCodec {
                 // buffer is the caller's and may change between calls.
                 // ASCII first: a word-at-a-time check, most text
                 // protocols' common case.
+                #[cfg(test)]
+                if self.utf8 {
+                    self.validated += content;
+                }
                 if self.utf8 && !buf[..content].is_ascii() {
                     if let Err(source) = std::str::from_utf8(&buf[..content]) {
                         buf.advance(newline + 1);
@@ -998,6 +1008,30 @@ mod tests {
         assert_eq!(lines.len(), 1);
         assert_eq!(lines[0].len(), len);
         assert_eq!(codec.scanned, len + 1, "every byte searched exactly once");
+    }
+
+    #[test]
+    fn one_mebibyte_text_line_in_4k_chunks_is_validated_once() {
+        let text = "añb€c𝄞".repeat((1 << 20) / 12);
+        let mut codec = Utf8LineCodec::new().with_max_length(text.len());
+        let mut input = text.clone().into_bytes();
+        input.extend_from_slice(b"\r\nok\n");
+        let mut buf = BytesMut::new();
+        let mut lines = Vec::new();
+        // 4 KiB reads cut characters of two, three and four bytes.
+        for chunk in input.chunks(4096) {
+            buf.extend_from_slice(chunk);
+            while let Some(line) = codec.decode(&mut buf).unwrap() {
+                lines.push(line);
+            }
+        }
+        assert_eq!(lines, [text.as_str(), "ok"]);
+        assert_eq!(codec.inner.scanned, input.len(), "searched once");
+        assert_eq!(
+            codec.inner.validated,
+            text.len() + 2,
+            "each line validated once, when complete"
+        );
     }
 
     #[test]
