@@ -161,11 +161,17 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     ///
     /// ```
     /// use aqueduct_framing::{FrameWriter, LengthPrefixedCodec};
+    /// use bytes::Bytes;
+    /// use tokio::io::BufWriter;
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), aqueduct_framing::FrameError> {
-    /// let mut writer = FrameWriter::new(Vec::<u8>::new(), LengthPrefixedCodec::new());
+    /// let buffered = BufWriter::new(Vec::<u8>::new());
+    /// let mut writer = FrameWriter::new(buffered, LengthPrefixedCodec::new());
+    /// writer.feed(Bytes::from_static(b"hi")).await?;
+    /// assert!(writer.get_ref().get_ref().is_empty()); // still in the BufWriter
     /// writer.flush().await?;
+    /// assert_eq!(writer.get_ref().get_ref(), b"\0\0\0\x02hi");
     /// # Ok(()) }
     /// ```
     pub async fn flush(&mut self) -> Result<(), FrameError> {
@@ -201,8 +207,31 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     ///
     /// ```
     /// use aqueduct_framing::{FrameWriter, LengthPrefixedCodec};
-    /// let writer = FrameWriter::new(Vec::<u8>::new(), LengthPrefixedCodec::new());
+    /// use bytes::Bytes;
+    /// use futures::FutureExt;
+    /// use tokio::io::AsyncReadExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), aqueduct_framing::FrameError> {
+    /// // A pipe that holds 8 bytes: a 4 + 6 byte frame does not fit.
+    /// let (client, mut server) = tokio::io::duplex(8);
+    /// let mut writer = FrameWriter::new(client, LengthPrefixedCodec::new());
     /// assert!(!writer.has_pending());
+    ///
+    /// // Give up on the write as soon as it would wait: the frame is cut.
+    /// let sent = writer.write_frame(Bytes::from_static(b"abcdef")).now_or_never();
+    /// assert!(sent.is_none());
+    /// assert!(writer.has_pending());
+    ///
+    /// // The peer reads; the next call finishes the frame first.
+    /// let reader = tokio::spawn(async move {
+    ///     let mut frame = [0; 10];
+    ///     server.read_exact(&mut frame).await.map(|_| frame)
+    /// });
+    /// writer.flush().await?;
+    /// assert!(!writer.has_pending());
+    /// assert_eq!(&reader.await.unwrap()?, b"\0\0\0\x06abcdef");
+    /// # Ok(()) }
     /// ```
     pub fn has_pending(&self) -> bool {
         !self.header.is_empty() || !self.payload.is_empty()
