@@ -7,7 +7,9 @@
 //! tokio-util's own codecs they:
 //!
 //! - never copy a frame: frames are [`Bytes`](bytes::Bytes) (or
-//!   [`Utf8Bytes`] for text) split from the read buffer;
+//!   [`Utf8Bytes`] for text) split from the read buffer (a frame kept
+//!   alive keeps that buffer's allocation alive: copy out what you keep
+//!   for long, see [`Utf8Bytes`]'s [Memory](Utf8Bytes#memory) section);
 //! - are bounded by default: every codec has a maximum frame length, checked
 //!   before memory is reserved, and an over-long frame is a typed
 //!   [`FrameError::TooLong`] naming the length and the limit;

@@ -28,7 +28,9 @@
 //!
 //! # Cost
 //!
-//! Each decoded line is a [`Bytes`] split from the read buffer: no copy. A
+//! Each decoded line is a [`Bytes`] split from the read buffer: no copy,
+//! but it keeps the buffer's allocation alive while it lives (see
+//! [`Utf8Bytes`]'s [Memory](Utf8Bytes#memory) section for lines kept long). A
 //! line that arrives in many reads is scanned once: the codec remembers where
 //! its last search stopped. After a line of 4 KiB or more, the read buffer is
 //! given room for one as long while the next is still short, so a long line
@@ -458,8 +460,9 @@ line_encoders!(LineCodec:
 ///
 /// [`Utf8LineCodec`] yields it. It dereferences to `str`, so every string
 /// method works on it; [`Utf8Bytes::slice`] and [`Utf8Bytes::slice_ref`]
-/// give parts of it that share its memory, and [`Utf8Bytes::into_bytes`]
-/// gives the bytes back without a copy.
+/// give parts of it that share its memory, [`Utf8Bytes::into_bytes`]
+/// gives the bytes back without a copy, and [`Utf8Bytes::copy_from_str`]
+/// makes text that shares nothing.
 ///
 /// ```
 /// use aqueduct_framing::Utf8Bytes;
@@ -470,6 +473,30 @@ line_encoders!(LineCodec:
 /// assert_eq!(text, "héllo");
 /// let copy = text.clone(); // a reference count, not a copy
 /// assert_eq!(copy.as_str(), "héllo");
+/// ```
+///
+/// # Memory
+///
+/// Text from the codec, its clones and its slices share the read
+/// buffer's allocation, and that allocation stays alive as long as any of
+/// them does: a 3-byte line kept from a 64 KiB buffer keeps the 64 KiB,
+/// and the codec's buffer takes new memory for the lines after it. That is
+/// right for text handled and dropped; text kept for long (a map key, a
+/// name stored per connection) is better copied out with
+/// [`Utf8Bytes::copy_from_str`].
+///
+/// ```
+/// use aqueduct_framing::{Utf8Bytes, Utf8LineCodec};
+/// use bytes::BytesMut;
+/// use tokio_util::codec::Decoder;
+///
+/// let mut codec = Utf8LineCodec::new();
+/// let mut buf = BytesMut::from("NICK zoë\n");
+/// let line = codec.decode(&mut buf)?.unwrap();
+/// let nick = Utf8Bytes::copy_from_str(&line[5..]); // its own 4 bytes
+/// drop(line); // the read buffer's memory is free to be reused
+/// assert_eq!(nick, "zoë");
+/// # Ok::<(), aqueduct_framing::FrameError>(())
 /// ```
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Utf8Bytes(Bytes);
@@ -503,6 +530,24 @@ impl Utf8Bytes {
         Self(Bytes::from_static(text.as_bytes()))
     }
 
+    /// A copy of `text` in memory of its own, shared with nothing else.
+    ///
+    /// Use it for text kept long after it was decoded: see
+    /// [Memory](Utf8Bytes#memory).
+    ///
+    /// ```
+    /// use aqueduct_framing::Utf8Bytes;
+    ///
+    /// let line = Utf8Bytes::from(String::from("key=value"));
+    /// let key = Utf8Bytes::copy_from_str(&line[..3]);
+    /// assert_eq!(key, "key");
+    /// assert_ne!(key.as_ptr(), line.as_ptr());
+    /// ```
+    #[must_use]
+    pub fn copy_from_str(text: &str) -> Self {
+        Self(Bytes::copy_from_slice(text.as_bytes()))
+    }
+
     /// Validates `bytes` as UTF-8 and wraps them without a copy.
     ///
     /// # Errors
@@ -532,11 +577,12 @@ impl Utf8Bytes {
     /// ```
     #[must_use]
     pub fn as_str(&self) -> &str {
-        // SAFETY: every constructor stores valid UTF-8 (`from_static`,
-        // `From<String>`, `From<Box<str>>` and `From<&'static str>` take a
-        // `str`, `try_from_bytes` and the `TryFrom` conversions validate, `slice` and `slice_ref` keep the
-        // bytes of a `str` inside this one, and `Utf8LineCodec` only wraps
-        // lines its inner codec validated), and the bytes are immutable.
+        // SAFETY: every constructor stores valid UTF-8: `from_static`,
+        // `copy_from_str`, `From<String>`, `From<Box<str>>` and
+        // `From<&'static str>` take a `str`; `try_from_bytes` and the
+        // `TryFrom` conversions validate; `slice` and `slice_ref` keep the
+        // bytes of a `str` inside this one; `Utf8LineCodec` only wraps
+        // lines its inner codec validated. And the bytes are immutable.
         unsafe { std::str::from_utf8_unchecked(&self.0) }
     }
 

@@ -569,3 +569,26 @@ fn utf8_codec_takes_every_line_option_directly() {
     assert_eq!(codec.decode(&mut buf).unwrap().unwrap().len(), 100);
     assert!(buf.capacity() <= 64, "capacity {}", buf.capacity());
 }
+
+#[test]
+fn a_kept_line_holds_the_read_buffer_and_a_copy_does_not() {
+    // Whether the read buffer can take back its own memory after a line,
+    // with `keep` holding on to that line (or to nothing) meanwhile.
+    fn buffer_reused(keep: impl FnOnce(Utf8Bytes) -> Option<Utf8Bytes>) -> bool {
+        let mut codec = Utf8LineCodec::new();
+        let mut buf = BytesMut::with_capacity(64 * 1024);
+        buf.extend_from_slice("NICK zoë\n".as_bytes());
+        let start = buf.as_ptr() as usize;
+        let line = codec.decode(&mut buf).unwrap().unwrap();
+        let kept = keep(line);
+        buf.reserve(64 * 1024);
+        let reused = buf.as_ptr() as usize == start;
+        drop(kept);
+        reused
+    }
+    assert!(!buffer_reused(|line| Some(line.slice(5..))));
+    assert!(buffer_reused(|line| Some(Utf8Bytes::copy_from_str(
+        &line[5..]
+    ))));
+    assert!(buffer_reused(|_| None));
+}
