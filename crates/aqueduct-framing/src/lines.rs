@@ -897,8 +897,18 @@ impl Utf8LineCodec {
     /// Sets the maximum line length in bytes, not counting the terminator.
     ///
     /// ```
-    /// let codec = aqueduct_framing::Utf8LineCodec::new().with_max_length(512);
-    /// assert_eq!(codec.max_length(), 512);
+    /// use aqueduct_framing::{FrameError, Utf8LineCodec};
+    /// use bytes::BytesMut;
+    /// use tokio_util::codec::Decoder;
+    ///
+    /// // Four bytes, however many characters: "añb" is, "añbc" is not.
+    /// let mut codec = Utf8LineCodec::new().with_max_length(4);
+    /// let mut buf = BytesMut::from("añb\nañbc\nok\n");
+    /// assert_eq!(codec.decode(&mut buf)?.unwrap(), "añb");
+    /// let err = codec.decode(&mut buf).unwrap_err();
+    /// assert!(matches!(err, FrameError::TooLong { len: 5, max: 4 }));
+    /// assert_eq!(codec.decode(&mut buf)?.unwrap(), "ok");
+    /// # Ok::<(), FrameError>(())
     /// ```
     #[must_use]
     pub fn with_max_length(self, max_length: usize) -> Self {
