@@ -592,3 +592,43 @@ fn a_kept_line_holds_the_read_buffer_and_a_copy_does_not() {
     ))));
     assert!(buffer_reused(|_| None));
 }
+
+#[test]
+fn text_keys_are_found_by_str_in_hash_and_ordered_maps() {
+    use std::collections::{BTreeMap, HashMap};
+    use std::hash::BuildHasher;
+    use std::ops::Bound;
+
+    let words = ["zoë", "", "a", "ab", "b", "é", "\u{10FFFF}"];
+    let state = std::hash::RandomState::new();
+    for word in words {
+        let text = Utf8Bytes::from(word.to_string());
+        // `Borrow<str>` requires the same hash as the `str`.
+        assert_eq!(state.hash_one(&text), state.hash_one(word), "{word:?}");
+        for other in words {
+            let other_text = Utf8Bytes::from(other.to_string());
+            // The same order and equality as the strings.
+            assert_eq!(text.cmp(&other_text), word.cmp(other));
+            assert_eq!(text == other_text, word == other);
+        }
+    }
+
+    let mut counts = HashMap::new();
+    let mut sorted = BTreeMap::new();
+    let mut codec = Utf8LineCodec::new();
+    let mut buf = BytesMut::from("b\né\na\nb\n");
+    while let Some(line) = codec.decode(&mut buf).unwrap() {
+        *counts.entry(line.clone()).or_insert(0) += 1;
+        sorted.insert(line, ());
+    }
+    assert_eq!(counts.get("b"), Some(&2));
+    assert_eq!(counts.get("é"), Some(&1));
+    assert_eq!(counts.get("c"), None);
+    assert!(sorted.contains_key("é"));
+    let between = (Bound::Included("a"), Bound::Excluded("c"));
+    let keys: Vec<&str> = sorted
+        .range::<str, _>(between)
+        .map(|(k, ())| k.as_str())
+        .collect();
+    assert_eq!(keys, ["a", "b"]);
+}
