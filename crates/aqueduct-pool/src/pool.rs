@@ -826,7 +826,9 @@ impl<M: Manager> Shared<M> {
     /// `back` is an object the fast path took but found possibly expired
     /// ([`Fast::Stale`]): it is settled first, in the same critical section
     /// (discarded into `expired`, or put back), rather than under a lock of
-    /// its own.
+    /// its own. If the pool was closed meanwhile, it is dropped here, as any
+    /// object coming back to a closed pool is, telling `close` if the pool
+    /// is then empty.
     ///
     /// `early` is a clock reading taken before the lock, if the caller
     /// expected to queue, or when an earlier turn of the same `get` queued
@@ -847,11 +849,18 @@ impl<M: Manager> Shared<M> {
         waker: &Waker,
     ) -> Begin<M::Object> {
         let mut st = self.lock();
+        if st.closed {
+            // `close` ran since the fast path took `back`: it is dropped
+            // here, and if it was the last object out, `close` hears that
+            // the pool emptied.
+            let mut garbage = Vec::new();
+            let waker =
+                back.and_then(|entry| self.settle_locked(&mut st, entry, now, &mut garbage));
+            self.unlock_and_wake(st, waker, garbage);
+            return Begin::Closed;
+        }
         if let Some(entry) = back {
             wakers.extend(self.settle_locked(&mut st, entry, now, expired));
-        }
-        if st.closed {
-            return Begin::Closed;
         }
         if st.idle.is_empty() && st.waiting == 0 {
             self.absorb_homes(&mut st, expired, wakers);
@@ -2582,6 +2591,46 @@ mod tests {
             assert!(futures::poll!(get.as_mut()).is_ready());
         }
         assert_eq!(pool.status().waiting, 0);
+    }
+
+    /// A `get` on another thread takes the last object out of its home
+    /// (possibly expired: left to the lock) just as `close` runs; under the
+    /// lock it finds the pool closed and drops the object. That empties the
+    /// pool: `close` hears of it then, not at its timeout.
+    #[tokio::test(start_paused = true)]
+    async fn a_get_that_meets_close_with_the_last_object_in_hand_ends_close() {
+        let pool = Pool::builder(Unit)
+            .max_size(1)
+            .max_lifetime(Duration::from_secs(1))
+            .build_lazy()
+            .unwrap();
+        drop(pool.get().await.unwrap());
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let now = Instant::now();
+        // The fast path of a `get`...
+        let Fast::Stale(entry) = pool.shared.take_fast(Some(now)) else {
+            panic!("an expired object is left to the lock");
+        };
+        // ... then `close`, before that `get` takes the lock.
+        let mut close = pin!(pool.close());
+        assert!(
+            futures::poll!(close.as_mut()).is_pending(),
+            "one object out"
+        );
+        let (mut expired, mut wakers) = (Vec::new(), Vec::new());
+        let begun = pool.shared.begin(
+            Some(entry),
+            Some(now),
+            None,
+            &mut expired,
+            &mut wakers,
+            Waker::noop(),
+        );
+        assert!(matches!(begun, Begin::Closed));
+        drop((expired, wakers));
+        assert_eq!(pool.status().size, 0);
+        let ended = tokio::time::timeout(Duration::from_secs(1), close).await;
+        assert!(matches!(ended, Ok(Ok(()))), "close waited on");
     }
 
     #[test]
