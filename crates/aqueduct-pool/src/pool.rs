@@ -48,8 +48,9 @@ enum WaitState<T> {
 struct Waiter<T> {
     state: WaitState<T>,
     waker: Option<Waker>,
-    /// When this waiter gives up (set by its first poll). All waiters share
-    /// one `wait_timeout`, so deadlines grow along the queue and only the
+    /// When this waiter gives up (set when it queues). All waiters share
+    /// one `wait_timeout` and are queued in deadline order (see
+    /// [`State::enqueue`]), so deadlines grow along the queue and only the
     /// head's matters.
     deadline: Option<Instant>,
 }
@@ -69,8 +70,9 @@ pub(crate) struct State<T, E> {
     free_waiters: Vec<usize>,
     /// Live (not cancelled) queued waiters.
     waiting: usize,
-    /// The shared alarm is set for the head's deadline (or an earlier one).
-    alarm_armed: bool,
+    /// The deadline the shared alarm is set for, if it is set: the head's
+    /// (or an earlier one).
+    alarm_at: Option<Instant>,
     /// The track of every object alive (and of some dropped since: pruned
     /// as the list grows).
     tracks: Vec<Weak<Track>>,
@@ -134,11 +136,19 @@ impl<T, E> State<T, E> {
         self.waiting + usize::from(self.keeps_none()) + usize::from(self.wants_top_up())
     }
 
-    fn enqueue(&mut self) -> usize {
+    /// Queues a caller whose wait ends at `deadline`, behind every waiter
+    /// whose wait ends no later. As all share one `wait_timeout`, that is
+    /// the order in which they first queued: a `get` that takes a new turn
+    /// (its object failed `recycle` above a reduced `max_size`) keeps the
+    /// deadline of its first, and so its place ahead of those who queued
+    /// after it. Deadlines then grow along the queue, which the one alarm,
+    /// set for the head's, relies on; a caller that becomes the head with a
+    /// deadline earlier than the alarm's has the alarm set afresh for it.
+    fn enqueue(&mut self, deadline: Instant) -> usize {
         let w = Waiter {
             state: WaitState::Waiting,
             waker: None,
-            deadline: None,
+            deadline: Some(deadline),
         };
         let key = if let Some(k) = self.free_waiters.pop() {
             self.waiters[k] = w;
@@ -147,8 +157,17 @@ impl<T, E> State<T, E> {
             self.waiters.push(w);
             self.waiters.len() - 1
         };
-        self.queue.push_back(key);
+        let waiters = &self.waiters;
+        let at = self
+            .queue
+            .iter()
+            .rposition(|&k| waiters[k].deadline.is_none_or(|d| d <= deadline))
+            .map_or(0, |i| i + 1);
+        self.queue.insert(at, key);
         self.waiting += 1;
+        if self.live_head() == Some(key) && self.alarm_at.is_some_and(|at| deadline < at) {
+            self.alarm_at = None;
+        }
         key
     }
 
@@ -178,7 +197,7 @@ impl<T, E> State<T, E> {
     /// served or cancelled before it is polled would otherwise leave every
     /// waiter behind it without a timeout).
     fn alarm_duty(&mut self) -> Option<Waker> {
-        if self.alarm_armed {
+        if self.alarm_at.is_some() {
             return None;
         }
         self.live_head()
@@ -505,7 +524,7 @@ impl<M: Manager> Shared<M> {
         let now = Instant::now();
         let mut wakers = Vec::new();
         let mut st = self.lock();
-        st.alarm_armed = false;
+        st.alarm_at = None;
         while let Some(&key) = st.queue.front() {
             let waiter = &mut st.waiters[key];
             match waiter.state {
@@ -875,8 +894,8 @@ impl<M: Manager> Shared<M> {
         if early.is_none() && now.is_none() {
             self.queuing.store(true, Ordering::Relaxed);
         }
-        let key = st.enqueue();
         let start = early.or(now).unwrap_or_else(Instant::now);
+        let key = st.enqueue(after(start, self.config.wait_timeout));
         let arm = self.register(&mut st, key, waker, start);
         Begin::Queued(key, start, arm)
     }
@@ -946,14 +965,13 @@ impl<M: Manager> Shared<M> {
             Some(w) if w.will_wake(waker) => {}
             slot => *slot = Some(waker.clone()),
         }
-        if st.alarm_armed {
-            None
-        } else {
-            st.alarm_armed = true;
-            // A head not polled yet has no deadline: it is within a hair of
-            // this one.
-            Some(st.head_deadline().unwrap_or(mine))
+        if st.alarm_at.is_some() {
+            return None;
         }
+        // Every queued waiter has its deadline: `mine` is only a fallback.
+        let at = st.head_deadline().unwrap_or(mine);
+        st.alarm_at = Some(at);
+        Some(at)
     }
 
     /// Past its lifetime, or idle too long while the pool is above `min_idle`.
@@ -1476,7 +1494,7 @@ impl<M: Manager> Future for Wait<'_, M> {
                 st.waiters[key].state = WaitState::Waiting;
                 st.queue.push_front(key);
                 st.waiting += 1;
-                st.alarm_armed = false;
+                st.alarm_at = None;
                 let arm = this.shared.register(&mut st, key, cx.waker(), this.start);
                 drop(st);
                 if let Some(deadline) = arm {
@@ -1707,7 +1725,7 @@ impl<M: Manager> Pool<M> {
             waiters: Vec::new(),
             free_waiters: Vec::new(),
             waiting: 0,
-            alarm_armed: false,
+            alarm_at: None,
             tracks: Vec::with_capacity(config.max_size.min(PREALLOCATED)),
             created: 0,
             recycled: 0,
@@ -1904,7 +1922,9 @@ impl<M: Manager> Pool<M> {
     /// While the pool is above a reduced `max_size` (see
     /// [`resize`](Pool::resize)), an object that fails `recycle` is not
     /// replaced: the caller waits in line again for another one, until the
-    /// deadline it got when it first queued, if it did.
+    /// deadline it got when it first queued, if it did, and in the place
+    /// that first queueing gave it (ahead of the callers who queued after
+    /// it).
     /// The caller's source location is recorded for [`holders`](Pool::holders).
     ///
     /// # Errors
@@ -2298,10 +2318,10 @@ impl<M: Manager> Pool<M> {
     /// Changes `max_size`. Shrinking discards idle objects at once and
     /// borrowed ones as they come back, until the pool fits (meanwhile no
     /// `get` creates an object the pool would drop: one whose object fails
-    /// `recycle` waits in line for another, and a waiter handed a free slot
-    /// just before the resize gives it up and keeps its place at the head
-    /// of the line); growing lets queued callers create objects in the new
-    /// room. `0` is taken as `1`.
+    /// `recycle` waits in line for another, ahead of those who queued after
+    /// it, and a waiter handed a free slot just before the resize gives it
+    /// up and keeps its place at the head of the line); growing lets queued
+    /// callers create objects in the new room. `0` is taken as `1`.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -2515,7 +2535,7 @@ mod tests {
             waiters: Vec::new(),
             free_waiters: Vec::new(),
             waiting: 0,
-            alarm_armed: false,
+            alarm_at: None,
             tracks: Vec::new(),
             created: 0,
             recycled: 0,
@@ -2530,8 +2550,8 @@ mod tests {
     #[test]
     fn a_grant_skips_cancelled_waiters_and_frees_their_entries() {
         let mut st = state();
-        let a = st.enqueue();
-        let b = st.enqueue();
+        let a = st.enqueue(Instant::now());
+        let b = st.enqueue(Instant::now());
         st.waiters[a].state = WaitState::Cancelled;
         st.waiting -= 1;
         assert!(st.grant_oldest(Grant::Slot).is_ok());
@@ -2634,6 +2654,31 @@ mod tests {
     }
 
     #[test]
+    fn waiters_queue_in_deadline_order_and_an_earlier_head_resets_the_alarm() {
+        let mut st = state();
+        let now = Instant::now();
+        let secs = |n| now + Duration::from_secs(n);
+        let a = st.enqueue(secs(2));
+        let b = st.enqueue(secs(5));
+        st.alarm_at = Some(secs(2)); // for `a`
+        let c = st.enqueue(secs(3)); // queued first, at 3 s - 10 s
+        let d = st.enqueue(secs(5)); // behind `b`: same deadline, later
+        assert_eq!(st.queue, [a, c, b, d]);
+        assert_eq!(st.alarm_at, Some(secs(2)), "`a` is still the head");
+        let e = st.enqueue(secs(1));
+        assert_eq!(st.queue, [e, a, c, b, d]);
+        assert_eq!(st.alarm_at, None, "to be set again, for the new head");
+        assert_eq!(st.head_deadline(), Some(secs(1)));
+        assert_eq!(st.waiting, 5);
+        // A head that comes after an alarm set for an earlier deadline
+        // leaves it: it goes off first, and hands the duty on.
+        let mut st = state();
+        st.alarm_at = Some(secs(2));
+        st.enqueue(secs(4));
+        assert_eq!(st.alarm_at, Some(secs(2)));
+    }
+
+    #[test]
     fn a_freed_slot_shrinks_the_pool_when_nobody_waits() {
         let mut st = state();
         assert!(st.put_slot().is_none());
@@ -2644,11 +2689,10 @@ mod tests {
     fn the_head_deadline_is_that_of_the_oldest_live_waiter() {
         let mut st = state();
         let now = Instant::now();
-        let a = st.enqueue();
-        let b = st.enqueue();
+        let a = st.enqueue(now);
+        st.enqueue(now + Duration::from_secs(1));
         st.waiters[a].state = WaitState::Cancelled;
-        st.waiters[b].deadline = Some(now);
-        assert_eq!(st.head_deadline(), Some(now));
+        assert_eq!(st.head_deadline(), Some(now + Duration::from_secs(1)));
         assert_eq!(st.queue.len(), 1, "the cancelled head was dropped");
     }
 
@@ -2669,7 +2713,7 @@ mod tests {
     fn the_gate_closes_while_anyone_waits_or_the_pool_is_closed_or_over_size() {
         let mut st = state();
         assert_eq!(st.gate(), 0);
-        st.enqueue();
+        st.enqueue(Instant::now());
         assert_ne!(st.gate(), 0);
         let mut st = state();
         st.closed = true;
@@ -2695,7 +2739,7 @@ mod tests {
         (st.size, st.max_size) = (1, 1);
         assert!(!st.wants_top_up(), "full, though below min_idle");
         st.max_size = 3;
-        st.enqueue();
+        st.enqueue(Instant::now());
         assert!(!st.wants_top_up(), "a waiter takes the room");
         let mut st = state();
         (st.max_size, st.min_idle, st.closed) = (3, 2, true);

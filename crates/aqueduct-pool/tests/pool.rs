@@ -737,6 +737,91 @@ async fn a_new_turn_after_a_failed_recycle_keeps_the_first_deadline() {
     drop(a);
 }
 
+/// The same with another caller queued meanwhile: the getter waits in line
+/// again ahead of it (it queued first) and still times out at its first
+/// deadline, not at the later deadline of the caller behind it.
+#[tokio::test(start_paused = true)]
+async fn a_new_turn_behind_a_later_waiter_keeps_the_first_deadline() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(2)
+        .wait_timeout(Duration::from_secs(10))
+        .build_lazy()
+        .unwrap();
+    let a = pool.get().await.unwrap();
+    let b = pool.get().await.unwrap();
+    let start = Instant::now();
+    let waiter = |pool: Pool<Steered>| {
+        tokio::spawn(async move {
+            let r = pool.get().await.map(|o| *o);
+            (r, Instant::now())
+        })
+    };
+    let getter = waiter(pool.clone());
+    settle().await; // in line from the start
+    sleep(Duration::from_secs(4)).await;
+    pool.manager()
+        .recycle_delay_ns
+        .store(1_000_000_000, Ordering::SeqCst);
+    let id = *b;
+    drop(b); // handed to the getter, which recycles it for up to 1 s
+    settle().await;
+    let later = waiter(pool.clone()); // in line from 4 s: deadline 14 s
+    settle().await;
+    pool.resize(1);
+    pool.manager().break_object(id);
+    sleep(Duration::from_secs(1)).await;
+    settle().await;
+    assert_eq!(pool.status().waiting, 2, "the getter is in line again");
+    let (r, at) = getter.await.unwrap();
+    assert!(matches!(r, Err(PoolError::Timeout { .. })), "{r:?}");
+    assert_eq!(at - start, Duration::from_secs(10), "the first deadline");
+    let (r, at) = later.await.unwrap();
+    assert!(matches!(r, Err(PoolError::Timeout { .. })), "{r:?}");
+    assert_eq!(at - start, Duration::from_secs(14));
+    drop(a);
+}
+
+/// Served in the order they first queued: an object given back goes to
+/// the getter that takes a new turn before the caller queued after it.
+#[tokio::test(start_paused = true)]
+async fn a_new_turn_is_served_before_those_who_queued_later() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(2)
+        .wait_timeout(Duration::from_secs(60))
+        .build_lazy()
+        .unwrap();
+    let a = pool.get().await.unwrap();
+    let b = pool.get().await.unwrap();
+    // Each waiter holds what it gets.
+    let waiter = |pool: Pool<Steered>| tokio::spawn(async move { pool.get().await.unwrap() });
+    let getter = waiter(pool.clone());
+    settle().await;
+    sleep(Duration::from_secs(1)).await;
+    pool.manager()
+        .recycle_delay_ns
+        .store(1_000_000_000, Ordering::SeqCst);
+    let broken = *b;
+    drop(b); // handed to the getter, which recycles it for up to 1 s
+    settle().await;
+    let later = waiter(pool.clone());
+    settle().await;
+    pool.resize(1);
+    pool.manager().break_object(broken);
+    sleep(Duration::from_secs(1)).await;
+    settle().await;
+    assert_eq!(pool.status().waiting, 2);
+    pool.manager().recycle_delay_ns.store(0, Ordering::SeqCst);
+    let id = *a;
+    drop(a);
+    settle().await;
+    assert!(
+        getter.is_finished() && !later.is_finished(),
+        "the getter first"
+    );
+    drop(getter.await.unwrap());
+    assert_eq!(*later.await.unwrap(), id);
+}
+
 /// A waiter handed a slot just before a resize below the pool makes
 /// nothing in it (the object would be dropped as it came back): it gives
 /// the slot up and waits at the head of the queue again, ahead of those
