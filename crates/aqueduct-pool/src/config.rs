@@ -255,6 +255,11 @@ impl<M: Manager> Builder<M> {
         /// `get` you stop polling, as `tokio::select!` does with the
         /// branches that lose.
         ///
+        /// `Duration::ZERO` turns away at once, with `PoolError::Timeout`, a
+        /// `get` that would have to queue (one that finds an idle object or
+        /// room to create one is served as usual); `Duration::MAX` waits
+        /// without limit.
+        ///
         /// ```
         /// # use std::time::Duration;
         /// # use aqueduct_pool::{Manager, Pool};
@@ -270,6 +275,10 @@ impl<M: Manager> Builder<M> {
     setter! {
         /// How long one [`Manager::create`] may take (default 10 s); past
         /// it the `get` fails with `PoolError::CreateTimeout`.
+        ///
+        /// `Duration::ZERO` leaves a create no time to wait: only one that
+        /// finishes as soon as it is called is sure to succeed.
+        /// `Duration::MAX` means no limit.
         ///
         /// ```
         /// # use std::time::Duration;
@@ -287,6 +296,10 @@ impl<M: Manager> Builder<M> {
         /// How long one [`Manager::recycle`] may take (default 5 s); past it
         /// the object is discarded and the `get` moves on to another one.
         ///
+        /// `Duration::ZERO` leaves a recycle no time to wait: only one that
+        /// finishes as soon as it is called (as the default one does) is
+        /// sure to pass. `Duration::MAX` means no limit.
+        ///
         /// ```
         /// # use std::time::Duration;
         /// # use aqueduct_pool::{Manager, Pool};
@@ -302,6 +315,10 @@ impl<M: Manager> Builder<M> {
     setter! {
         /// How long [`Pool::close`](crate::Pool::close) waits for borrowed
         /// objects to come back (default 30 s).
+        ///
+        /// With `Duration::ZERO`, `close` closes the pool and returns at
+        /// once (`PoolError::CloseTimeout` if objects are still borrowed);
+        /// `Duration::MAX` waits without limit.
         ///
         /// ```
         /// # use std::time::Duration;

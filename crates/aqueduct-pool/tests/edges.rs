@@ -134,6 +134,59 @@ async fn a_wait_timeout_of_duration_max_waits_for_ever() {
     );
 }
 
+/// `Duration::ZERO` turns away at once a `get` that would have to queue; one
+/// that finds room still creates its object.
+#[tokio::test(start_paused = true)]
+async fn a_wait_timeout_of_zero_turns_a_queued_get_away_at_once() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(1)
+        .wait_timeout(Duration::ZERO)
+        .build_lazy()
+        .unwrap();
+    let held = pool.get().await.unwrap();
+    let start = Instant::now();
+    let r = pool.get().await.map(|o| *o);
+    assert!(
+        matches!(
+            r,
+            Err(PoolError::Timeout {
+                waited: Duration::ZERO,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    assert!(
+        start.elapsed() <= Duration::from_millis(1),
+        "{:?}",
+        start.elapsed()
+    );
+    let s = pool.status();
+    assert_eq!((s.timeouts, s.waiting), (1, 0), "{s:?}");
+    drop(held);
+    assert!(pool.get().await.is_ok(), "an idle object, no wait");
+}
+
+/// `Duration::MAX` means a create or a recycle may take as long as it
+/// takes.
+#[tokio::test(start_paused = true)]
+async fn create_and_recycle_timeouts_of_duration_max_are_no_limit() {
+    let pool = Pool::builder(Steered::default())
+        .create_timeout(Duration::MAX)
+        .recycle_timeout(Duration::MAX)
+        .build_lazy()
+        .unwrap();
+    let hour = 3_600_000_000_000;
+    pool.manager().create_delay_ns.store(hour, Ordering::SeqCst);
+    pool.manager()
+        .recycle_delay_ns
+        .store(hour, Ordering::SeqCst);
+    let id = *pool.get().await.unwrap();
+    assert_eq!(*pool.get().await.unwrap(), id, "recycled, not replaced");
+    let s = pool.status();
+    assert_eq!((s.created, s.discarded), (1, 0), "{s:?}");
+}
+
 /// `Duration::MAX` means no lifetime limit.
 #[tokio::test(start_paused = true)]
 async fn a_max_lifetime_of_duration_max_is_no_limit() {
