@@ -137,13 +137,7 @@ impl<T, E> State<T, E> {
     }
 
     /// Queues a caller whose wait ends at `deadline`, behind every waiter
-    /// whose wait ends no later. As all share one `wait_timeout`, that is
-    /// the order in which they first queued: a `get` that takes a new turn
-    /// (its object failed `recycle` above a reduced `max_size`) keeps the
-    /// deadline of its first, and so its place ahead of those who queued
-    /// after it. Deadlines then grow along the queue, which the one alarm,
-    /// set for the head's, relies on; a caller that becomes the head with a
-    /// deadline earlier than the alarm's has the alarm set afresh for it.
+    /// whose wait ends no later (see [`place`](Self::place)).
     fn enqueue(&mut self, deadline: Instant) -> usize {
         let w = Waiter {
             state: WaitState::Waiting,
@@ -157,18 +151,43 @@ impl<T, E> State<T, E> {
             self.waiters.push(w);
             self.waiters.len() - 1
         };
+        self.place(key, false);
+        key
+    }
+
+    /// Queues the waiter `key` in deadline order: behind every waiter whose
+    /// wait ends earlier, and behind those whose wait ends at the same time
+    /// too unless `ahead_of_ties`. As all share one `wait_timeout`, that is
+    /// the order in which they first queued: a `get` that takes a new turn
+    /// (its object failed `recycle` above a reduced `max_size`) keeps the
+    /// deadline of its first, and so its place ahead of those who queued
+    /// after it; a waiter that gives back a slot handed to it before a
+    /// resize down goes back to its place, which is at the head unless a
+    /// caller who queued before it took a new turn meanwhile. Deadlines
+    /// then grow along the queue, which the one alarm, set for the head's,
+    /// relies on; a waiter that becomes the head with a deadline earlier
+    /// than the alarm's has the alarm set afresh for it.
+    fn place(&mut self, key: usize, ahead_of_ties: bool) {
+        let mine = self.waiters[key].deadline;
         let waiters = &self.waiters;
         let at = self
             .queue
             .iter()
-            .rposition(|&k| waiters[k].deadline.is_none_or(|d| d <= deadline))
+            .rposition(|&k| match (waiters[k].deadline, mine) {
+                (Some(d), Some(mine)) if ahead_of_ties => d < mine,
+                (Some(d), Some(mine)) => d <= mine,
+                _ => true,
+            })
             .map_or(0, |i| i + 1);
         self.queue.insert(at, key);
         self.waiting += 1;
-        if self.live_head() == Some(key) && self.alarm_at.is_some_and(|at| deadline < at) {
+        let earlier = match (mine, self.alarm_at) {
+            (Some(mine), Some(at)) => mine < at,
+            _ => false,
+        };
+        if earlier && self.live_head() == Some(key) {
             self.alarm_at = None;
         }
-        key
     }
 
     /// The key of the oldest live waiter (cancelled ones at the head are
@@ -1487,14 +1506,13 @@ impl<M: Manager> Future for Wait<'_, M> {
             WaitState::Granted(Grant::Slot) if over => {
                 // A resize took the pool below its size since the slot was
                 // handed over: an object made in it would be dropped as it
-                // came back. The slot goes, and the caller waits at the head
-                // of the queue again, keeping its turn and its deadline (the
-                // earliest, so the alarm is set for it afresh).
+                // came back. The slot goes, and the caller waits in the
+                // queue again, keeping its turn and its deadline: at the
+                // head, as it was the oldest waiter, unless a caller who
+                // queued before it took a new turn meanwhile.
                 st.size -= 1;
                 st.waiters[key].state = WaitState::Waiting;
-                st.queue.push_front(key);
-                st.waiting += 1;
-                st.alarm_at = None;
+                st.place(key, true);
                 let arm = this.shared.register(&mut st, key, cx.waker(), this.start);
                 drop(st);
                 if let Some(deadline) = arm {
@@ -2320,8 +2338,9 @@ impl<M: Manager> Pool<M> {
     /// `get` creates an object the pool would drop: one whose object fails
     /// `recycle` waits in line for another, ahead of those who queued after
     /// it, and a waiter handed a free slot just before the resize gives it
-    /// up and keeps its place at the head of the line); growing lets queued
-    /// callers create objects in the new room. `0` is taken as `1`.
+    /// up and keeps its place in line, ahead of those who queued after it);
+    /// growing lets queued callers create objects in the new room. `0` is
+    /// taken as `1`.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -2670,6 +2689,14 @@ mod tests {
         assert_eq!(st.alarm_at, None, "to be set again, for the new head");
         assert_eq!(st.head_deadline(), Some(secs(1)));
         assert_eq!(st.waiting, 5);
+        // A waiter that gives back a slot goes ahead of those whose
+        // deadline is the same (they queued after it), not of earlier ones.
+        let f = st.enqueue(secs(5));
+        st.queue.pop_back();
+        st.waiting -= 1;
+        st.place(f, true);
+        assert_eq!(st.queue, [e, a, c, f, b, d]);
+        assert_eq!(st.waiting, 6);
         // A head that comes after an alarm set for an earlier deadline
         // leaves it: it goes off first, and hands the duty on.
         let mut st = state();

@@ -879,6 +879,56 @@ async fn a_slot_handed_back_keeps_the_waiter_deadline() {
     drop(a);
 }
 
+/// A waiter handed a slot before a resize down, that gives it back only
+/// after a caller who queued before it took a new turn, goes back in line
+/// behind that caller: each times out at its own deadline, the earlier
+/// one first.
+#[tokio::test(start_paused = true)]
+async fn a_slot_handed_back_after_an_earlier_new_turn_queues_behind_it() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(3)
+        .wait_timeout(Duration::from_secs(10))
+        .build_lazy()
+        .unwrap();
+    let a = pool.get().await.unwrap();
+    let b = pool.get().await.unwrap();
+    let c = pool.get().await.unwrap();
+    let start = Instant::now();
+    let first = {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let r = pool.get().await.map(|_| ());
+            (r, Instant::now())
+        })
+    };
+    settle().await; // in line from 0 s: deadline 10 s
+    sleep(Duration::from_secs(1)).await;
+    pool.manager()
+        .recycle_delay_ns
+        .store(1_000_000_000, Ordering::SeqCst);
+    let id = *c;
+    drop(c); // handed to `first`, which recycles it for up to 1 s
+    settle().await;
+    pool.manager().break_object(id); // and fails
+    let mut second = Box::pin(pool.get()); // in line from 1 s: deadline 11 s
+    assert!(futures::poll!(second.as_mut()).is_pending());
+    b.discard(); // its slot goes to `second`, not polled yet
+    pool.resize(1);
+    sleep(Duration::from_secs(1)).await; // `first` fails its recycle: a new turn
+    settle().await;
+    assert_eq!(pool.status().waiting, 1);
+    // `second` gives its slot back and queues again.
+    assert!(futures::poll!(second.as_mut()).is_pending());
+    assert_eq!(pool.status().waiting, 2);
+    let (r, at) = first.await.unwrap();
+    assert!(matches!(r, Err(PoolError::Timeout { .. })), "{r:?}");
+    assert_eq!(at - start, Duration::from_secs(10), "its own deadline");
+    let r = second.await.map(|_| ());
+    assert!(matches!(r, Err(PoolError::Timeout { .. })), "{r:?}");
+    assert_eq!(start.elapsed(), Duration::from_secs(11));
+    drop(a);
+}
+
 #[tokio::test(start_paused = true)]
 async fn detach_and_discard_free_their_slots() {
     let pool = pool(2).await;
