@@ -699,6 +699,12 @@ async fn both_held(wait: Duration) -> (Pool<Steered>, Pooled<Steered>, Pooled<St
     (pool, a, b)
 }
 
+/// A `get` in a task of its own, which holds what it gets.
+fn held_get(pool: &Pool<Steered>) -> tokio::task::JoinHandle<Pooled<Steered>> {
+    let pool = pool.clone();
+    tokio::spawn(async move { pool.get().await.unwrap() })
+}
+
 /// A `get` in a task of its own, reporting how it ended and when.
 fn timed_get(
     pool: &Pool<Steered>,
@@ -710,12 +716,16 @@ fn timed_get(
     })
 }
 
-/// A `get` that queued, was handed an object that then failed `recycle`
-/// after a resize down, and so waits in line again, waits only until the
-/// deadline it got when it first queued: `wait_timeout` bounds its wait in
-/// all, not each turn.
-#[tokio::test(start_paused = true)]
-async fn a_new_turn_after_a_failed_recycle_keeps_the_first_deadline() {
+/// Both objects of a pool with 10 s waits out, and a timed `get` queued at
+/// the start: after 4 s, object `b` (its id given) is handed to the `get`,
+/// which recycles it for up to 1 s.
+async fn a_getter_recycling() -> (
+    Pool<Steered>,
+    Pooled<Steered>,
+    tokio::task::JoinHandle<(Result<(), PoolError<TestError>>, Instant)>,
+    u64,
+    Instant,
+) {
     let (pool, a, b) = both_held(Duration::from_secs(10)).await;
     let start = Instant::now();
     let getter = timed_get(&pool);
@@ -725,8 +735,18 @@ async fn a_new_turn_after_a_failed_recycle_keeps_the_first_deadline() {
         .recycle_delay_ns
         .store(1_000_000_000, Ordering::SeqCst);
     let id = *b;
-    drop(b); // handed to the getter, which recycles it for up to 1 s
+    drop(b); // handed to the getter
     settle().await;
+    (pool, a, getter, id, start)
+}
+
+/// A `get` that queued, was handed an object that then failed `recycle`
+/// after a resize down, and so waits in line again, waits only until the
+/// deadline it got when it first queued: `wait_timeout` bounds its wait in
+/// all, not each turn.
+#[tokio::test(start_paused = true)]
+async fn a_new_turn_after_a_failed_recycle_keeps_the_first_deadline() {
+    let (pool, a, getter, id, start) = a_getter_recycling().await;
     pool.resize(1);
     pool.manager().break_object(id);
     let (r, at) = getter.await.unwrap();
@@ -742,30 +762,8 @@ async fn a_new_turn_after_a_failed_recycle_keeps_the_first_deadline() {
 /// deadline, not at the later deadline of the caller behind it.
 #[tokio::test(start_paused = true)]
 async fn a_new_turn_behind_a_later_waiter_keeps_the_first_deadline() {
-    let pool = Pool::builder(Steered::default())
-        .max_size(2)
-        .wait_timeout(Duration::from_secs(10))
-        .build_lazy()
-        .unwrap();
-    let a = pool.get().await.unwrap();
-    let b = pool.get().await.unwrap();
-    let start = Instant::now();
-    let waiter = |pool: Pool<Steered>| {
-        tokio::spawn(async move {
-            let r = pool.get().await.map(|o| *o);
-            (r, Instant::now())
-        })
-    };
-    let getter = waiter(pool.clone());
-    settle().await; // in line from the start
-    sleep(Duration::from_secs(4)).await;
-    pool.manager()
-        .recycle_delay_ns
-        .store(1_000_000_000, Ordering::SeqCst);
-    let id = *b;
-    drop(b); // handed to the getter, which recycles it for up to 1 s
-    settle().await;
-    let later = waiter(pool.clone()); // in line from 4 s: deadline 14 s
+    let (pool, a, getter, id, start) = a_getter_recycling().await;
+    let later = timed_get(&pool); // in line from 4 s: deadline 14 s
     settle().await;
     pool.resize(1);
     pool.manager().break_object(id);
@@ -785,16 +783,8 @@ async fn a_new_turn_behind_a_later_waiter_keeps_the_first_deadline() {
 /// the getter that takes a new turn before the caller queued after it.
 #[tokio::test(start_paused = true)]
 async fn a_new_turn_is_served_before_those_who_queued_later() {
-    let pool = Pool::builder(Steered::default())
-        .max_size(2)
-        .wait_timeout(Duration::from_secs(60))
-        .build_lazy()
-        .unwrap();
-    let a = pool.get().await.unwrap();
-    let b = pool.get().await.unwrap();
-    // Each waiter holds what it gets.
-    let waiter = |pool: Pool<Steered>| tokio::spawn(async move { pool.get().await.unwrap() });
-    let getter = waiter(pool.clone());
+    let (pool, a, b) = both_held(Duration::from_secs(60)).await;
+    let getter = held_get(&pool);
     settle().await;
     sleep(Duration::from_secs(1)).await;
     pool.manager()
@@ -803,7 +793,7 @@ async fn a_new_turn_is_served_before_those_who_queued_later() {
     let broken = *b;
     drop(b); // handed to the getter, which recycles it for up to 1 s
     settle().await;
-    let later = waiter(pool.clone());
+    let later = held_get(&pool);
     settle().await;
     pool.resize(1);
     pool.manager().break_object(broken);
@@ -829,15 +819,9 @@ async fn a_new_turn_is_served_before_those_who_queued_later() {
 #[tokio::test(start_paused = true)]
 async fn a_slot_handed_over_before_a_resize_down_makes_nothing() {
     let (pool, a, b) = both_held(Duration::from_secs(60)).await;
-    let first = {
-        let pool = pool.clone();
-        tokio::spawn(async move { pool.get().await.unwrap() })
-    };
+    let first = held_get(&pool);
     settle().await;
-    let second = {
-        let pool = pool.clone();
-        tokio::spawn(async move { *pool.get().await.unwrap() })
-    };
+    let second = held_get(&pool);
     settle().await;
     b.discard(); // its slot goes to the first waiter
     pool.resize(1);
@@ -851,7 +835,7 @@ async fn a_slot_handed_over_before_a_resize_down_makes_nothing() {
     settle().await;
     assert!(!second.is_finished());
     drop(got);
-    assert_eq!(second.await.unwrap(), id);
+    assert_eq!(*second.await.unwrap(), id);
     let s = pool.status();
     assert_eq!((s.size, s.created, s.timeouts), (1, 2, 0), "{s:?}");
 }
@@ -894,13 +878,7 @@ async fn a_slot_handed_back_after_an_earlier_new_turn_queues_behind_it() {
     let b = pool.get().await.unwrap();
     let c = pool.get().await.unwrap();
     let start = Instant::now();
-    let first = {
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            let r = pool.get().await.map(|_| ());
-            (r, Instant::now())
-        })
-    };
+    let first = timed_get(&pool);
     settle().await; // in line from 0 s: deadline 10 s
     sleep(Duration::from_secs(1)).await;
     pool.manager()
