@@ -1047,20 +1047,29 @@ impl Utf8LineCodec {
 mod tests {
     use super::*;
 
+    /// Feeds `input` to `codec` in 4 KiB reads; the frames it yields.
+    fn in_4k_reads<D: Decoder>(codec: &mut D, input: &[u8]) -> Vec<D::Item>
+    where
+        D::Error: fmt::Debug,
+    {
+        let mut buf = BytesMut::new();
+        let mut frames = Vec::new();
+        for chunk in input.chunks(4096) {
+            buf.extend_from_slice(chunk);
+            while let Some(frame) = codec.decode(&mut buf).unwrap() {
+                frames.push(frame);
+            }
+        }
+        frames
+    }
+
     #[test]
     fn one_mebibyte_line_in_4k_chunks_is_scanned_once() {
         let len = 1 << 20;
         let mut codec = LineCodec::new().with_max_length(len);
         let mut input = vec![b'a'; len];
         input.push(b'\n');
-        let mut buf = BytesMut::new();
-        let mut lines = Vec::new();
-        for chunk in input.chunks(4096) {
-            buf.extend_from_slice(chunk);
-            while let Some(line) = codec.decode(&mut buf).unwrap() {
-                lines.push(line);
-            }
-        }
+        let lines = in_4k_reads(&mut codec, &input);
         assert_eq!(lines.len(), 1);
         assert_eq!(lines[0].len(), len);
         assert_eq!(codec.scanned, len + 1, "every byte searched exactly once");
@@ -1072,15 +1081,8 @@ mod tests {
         let mut codec = Utf8LineCodec::new().with_max_length(text.len());
         let mut input = text.clone().into_bytes();
         input.extend_from_slice(b"\r\nok\n");
-        let mut buf = BytesMut::new();
-        let mut lines = Vec::new();
         // 4 KiB reads cut characters of two, three and four bytes.
-        for chunk in input.chunks(4096) {
-            buf.extend_from_slice(chunk);
-            while let Some(line) = codec.decode(&mut buf).unwrap() {
-                lines.push(line);
-            }
-        }
+        let lines = in_4k_reads(&mut codec, &input);
         assert_eq!(lines, [text.as_str(), "ok"]);
         assert_eq!(codec.inner.scanned, input.len(), "searched once");
         assert_eq!(
