@@ -2342,6 +2342,12 @@ impl<M: Manager> Pool<M> {
     /// growing lets queued callers create objects in the new room. `0` is
     /// taken as `1`.
     ///
+    /// # Panics
+    ///
+    /// If a discarded object's `Drop` panics, the panic goes on once the
+    /// callers handed a slot or an object were woken: the pool stays
+    /// consistent and goes on serving.
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
@@ -2370,11 +2376,7 @@ impl<M: Manager> Pool<M> {
             dropped.push(entry);
         }
         st.grant_free_slots(&mut wakers);
-        drop(st);
-        drop(dropped);
-        for w in wakers {
-            w.wake();
-        }
+        self.shared.unlock_and_wake(st, wakers, dropped);
     }
 
     /// Keeps only the idle objects for which `keep` returns `true`; returns
@@ -2387,7 +2389,8 @@ impl<M: Manager> Pool<M> {
     ///
     /// If `keep` panics, the panic goes on and none of its verdicts is
     /// applied: the idle objects stay in the pool, which goes on serving
-    /// as before.
+    /// as before. If a discarded object's `Drop` panics, the panic goes on
+    /// once the callers handed a slot or an object were woken.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -2422,11 +2425,7 @@ impl<M: Manager> Pool<M> {
         st.size -= n;
         st.discarded += n as u64;
         st.grant_free_slots(&mut wakers);
-        drop(st);
-        drop((removed, garbage));
-        for w in wakers {
-            w.wake();
-        }
+        self.shared.unlock_and_wake(st, wakers, (removed, garbage));
         n
     }
 
