@@ -5,11 +5,11 @@
 //! Decode groups measure the whole path a server takes per read: the input
 //! bytes are copied into a `BytesMut` read buffer (as a socket read would)
 //! and decoded to the last frame, either all at once (`whole`) or in 4 KiB
-//! reads (`chunked`). Each function has its own read buffer, kept across
-//! iterations as a connection keeps its own: the measurement is the codec
-//! and how it manages that buffer, not the allocator, and no function
-//! inherits a buffer shaped by another. The `memcpy` function does only the
-//! copy: the ceiling.
+//! reads (`chunked`). Each function has its own codec and read buffer, both
+//! kept across iterations as a connection keeps its own: the measurement is
+//! the codec and how it manages that buffer in a connection's steady state,
+//! not the allocator, and no function inherits a buffer shaped by another.
+//! The `memcpy` function does only the copy: the ceiling.
 //!
 //! The cells each goal compares are measured next to each other in time:
 //! for each frame size, the `whole` functions run with ours last, then the
@@ -131,16 +131,50 @@ fn memcpy_chunked(buf: &mut BytesMut, input: &[u8]) -> usize {
     n
 }
 
-/// One function under test: decodes (or copies) the input through the
-/// given read buffer.
-type Run = fn(&mut BytesMut, &[u8]) -> usize;
+/// One function under test, with its codec and read buffer: decodes (or
+/// copies) the input given.
+type Run = Box<dyn FnMut(&[u8]) -> usize>;
+
+/// Makes a function under test, in its fresh state.
+type MakeRun = fn() -> Run;
+
+/// `codec` with a read buffer of its own, fed whole.
+fn whole<D: Decoder + 'static>(mut codec: D) -> Run
+where
+    D::Error: std::fmt::Debug,
+{
+    let mut buf = BytesMut::new();
+    Box::new(move |input| decode_whole(&mut codec, &mut buf, input))
+}
+
+/// `codec` with a read buffer of its own, fed in 4 KiB reads.
+fn chunked<D: Decoder + 'static>(mut codec: D) -> Run
+where
+    D::Error: std::fmt::Debug,
+{
+    let mut buf = BytesMut::new();
+    Box::new(move |input| decode_chunked(&mut codec, &mut buf, input))
+}
+
+/// The copy alone, whole and in 4 KiB pieces.
+const MEMCPY: (&str, MakeRun, MakeRun) = (
+    "memcpy",
+    || {
+        let mut buf = BytesMut::new();
+        Box::new(move |input| memcpy_whole(&mut buf, input))
+    },
+    || {
+        let mut buf = BytesMut::new();
+        Box::new(move |input| memcpy_chunked(&mut buf, input))
+    },
+);
 
 fn decode_group(
     c: &mut Criterion,
     name: &str,
     sizes: &[usize],
     input: fn(usize) -> Vec<u8>,
-    functions: &[(&str, Run, Run)],
+    functions: &[(&str, MakeRun, MakeRun)],
 ) {
     for &size in sizes {
         let data = input(size);
@@ -158,11 +192,10 @@ fn decode_group(
             } else {
                 functions.iter().collect()
             };
-            for (id, run_whole, run_chunked) in order {
-                let run = if whole { run_whole } else { run_chunked };
-                let mut buf = BytesMut::new();
+            for (id, make_whole, make_chunked) in order {
+                let mut run = if whole { make_whole() } else { make_chunked() };
                 group.bench_with_input(BenchmarkId::new(*id, label(size)), &data, |b, data| {
-                    b.iter(|| run(&mut buf, data));
+                    b.iter(|| run(data));
                 });
             }
             group.finish();
@@ -179,20 +212,20 @@ fn lines(c: &mut Criterion) {
         &[
             (
                 "aqueduct",
-                |b, d| decode_whole(&mut Utf8LineCodec::new().with_max_length(MAX), b, d),
-                |b, d| decode_chunked(&mut Utf8LineCodec::new().with_max_length(MAX), b, d),
+                || whole(Utf8LineCodec::new().with_max_length(MAX)),
+                || chunked(Utf8LineCodec::new().with_max_length(MAX)),
             ),
             (
                 "aqueduct-bytes",
-                |b, d| decode_whole(&mut LineCodec::new().with_max_length(MAX), b, d),
-                |b, d| decode_chunked(&mut LineCodec::new().with_max_length(MAX), b, d),
+                || whole(LineCodec::new().with_max_length(MAX)),
+                || chunked(LineCodec::new().with_max_length(MAX)),
             ),
             (
                 "tokio-util",
-                |b, d| decode_whole(&mut LinesCodec::new_with_max_length(MAX), b, d),
-                |b, d| decode_chunked(&mut LinesCodec::new_with_max_length(MAX), b, d),
+                || whole(LinesCodec::new_with_max_length(MAX)),
+                || chunked(LinesCodec::new_with_max_length(MAX)),
             ),
-            ("memcpy", memcpy_whole, memcpy_chunked),
+            MEMCPY,
         ],
     );
 }
@@ -216,17 +249,25 @@ fn length(c: &mut Criterion) {
         &[
             (
                 "aqueduct",
-                |b, d| decode_whole(&mut ours_length(), b, d),
-                |b, d| decode_chunked(&mut ours_length(), b, d),
+                || whole(ours_length()),
+                || chunked(ours_length()),
             ),
             (
                 "tokio-util",
-                |b, d| decode_whole(&mut theirs_length(), b, d),
-                |b, d| decode_chunked(&mut theirs_length(), b, d),
+                || whole(theirs_length()),
+                || chunked(theirs_length()),
             ),
-            ("memcpy", memcpy_whole, memcpy_chunked),
+            MEMCPY,
         ],
     );
+}
+
+fn ours_delimiter() -> DelimiterCodec {
+    DelimiterCodec::any_of(b",;").with_max_length(MAX)
+}
+
+fn theirs_delimiter() -> AnyDelimiterCodec {
+    AnyDelimiterCodec::new_with_max_length(b",;".to_vec(), vec![b','], MAX)
 }
 
 fn delimiter(c: &mut Criterion) {
@@ -238,45 +279,13 @@ fn delimiter(c: &mut Criterion) {
         &[
             (
                 "aqueduct",
-                |b, d| {
-                    decode_whole(
-                        &mut DelimiterCodec::any_of(b",;").with_max_length(MAX),
-                        b,
-                        d,
-                    )
-                },
-                |b, d| {
-                    decode_chunked(
-                        &mut DelimiterCodec::any_of(b",;").with_max_length(MAX),
-                        b,
-                        d,
-                    )
-                },
+                || whole(ours_delimiter()),
+                || chunked(ours_delimiter()),
             ),
             (
                 "tokio-util",
-                |b, d| {
-                    decode_whole(
-                        &mut AnyDelimiterCodec::new_with_max_length(
-                            b",;".to_vec(),
-                            vec![b','],
-                            MAX,
-                        ),
-                        b,
-                        d,
-                    )
-                },
-                |b, d| {
-                    decode_chunked(
-                        &mut AnyDelimiterCodec::new_with_max_length(
-                            b",;".to_vec(),
-                            vec![b','],
-                            MAX,
-                        ),
-                        b,
-                        d,
-                    )
-                },
+                || whole(theirs_delimiter()),
+                || chunked(theirs_delimiter()),
             ),
         ],
     );
