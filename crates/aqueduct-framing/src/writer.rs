@@ -9,6 +9,11 @@
 //! The bytes on the wire are exactly those of
 //! [`LengthPrefixedCodec`]'s encoder with the same configuration, so the
 //! peer decodes them with a [`LengthPrefixedCodec`] as usual.
+//!
+//! [`FrameWriter`] is also a [`Sink`] of [`Bytes`], so a stream of payloads
+//! can be forwarded into it (`StreamExt::forward`) and the `SinkExt`
+//! methods of `futures` work on it, as on
+//! [`FramedWrite`](tokio_util::codec::FramedWrite).
 
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
@@ -16,6 +21,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes, BytesMut};
+use futures_sink::Sink;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::{FrameError, LengthPrefixedCodec};
@@ -297,6 +303,86 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     }
 }
 
+/// Frames each payload as [`FrameWriter::feed`] does, one frame in flight at
+/// a time and with no payload copy.
+///
+/// - `poll_ready` finishes the frame in flight (one that a cancelled
+///   [`FrameWriter::feed`] left, too); it is ready once none is left.
+/// - `start_send` queues the frame's header and payload without writing;
+///   an unframeable payload is refused there with the codec's error
+///   ([`FrameError::PayloadOverMax`], [`FrameError::PayloadTooLong`] or
+///   [`FrameError::PayloadTooShort`]), nothing is queued and the sink stays
+///   usable.
+/// - `poll_flush` finishes the frame in flight and flushes the writer.
+/// - `poll_close` finishes the frame in flight and shuts the writer down
+///   ([`AsyncWrite::poll_shutdown`], which flushes it).
+///
+/// Each of them keeps its progress in the writer, so a call that returns
+/// `Pending` (or a `SinkExt` future that is dropped) loses nothing: the
+/// next call goes on where it stopped. Write errors are
+/// [`FrameError::Io`]; an interrupted write is retried.
+///
+/// # Panics
+///
+/// `start_send` panics if a frame is still in flight, that is, if it was
+/// not preceded by a `poll_ready` that returned `Ready(Ok(()))` (the
+/// [`Sink`] contract; the `SinkExt` methods always do this).
+///
+/// ```
+/// use aqueduct_framing::{FrameWriter, LengthPrefixedCodec};
+/// use bytes::Bytes;
+/// use futures::{SinkExt, StreamExt, stream};
+/// use tokio_util::codec::FramedRead;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), aqueduct_framing::FrameError> {
+/// let (client, server) = tokio::io::duplex(64);
+/// let mut writer = FrameWriter::new(client, LengthPrefixedCodec::new());
+/// let reader = tokio::spawn(async move {
+///     let frames = FramedRead::new(server, LengthPrefixedCodec::new());
+///     frames.map(|frame| frame.unwrap()).collect::<Vec<_>>().await
+/// });
+///
+/// writer.send(Bytes::from_static(b"first")).await?;
+/// let rest = stream::iter(["second", "third"]).map(|s| Ok(Bytes::from(s)));
+/// rest.forward(&mut writer).await?; // flushes and shuts the writer down
+///
+/// assert_eq!(reader.await.unwrap(), ["first", "second", "third"]);
+/// # Ok(()) }
+/// ```
+impl<W: AsyncWrite + Unpin> Sink<Bytes> for FrameWriter<W> {
+    type Error = FrameError;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), FrameError>> {
+        self.get_mut().poll_drain(cx).map_err(FrameError::from)
+    }
+
+    fn start_send(self: Pin<&mut Self>, payload: Bytes) -> Result<(), FrameError> {
+        let this = self.get_mut();
+        assert!(
+            !this.has_pending(),
+            "FrameWriter::start_send called while a frame is in flight: call poll_ready first"
+        );
+        this.queue(payload)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), FrameError>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.io)
+            .poll_flush(cx)
+            .map_err(FrameError::from)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), FrameError>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.io)
+            .poll_shutdown(cx)
+            .map_err(FrameError::from)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,6 +453,22 @@ mod tests {
         let out = io.out.lock().unwrap();
         assert_eq!(&out[..4], &65_536u32.to_be_bytes());
         assert_eq!(&out[4..], &payload[..]);
+    }
+
+    #[tokio::test]
+    async fn sink_sends_one_vectored_write_per_frame() {
+        use futures::SinkExt;
+        let io = Trickle {
+            step: usize::MAX,
+            vectored: true,
+            ..Trickle::default()
+        };
+        let mut writer = FrameWriter::new(io.clone(), LengthPrefixedCodec::new());
+        let payload = Bytes::from(vec![7u8; 65_536]);
+        writer.send(payload.clone()).await.unwrap();
+        writer.send(payload.clone()).await.unwrap();
+        assert_eq!(*io.calls.lock().unwrap(), vec![2, 2]);
+        assert_eq!(io.out.lock().unwrap().len(), 2 * (4 + 65_536));
     }
 
     #[tokio::test]

@@ -3,9 +3,9 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use aqueduct_framing::{FrameWriter, LengthPrefixedCodec};
+use aqueduct_framing::{FrameError, FrameWriter, LengthPrefixedCodec};
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{FutureExt, Sink, SinkExt, StreamExt};
 use tokio::io::AsyncWrite;
 use tokio_util::codec::FramedRead;
 
@@ -39,6 +39,8 @@ struct Stuttering {
     out: Vec<u8>,
     step: usize,
     pending_next: bool,
+    flushes: usize,
+    shut_down: bool,
 }
 
 impl AsyncWrite for Stuttering {
@@ -58,11 +60,13 @@ impl AsyncWrite for Stuttering {
         Poll::Ready(Ok(n))
     }
 
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_flush(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.flushes += 1;
         Poll::Ready(Ok(()))
     }
 
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_shutdown(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.shut_down = true;
         Poll::Ready(Ok(()))
     }
 }
@@ -133,4 +137,79 @@ async fn a_written_payload_is_not_kept_alive() {
         dropped.load(Ordering::SeqCst),
         "the writer still holds the payload it has written"
     );
+}
+
+fn one_byte_at_a_time() -> FrameWriter<Stuttering> {
+    let io = Stuttering {
+        step: 1,
+        ..Stuttering::default()
+    };
+    FrameWriter::new(
+        io,
+        LengthPrefixedCodec::builder().length_field_width(1).build(),
+    )
+}
+
+#[tokio::test]
+async fn sink_writes_whole_frames_one_byte_at_a_time() {
+    let mut writer = one_byte_at_a_time();
+    writer.feed(Bytes::from_static(b"ab")).await.unwrap();
+    writer.feed(Bytes::new()).await.unwrap();
+    assert_eq!(writer.get_ref().flushes, 0);
+    writer.send(Bytes::from_static(b"xyz")).await.unwrap();
+    assert_eq!(writer.get_ref().flushes, 1);
+    assert!(!writer.has_pending());
+    assert_eq!(writer.get_ref().out, b"\x02ab\x00\x03xyz");
+}
+
+#[tokio::test]
+async fn forward_writes_every_frame_and_shuts_the_writer_down() {
+    let mut writer = one_byte_at_a_time();
+    let payloads = futures::stream::iter(["a", "", "bcd"]).map(|s| Ok(Bytes::from(s)));
+    payloads.forward(&mut writer).await.unwrap();
+    assert_eq!(writer.get_ref().out, b"\x01a\x00\x03bcd");
+    assert!(writer.get_ref().shut_down);
+}
+
+#[tokio::test]
+async fn close_finishes_the_frame_in_flight_then_shuts_down() {
+    let mut writer = one_byte_at_a_time();
+    // Queued, one byte written, then the writer is not ready: cut short.
+    assert!(
+        writer
+            .send(Bytes::from_static(b"abc"))
+            .now_or_never()
+            .is_none()
+    );
+    assert!(writer.has_pending());
+    assert!(!writer.get_ref().shut_down);
+    writer.close().await.unwrap();
+    assert!(!writer.has_pending());
+    assert_eq!(writer.get_ref().out, b"\x03abc");
+    assert!(writer.get_ref().shut_down);
+}
+
+#[tokio::test]
+async fn sink_refuses_an_unframeable_payload_and_goes_on() {
+    let mut writer = one_byte_at_a_time();
+    let err = writer.send(Bytes::from(vec![0; 256])).await.unwrap_err();
+    assert!(matches!(
+        err,
+        FrameError::PayloadTooLong { len: 256, max: 255 }
+    ));
+    assert!(!writer.has_pending());
+    writer.send(Bytes::from_static(b"ok")).await.unwrap();
+    assert_eq!(writer.get_ref().out, b"\x02ok");
+}
+
+#[test]
+#[should_panic(expected = "poll_ready first")]
+fn start_send_with_a_frame_in_flight_panics() {
+    let mut writer = one_byte_at_a_time();
+    let mut writer = Pin::new(&mut writer);
+    writer
+        .as_mut()
+        .start_send(Bytes::from_static(b"ab"))
+        .unwrap();
+    let _ = writer.as_mut().start_send(Bytes::from_static(b"cd"));
 }
