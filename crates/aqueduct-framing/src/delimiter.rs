@@ -51,8 +51,8 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use memchr::memmem;
 use tokio_util::codec::{Decoder, Encoder};
 
-use crate::FrameError;
 use crate::buf::{DEFAULT_RELEASE_THRESHOLD, Sizing, release_excess, truncated};
+use crate::{FrameError, Utf8Bytes};
 
 /// Default maximum frame length for delimited frames: 64 KiB.
 ///
@@ -109,9 +109,9 @@ impl Search {
 /// ([`DelimiterCodec::any_of`]).
 ///
 /// See the [module docs](self) for the wire format and limits. Encoders take
-/// `&[u8]`, `&str`, `Vec<u8>`, `String` and [`Bytes`], refuse a payload that
-/// contains the delimiter, and append the delimiter (for a set, its first
-/// byte).
+/// `&[u8]`, `&str`, `Vec<u8>`, `String`, [`Bytes`] and [`Utf8Bytes`],
+/// refuse a payload that contains the delimiter, and append the delimiter
+/// (for a set, its first byte).
 ///
 /// ```
 /// use aqueduct_framing::DelimiterCodec;
@@ -503,6 +503,7 @@ delimiter_encoders!(
     Vec<u8> => |payload| &payload,
     String => |payload| payload.as_bytes(),
     Bytes => |payload| &payload,
+    Utf8Bytes => |payload| payload.as_bytes(),
 );
 
 #[cfg(test)]

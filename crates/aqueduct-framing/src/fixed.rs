@@ -28,14 +28,14 @@
 use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
-use crate::FrameError;
 use crate::buf::{reserve_exact, truncated};
+use crate::{FrameError, Utf8Bytes};
 
 /// Decodes and encodes frames of exactly `n` bytes.
 ///
 /// Decoded frames are [`Bytes`] split from the read buffer, never copied.
-/// Encoders take `&[u8]`, `Vec<u8>` and [`Bytes`] and refuse a payload that
-/// is not exactly `n` bytes.
+/// Encoders take `&[u8]`, `&str`, `Vec<u8>`, `String`, [`Bytes`] and
+/// [`Utf8Bytes`] and refuse a payload that is not exactly `n` bytes.
 ///
 /// ```
 /// use aqueduct_framing::FixedSizeCodec;
@@ -127,26 +127,23 @@ impl Decoder for FixedSizeCodec {
     }
 }
 
-impl Encoder<&[u8]> for FixedSizeCodec {
-    type Error = FrameError;
+macro_rules! fixed_encoders {
+    ($($item:ty => |$v:ident| $bytes:expr),* $(,)?) => {$(
+        impl Encoder<$item> for FixedSizeCodec {
+            type Error = FrameError;
 
-    fn encode(&mut self, payload: &[u8], dst: &mut BytesMut) -> Result<(), FrameError> {
-        self.encode_slice(payload, dst)
-    }
+            fn encode(&mut self, $v: $item, dst: &mut BytesMut) -> Result<(), FrameError> {
+                self.encode_slice($bytes, dst)
+            }
+        }
+    )*};
 }
 
-impl Encoder<Vec<u8>> for FixedSizeCodec {
-    type Error = FrameError;
-
-    fn encode(&mut self, payload: Vec<u8>, dst: &mut BytesMut) -> Result<(), FrameError> {
-        self.encode_slice(&payload, dst)
-    }
-}
-
-impl Encoder<Bytes> for FixedSizeCodec {
-    type Error = FrameError;
-
-    fn encode(&mut self, payload: Bytes, dst: &mut BytesMut) -> Result<(), FrameError> {
-        self.encode_slice(&payload, dst)
-    }
-}
+fixed_encoders!(
+    &[u8] => |payload| payload,
+    &str => |payload| payload.as_bytes(),
+    Vec<u8> => |payload| &payload,
+    String => |payload| payload.as_bytes(),
+    Bytes => |payload| &payload,
+    Utf8Bytes => |payload| payload.as_bytes(),
+);

@@ -74,10 +74,10 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
-use crate::FrameError;
 use crate::buf::{
     DEFAULT_RELEASE_THRESHOLD, READ_SLACK, grow_within, release_excess, reserve_exact, truncated,
 };
+use crate::{FrameError, Utf8Bytes};
 
 /// Most memory a header alone makes the decoder reserve: the default
 /// maximum frame length and one read.
@@ -555,7 +555,8 @@ impl LengthPrefixedBuilder {
 /// [`LengthPrefixedCodec::builder`]; [`LengthPrefixedCodec::new`] gives the
 /// defaults: a 4-byte big-endian length, header stripped, 8 MiB maximum.
 ///
-/// Encoders take `&[u8]`, `Vec<u8>` and [`Bytes`]. For large payloads on a
+/// Encoders take `&[u8]`, `&str`, `Vec<u8>`, `String`, [`Bytes`] and
+/// [`Utf8Bytes`]. For large payloads on a
 /// socket, [`FrameWriter`](crate::FrameWriter) sends the header and the
 /// payload without copying the payload into a write buffer.
 ///
@@ -946,29 +947,26 @@ impl LengthPrefixedCodec {
     }
 }
 
-impl Encoder<&[u8]> for LengthPrefixedCodec {
-    type Error = FrameError;
+macro_rules! length_encoders {
+    ($($item:ty => |$v:ident| $bytes:expr),* $(,)?) => {$(
+        impl Encoder<$item> for LengthPrefixedCodec {
+            type Error = FrameError;
 
-    fn encode(&mut self, payload: &[u8], dst: &mut BytesMut) -> Result<(), FrameError> {
-        self.encode_slice(payload, dst)
-    }
+            fn encode(&mut self, $v: $item, dst: &mut BytesMut) -> Result<(), FrameError> {
+                self.encode_slice($bytes, dst)
+            }
+        }
+    )*};
 }
 
-impl Encoder<Bytes> for LengthPrefixedCodec {
-    type Error = FrameError;
-
-    fn encode(&mut self, payload: Bytes, dst: &mut BytesMut) -> Result<(), FrameError> {
-        self.encode_slice(&payload, dst)
-    }
-}
-
-impl Encoder<Vec<u8>> for LengthPrefixedCodec {
-    type Error = FrameError;
-
-    fn encode(&mut self, payload: Vec<u8>, dst: &mut BytesMut) -> Result<(), FrameError> {
-        self.encode_slice(&payload, dst)
-    }
-}
+length_encoders!(
+    &[u8] => |payload| payload,
+    &str => |payload| payload.as_bytes(),
+    Vec<u8> => |payload| &payload,
+    String => |payload| payload.as_bytes(),
+    Bytes => |payload| &payload,
+    Utf8Bytes => |payload| payload.as_bytes(),
+);
 
 #[cfg(test)]
 mod tests {
