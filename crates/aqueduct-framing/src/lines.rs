@@ -66,6 +66,42 @@ pub const DEFAULT_MAX_LINE_LENGTH: usize = 64 * 1024;
 /// without a copy. See the [module docs](self) for the wire format and
 /// limits.
 ///
+/// Encoders take `&str`, `String`, `&[u8]`, `Vec<u8>`, [`Bytes`] and
+/// [`Utf8Bytes`] and append `\n` (or `\r\n`, see
+/// [`LineCodec::with_crlf`]). They write nothing and refuse, so that every
+/// line written decodes back to itself:
+///
+/// - a line holding a `\n`: [`FrameError::DelimiterInPayload`];
+/// - a line ending in `\r` when lines end with `\n`, as the `\r` would be
+///   read as part of the terminator: [`FrameError::DelimiterInPayload`]
+///   (with `\r\n` endings such a line is written and reads back whole);
+/// - a line longer than [`LineCodec::max_length`]:
+///   [`FrameError::PayloadOverMax`].
+///
+/// ```
+/// use aqueduct_framing::{FrameError, LineCodec};
+/// use bytes::BytesMut;
+/// use tokio_util::codec::{Decoder, Encoder};
+///
+/// let mut out = BytesMut::new();
+/// let mut lf = LineCodec::new().with_max_length(8);
+/// assert!(matches!(
+///     lf.encode("a\r", &mut out),
+///     Err(FrameError::DelimiterInPayload { position: 1 })
+/// ));
+/// assert!(matches!(
+///     lf.encode("123456789", &mut out),
+///     Err(FrameError::PayloadOverMax { len: 9, max: 8 })
+/// ));
+/// assert!(out.is_empty());
+///
+/// let mut crlf = LineCodec::new().with_crlf(true);
+/// crlf.encode("a\r", &mut out)?;
+/// assert_eq!(&out[..], b"a\r\r\n");
+/// assert_eq!(crlf.decode(&mut out)?.unwrap(), "a\r");
+/// # Ok::<(), FrameError>(())
+/// ```
+///
 /// ```
 /// use aqueduct_framing::LineCodec;
 /// use bytes::BytesMut;
