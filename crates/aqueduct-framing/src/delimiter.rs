@@ -49,10 +49,10 @@ use std::fmt;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use memchr::memmem;
-use tokio_util::codec::{Decoder, Encoder};
+use tokio_util::codec::Decoder;
 
+use crate::FrameError;
 use crate::buf::{DEFAULT_RELEASE_THRESHOLD, Sizing, release_excess, truncated};
-use crate::{FrameError, Utf8Bytes};
 
 /// Default maximum frame length for delimited frames: 64 KiB.
 ///
@@ -109,7 +109,7 @@ impl Search {
 /// ([`DelimiterCodec::any_of`]).
 ///
 /// See the [module docs](self) for the wire format and limits. Encoders take
-/// `&[u8]`, `&str`, `Vec<u8>`, `String`, [`Bytes`] and [`Utf8Bytes`],
+/// `&[u8]`, `&str`, `Vec<u8>`, `String`, [`Bytes`] and [`Utf8Bytes`](crate::Utf8Bytes),
 /// refuse a payload that contains the delimiter, and append the delimiter
 /// (for a set, its first byte).
 ///
@@ -485,30 +485,12 @@ impl DelimiterCodec {
     }
 }
 
-macro_rules! delimiter_encoders {
-    ($($item:ty => |$v:ident| $bytes:expr),* $(,)?) => {$(
-        impl Encoder<$item> for DelimiterCodec {
-            type Error = FrameError;
-
-            fn encode(&mut self, $v: $item, dst: &mut BytesMut) -> Result<(), FrameError> {
-                self.encode_slice($bytes, dst)
-            }
-        }
-    )*};
-}
-
-delimiter_encoders!(
-    &[u8] => |payload| payload,
-    &str => |payload| payload.as_bytes(),
-    Vec<u8> => |payload| &payload,
-    String => |payload| payload.as_bytes(),
-    Bytes => |payload| &payload,
-    Utf8Bytes => |payload| payload.as_bytes(),
-);
+encoders!(DelimiterCodec, encode_slice);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio_util::codec::Encoder;
 
     #[test]
     fn sequence_split_across_calls_is_found() {

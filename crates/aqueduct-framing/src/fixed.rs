@@ -26,16 +26,16 @@
 //! since their next frame may be small).
 
 use bytes::{Bytes, BytesMut};
-use tokio_util::codec::{Decoder, Encoder};
+use tokio_util::codec::Decoder;
 
+use crate::FrameError;
 use crate::buf::{reserve_exact, truncated};
-use crate::{FrameError, Utf8Bytes};
 
 /// Decodes and encodes frames of exactly `n` bytes.
 ///
 /// Decoded frames are [`Bytes`] split from the read buffer, never copied.
 /// Encoders take `&[u8]`, `&str`, `Vec<u8>`, `String`, [`Bytes`] and
-/// [`Utf8Bytes`] and refuse a payload that is not exactly `n` bytes.
+/// [`Utf8Bytes`](crate::Utf8Bytes) and refuse a payload that is not exactly `n` bytes.
 ///
 /// ```
 /// use aqueduct_framing::FixedSizeCodec;
@@ -127,23 +127,4 @@ impl Decoder for FixedSizeCodec {
     }
 }
 
-macro_rules! fixed_encoders {
-    ($($item:ty => |$v:ident| $bytes:expr),* $(,)?) => {$(
-        impl Encoder<$item> for FixedSizeCodec {
-            type Error = FrameError;
-
-            fn encode(&mut self, $v: $item, dst: &mut BytesMut) -> Result<(), FrameError> {
-                self.encode_slice($bytes, dst)
-            }
-        }
-    )*};
-}
-
-fixed_encoders!(
-    &[u8] => |payload| payload,
-    &str => |payload| payload.as_bytes(),
-    Vec<u8> => |payload| &payload,
-    String => |payload| payload.as_bytes(),
-    Bytes => |payload| &payload,
-    Utf8Bytes => |payload| payload.as_bytes(),
-);
+encoders!(FixedSizeCodec, encode_slice);

@@ -72,12 +72,12 @@
 //! with `Ok(None)`, not with a second report of the same frame.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use tokio_util::codec::{Decoder, Encoder};
+use tokio_util::codec::Decoder;
 
+use crate::FrameError;
 use crate::buf::{
     DEFAULT_RELEASE_THRESHOLD, READ_SLACK, grow_within, release_excess, reserve_exact, truncated,
 };
-use crate::{FrameError, Utf8Bytes};
 
 /// Most memory a header alone makes the decoder reserve: the default
 /// maximum frame length and one read.
@@ -556,7 +556,7 @@ impl LengthPrefixedBuilder {
 /// defaults: a 4-byte big-endian length, header stripped, 8 MiB maximum.
 ///
 /// Encoders take `&[u8]`, `&str`, `Vec<u8>`, `String`, [`Bytes`] and
-/// [`Utf8Bytes`]. For large payloads on a
+/// [`Utf8Bytes`](crate::Utf8Bytes). For large payloads on a
 /// socket, [`FrameWriter`](crate::FrameWriter) sends the header and the
 /// payload without copying the payload into a write buffer.
 ///
@@ -947,30 +947,12 @@ impl LengthPrefixedCodec {
     }
 }
 
-macro_rules! length_encoders {
-    ($($item:ty => |$v:ident| $bytes:expr),* $(,)?) => {$(
-        impl Encoder<$item> for LengthPrefixedCodec {
-            type Error = FrameError;
-
-            fn encode(&mut self, $v: $item, dst: &mut BytesMut) -> Result<(), FrameError> {
-                self.encode_slice($bytes, dst)
-            }
-        }
-    )*};
-}
-
-length_encoders!(
-    &[u8] => |payload| payload,
-    &str => |payload| payload.as_bytes(),
-    Vec<u8> => |payload| &payload,
-    String => |payload| payload.as_bytes(),
-    Bytes => |payload| &payload,
-    Utf8Bytes => |payload| payload.as_bytes(),
-);
+encoders!(LengthPrefixedCodec, encode_slice);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio_util::codec::Encoder;
 
     #[test]
     fn varint_round_trips_edges() {

@@ -55,6 +55,35 @@
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+/// Implements `Encoder<T>` for a codec by handing `$method` the payload's
+/// bytes: for the six payload types every codec takes, framed as they are,
+/// or for the types and conversions given.
+macro_rules! encoders {
+    ($codec:ty, $method:ident) => {
+        encoders!($codec, $method:
+            &[u8] => |payload| payload,
+            &str => |payload| payload.as_bytes(),
+            Vec<u8> => |payload| &payload,
+            String => |payload| payload.as_bytes(),
+            bytes::Bytes => |payload| &payload,
+            $crate::Utf8Bytes => |payload| payload.as_bytes(),
+        );
+    };
+    ($codec:ty, $method:ident: $($item:ty => |$v:ident| $bytes:expr),* $(,)?) => {$(
+        impl tokio_util::codec::Encoder<$item> for $codec {
+            type Error = $crate::FrameError;
+
+            fn encode(
+                &mut self,
+                $v: $item,
+                dst: &mut bytes::BytesMut,
+            ) -> Result<(), $crate::FrameError> {
+                self.$method($bytes, dst)
+            }
+        }
+    )*};
+}
+
 mod buf;
 pub mod delimiter;
 pub mod error;

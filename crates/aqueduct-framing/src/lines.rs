@@ -47,7 +47,7 @@ use std::fmt;
 use std::ops::{Deref, RangeBounds};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use tokio_util::codec::{Decoder, Encoder};
+use tokio_util::codec::Decoder;
 
 use crate::FrameError;
 use crate::buf::{DEFAULT_RELEASE_THRESHOLD, Sizing, release_excess, truncated};
@@ -470,26 +470,7 @@ impl Decoder for LineCodec {
     }
 }
 
-macro_rules! line_encoders {
-    ($codec:ty: $($item:ty => |$v:ident| $bytes:expr),* $(,)?) => {$(
-        impl Encoder<$item> for $codec {
-            type Error = FrameError;
-
-            fn encode(&mut self, $v: $item, dst: &mut BytesMut) -> Result<(), FrameError> {
-                self.encode_line($bytes, dst)
-            }
-        }
-    )*};
-}
-
-line_encoders!(LineCodec:
-    &str => |line| line.as_bytes(),
-    String => |line| line.as_bytes(),
-    &[u8] => |line| line,
-    Vec<u8> => |line| &line,
-    Bytes => |line| &line,
-    Utf8Bytes => |line| line.as_bytes(),
-);
+encoders!(LineCodec, encode_line);
 
 /// Text backed by [`Bytes`]: a cheaply clonable, immutable `str` that shares
 /// the read buffer it was split from.
@@ -1056,7 +1037,7 @@ impl Decoder for Utf8LineCodec {
     }
 }
 
-line_encoders!(Utf8LineCodec:
+encoders!(Utf8LineCodec, encode_line:
     &str => |line| line.as_bytes(),
     String => |line| line.as_bytes(),
     &[u8] => |line| text(line)?,
@@ -1082,6 +1063,7 @@ impl Utf8LineCodec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio_util::codec::Encoder;
 
     /// Feeds `input` to `codec` in 4 KiB reads; the frames it yields.
     fn in_4k_reads<D: Decoder>(codec: &mut D, input: &[u8]) -> Vec<D::Item>

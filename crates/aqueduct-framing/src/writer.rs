@@ -439,15 +439,21 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn one_vectored_write_per_frame() {
+    /// A writer on a vectored `Trickle` that takes all it is given at once,
+    /// and a 64 KiB payload.
+    fn vectored_writer() -> (Trickle, FrameWriter<Trickle>, Bytes) {
         let io = Trickle {
             step: usize::MAX,
             vectored: true,
             ..Trickle::default()
         };
-        let mut writer = FrameWriter::new(io.clone(), LengthPrefixedCodec::new());
-        let payload = Bytes::from(vec![7u8; 65_536]);
+        let writer = FrameWriter::new(io.clone(), LengthPrefixedCodec::new());
+        (io, writer, Bytes::from(vec![7u8; 65_536]))
+    }
+
+    #[tokio::test]
+    async fn one_vectored_write_per_frame() {
+        let (io, mut writer, payload) = vectored_writer();
         writer.write_frame(payload.clone()).await.unwrap();
         assert_eq!(*io.calls.lock().unwrap(), vec![2]);
         let out = io.out.lock().unwrap();
@@ -458,13 +464,7 @@ mod tests {
     #[tokio::test]
     async fn sink_sends_one_vectored_write_per_frame() {
         use futures::SinkExt;
-        let io = Trickle {
-            step: usize::MAX,
-            vectored: true,
-            ..Trickle::default()
-        };
-        let mut writer = FrameWriter::new(io.clone(), LengthPrefixedCodec::new());
-        let payload = Bytes::from(vec![7u8; 65_536]);
+        let (io, mut writer, payload) = vectored_writer();
         writer.send(payload.clone()).await.unwrap();
         writer.send(payload.clone()).await.unwrap();
         assert_eq!(*io.calls.lock().unwrap(), vec![2, 2]);
