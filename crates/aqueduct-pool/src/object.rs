@@ -214,6 +214,9 @@ impl Track {
 /// past its lifetime, or beyond a reduced `max_size` is discarded and its
 /// slot handed to the next waiter.
 ///
+/// A `Pooled` is `Send`, so it can be held across an `.await` in a spawned
+/// task or handed to another task, and `Sync` when the object is.
+///
 /// # Examples
 ///
 /// ```

@@ -1650,7 +1650,8 @@ async fn lazy_timeout<F: Future>(limit: Duration, fut: F) -> (Option<F::Output>,
 
 /// A fair, cancel-safe pool of objects made by a [`Manager`].
 ///
-/// Cloning a `Pool` is cheap and gives another handle to the same pool.
+/// Cloning a `Pool` is cheap and gives another handle to the same pool; a
+/// handle is `Send + Sync`, to share between tasks and threads.
 ///
 /// - An idle object is checked out and given back without a lock (in the
 ///   default [`Order::Local`]): idle objects sit one per cache line and each

@@ -1832,3 +1832,34 @@ async fn a_background_top_up_rests_while_max_size_is_below_min_idle() {
     pool.close().await.unwrap();
     task.await.unwrap();
 }
+
+/// A manager whose objects can be sent but not shared (`Cell` is `!Sync`).
+struct Unshared;
+
+impl aqueduct_pool::Manager for Unshared {
+    type Object = std::cell::Cell<u32>;
+    type Error = std::convert::Infallible;
+
+    async fn create(&self) -> Result<Self::Object, Self::Error> {
+        Ok(std::cell::Cell::new(0))
+    }
+}
+
+/// The pool is a handle to share between tasks and threads; a checked-out
+/// object can move to another task, and is shared between threads exactly
+/// when its object can be. Compiling is the test.
+#[test]
+fn pool_and_guard_cross_threads_as_documented() {
+    fn handle<T: Clone + Send + Sync + std::fmt::Debug + 'static>() {}
+    fn sendable<T: Send + 'static>() {}
+    fn shareable<T: Send + Sync + std::fmt::Debug + 'static>() {}
+    fn error<T: std::error::Error + Send + Sync + 'static>() {}
+
+    handle::<Pool<Steered>>();
+    handle::<Pool<Unshared>>();
+    shareable::<Pooled<Steered>>();
+    sendable::<Pooled<Unshared>>();
+    error::<PoolError<TestError>>();
+    shareable::<aqueduct_pool::Status>();
+    shareable::<Holder>();
+}
