@@ -1810,12 +1810,15 @@ impl<M: Manager> Pool<M> {
     }
 
     /// Creates objects until the pool holds `min_idle` idle ones (or is
-    /// full); returns how many were made.
+    /// full, or callers are queued: they create what they need
+    /// themselves); returns how many were made.
     ///
-    /// The pool never runs this on its own in the background: checkouts top
-    /// up lazily (one object per checkout that finds the pool below
-    /// `min_idle`). Call it from a task of your own to keep spare objects
-    /// warm after a burst of discards.
+    /// The pool never runs this on its own: checkouts top up lazily (one
+    /// object per checkout that finds fewer than `min_idle` objects alive).
+    /// Call it when spare objects should be ready now, say after
+    /// [`retain`](Pool::retain) removed some, or start
+    /// [`top_up_in_background`](Pool::top_up_in_background) to replace
+    /// discarded objects as soon as they go.
     ///
     /// # Errors
     ///
