@@ -63,7 +63,25 @@ pub enum PoolError<E> {
         /// The configured `create_timeout`.
         timeout: Duration,
     },
-    /// `try_get` found no idle object and no room to create one.
+    /// [`Pool::try_get`](crate::Pool::try_get) found no clean idle object
+    /// to hand out at once. It never creates one, so a pool with room left
+    /// but nothing idle says this too; nor does it go ahead of callers
+    /// queued in `get`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use aqueduct_pool::{Manager, Pool, PoolError};
+    /// # struct Unit;
+    /// # impl Manager for Unit { type Object = (); type Error = ();
+    /// #     async fn create(&self) -> Result<(), ()> { Ok(()) } }
+    /// let pool = Pool::builder(Unit).max_size(4).build_lazy().unwrap();
+    /// let err = pool.try_get().unwrap_err(); // room for 4, none made yet
+    /// assert!(matches!(err, PoolError::Exhausted { in_use: 0, max_size: 4 }));
+    /// drop(pool.get().await.unwrap()); // `get` creates one
+    /// assert!(pool.try_get().is_ok());
+    /// # }
+    /// ```
     #[error("no idle object ({in_use} of {max_size} in use)")]
     Exhausted {
         /// Objects checked out or being made.
