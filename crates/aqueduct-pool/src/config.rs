@@ -354,7 +354,10 @@ impl<M: Manager> Builder<M> {
     setter! {
         /// Each object's lifetime is `max_lifetime` minus a random share of
         /// this (default zero), drawn from a seeded generator
-        /// ([`jitter_seed`](Builder::jitter_seed)).
+        /// ([`jitter_seed`](Builder::jitter_seed)). A jitter above
+        /// `max_lifetime` counts as `max_lifetime`, so some objects may then
+        /// be discarded at their first checkout or return. Without
+        /// `max_lifetime` it does nothing.
         ///
         /// ```
         /// # use std::time::Duration;
