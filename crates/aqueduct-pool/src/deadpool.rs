@@ -18,22 +18,43 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {
-//! use aqueduct_pool::Manager;
-//! use aqueduct_pool::deadpool::{Adapter, DeadPool};
+//! use aqueduct_pool::deadpool::{Adapter, DeadPool, managed};
+//! use aqueduct_pool::{Manager, Meta};
 //!
-//! struct Unit;
-//! impl Manager for Unit {
-//!     type Object = ();
+//! /// Reusable buffers, cleared before each reuse.
+//! struct Buffers;
+//! impl Manager for Buffers {
+//!     type Object = Vec<u8>;
 //!     type Error = std::convert::Infallible;
-//!     async fn create(&self) -> Result<(), Self::Error> { Ok(()) }
+//!     async fn create(&self) -> Result<Vec<u8>, Self::Error> {
+//!         Ok(Vec::with_capacity(64))
+//!     }
+//!     async fn recycle(&self, buf: &mut Vec<u8>, _meta: &Meta) -> Result<(), Self::Error> {
+//!         buf.clear();
+//!         Ok(())
+//!     }
+//!     fn is_broken(&self, buf: &Vec<u8>) -> bool {
+//!         buf.capacity() > 1024 // grew too big to keep
+//!     }
 //! }
 //!
-//! let pool: DeadPool<Unit> = deadpool::managed::Pool::builder(Adapter::new(Unit))
+//! // The same manager, unchanged, on deadpool.
+//! let pool: DeadPool<Buffers> = managed::Pool::builder(Adapter::new(Buffers))
 //!     .max_size(4)
 //!     .build()
 //!     .unwrap();
-//! let obj = pool.get().await.unwrap();
-//! # drop(obj);
+//! let mut buf = pool.get().await.unwrap();
+//! buf.extend_from_slice(b"hello");
+//! drop(buf);
+//! let buf = pool.get().await.unwrap();
+//! assert!(buf.is_empty()); // our `recycle` ran
+//! drop(buf);
+//!
+//! let mut big = pool.get().await.unwrap();
+//! big.reserve(4096);
+//! drop(big);
+//! let fresh = pool.get().await.unwrap();
+//! assert!(fresh.capacity() < 4096); // `is_broken` dropped the big one
 //! # }
 //! ```
 
