@@ -11,9 +11,13 @@ use crate::object::Meta;
 ///
 /// - [`create`](Manager::create) when it needs a new object (bounded by the
 ///   pool's `create_timeout`),
-/// - [`recycle`](Manager::recycle) at every checkout of an idle object, a
-///   health check or reset (bounded by `recycle_timeout`; an error or a
-///   timeout discards the object and the caller gets another one),
+/// - [`recycle`](Manager::recycle) at every checkout of an idle object by
+///   [`Pool::get`](crate::Pool::get), a health check or reset (bounded by
+///   `recycle_timeout`; an error or a timeout discards the object and the
+///   caller gets another one). [`Pool::try_get`](crate::Pool::try_get),
+///   which cannot wait, hands out an idle object without it: a pool whose
+///   objects must be reset before every reuse should be served by `get`
+///   only;
 /// - [`is_broken`](Manager::is_broken) when an object comes back, a cheap
 ///   synchronous check that keeps a dead object out of the idle set.
 ///
@@ -62,7 +66,10 @@ pub trait Manager: Send + Sync + 'static {
     /// caller of `get` as `PoolError::Create`.
     fn create(&self) -> impl Future<Output = Result<Self::Object, Self::Error>> + Send;
 
-    /// Checks (and resets) an idle object before it is handed out again.
+    /// Checks (and resets) an idle object before [`Pool::get`](crate::Pool::get)
+    /// hands it out again. [`Pool::try_get`](crate::Pool::try_get) does not
+    /// call it: it hands out only clean objects ([`Meta::is_dirty`] false),
+    /// as they came back.
     ///
     /// `meta` tells how old the object is, how often it was used, and whether
     /// its last holder panicked ([`Meta::is_dirty`]). The default accepts

@@ -1863,3 +1863,17 @@ fn pool_and_guard_cross_threads_as_documented() {
     shareable::<aqueduct_pool::Status>();
     shareable::<Holder>();
 }
+
+/// `get` runs `recycle` on an idle object before handing it out again;
+/// `try_get` hands a clean idle object out as it came back, as the
+/// manager's docs say.
+#[tokio::test(start_paused = true)]
+async fn only_get_recycles_an_idle_object() {
+    let pool = pool(1).await;
+    let calls = || pool.manager().recycle_calls.load(Ordering::SeqCst);
+    let before = calls();
+    drop(pool.get().await.unwrap());
+    assert_eq!(calls(), before + 1);
+    drop(pool.try_get().unwrap());
+    assert_eq!(calls(), before + 1);
+}
