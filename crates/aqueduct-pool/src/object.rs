@@ -210,9 +210,11 @@ impl Track {
 /// synchronously: no task is spawned, nothing blocks, and the oldest waiting
 /// `get` (if any) receives it directly. An object whose holder panicked is
 /// marked dirty ([`Meta::is_dirty`]) and recycled before reuse; an object the
-/// manager finds broken ([`Manager::is_broken`](crate::Manager::is_broken)),
-/// past its lifetime, or beyond a reduced `max_size` is discarded and its
-/// slot handed to the next waiter.
+/// manager finds broken ([`Manager::is_broken`](crate::Manager::is_broken))
+/// or past its lifetime is discarded and its slot handed to the next waiter,
+/// who creates a replacement. One that comes back while the pool is above a
+/// reduced `max_size` (see [`Pool::resize`](crate::Pool::resize)) or closed
+/// is discarded with its slot: the pool shrinks.
 ///
 /// A `Pooled` is `Send`, so it can be held across an `.await` in a spawned
 /// task or handed to another task, and `Sync` when the object is.

@@ -1877,3 +1877,30 @@ async fn only_get_recycles_an_idle_object() {
     drop(pool.try_get().unwrap());
     assert_eq!(calls(), before + 1);
 }
+
+/// An object that comes back while the pool is above a reduced `max_size`
+/// is dropped with its slot, even with a caller waiting: the waiter is
+/// served only once the pool fits, by the next object to come back.
+#[tokio::test(start_paused = true)]
+async fn a_return_above_a_reduced_max_size_hands_no_slot_on() {
+    let pool = pool(2).await;
+    let a = pool.get().await.unwrap();
+    let b = pool.get().await.unwrap();
+    pool.resize(1);
+    let mut waiter = Box::pin(pool.get());
+    assert!(futures::poll!(waiter.as_mut()).is_pending());
+    drop(a);
+    settle().await;
+    assert!(futures::poll!(waiter.as_mut()).is_pending());
+    let s = pool.status();
+    assert_eq!(
+        (s.size, s.waiting, s.discarded, s.created),
+        (1, 1, 1, 2),
+        "{s:?}"
+    );
+    let kept = *b;
+    drop(b);
+    let got = waiter.await.unwrap();
+    assert_eq!(*got, kept);
+    assert_eq!(pool.status().created, 2);
+}
