@@ -19,8 +19,10 @@ pub enum Order {
     /// The object this thread gave back last, or failing that any idle
     /// object, found without taking the pool's lock (the default).
     ///
-    /// Idle objects sit one per cache line (up to 64 of them; more wait
-    /// under the lock), and each thread looks first where it parked its
+    /// Idle objects sit one per cache line (as many places as `max_size`
+    /// at build time, up to 64: a pool grown later with
+    /// [`resize`](crate::Pool::resize) keeps the extra idle objects under
+    /// the lock), and each thread looks first where it parked its
     /// last object: threads checking out at the same time touch no shared
     /// memory, so throughput grows with cores instead of queueing on a
     /// lock. A thread keeps reusing the same hot object, as in
