@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use aqueduct::pool::{Manager, Pool, WaitHistogram};
-use aqueduct_examples::{bar, ms, section};
+use aqueduct_examples::{bar, finish_within, ms, section};
 use tokio::task::JoinSet;
 use tokio::time::sleep;
 
@@ -52,23 +52,12 @@ const DEADLINE: Duration = Duration::from_secs(30);
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let ok = match tokio::time::timeout(DEADLINE, walkthrough()).await {
-        Ok(ok) => ok,
-        Err(_) => {
-            println!(
-                "\n   !! the walkthrough did not end within {}",
-                ms(DEADLINE)
-            );
-            false
-        }
-    };
-    if ok {
-        println!("\nok: 5 sessions served 161 checkouts, leaks were named, all came back");
-        ExitCode::SUCCESS
-    } else {
-        println!("\nFAILED: see the lines marked !!");
-        ExitCode::FAILURE
-    }
+    finish_within(
+        DEADLINE,
+        walkthrough(),
+        "ok: 5 sessions served 161 checkouts, leaks were named, all came back",
+    )
+    .await
 }
 
 /// Runs the walkthrough; `true` if everything shown happened.

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use aqueduct::pool::deadpool::{Adapter, DeadPool, managed};
 use aqueduct::pool::tcp::TcpManager;
 use aqueduct::pool::{Order, Pool};
-use aqueduct_examples::{ms, section};
+use aqueduct_examples::{finish_within, ms, section};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -152,23 +152,12 @@ const DEADLINE: Duration = Duration::from_secs(60);
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let ok = match tokio::time::timeout(DEADLINE, walkthrough()).await {
-        Ok(ok) => ok,
-        Err(_) => {
-            println!(
-                "\n   !! the walkthrough did not end within {}",
-                ms(DEADLINE)
-            );
-            false
-        }
-    };
-    if ok {
-        println!("\nok: both pools noticed the restart at checkout and no request failed");
-        ExitCode::SUCCESS
-    } else {
-        println!("\nFAILED: see the lines marked !!");
-        ExitCode::FAILURE
-    }
+    finish_within(
+        DEADLINE,
+        walkthrough(),
+        "ok: both pools noticed the restart at checkout and no request failed",
+    )
+    .await
 }
 
 /// Runs both halves; `true` if everything shown happened.

@@ -3,6 +3,8 @@
 //! The walkthroughs themselves are the examples of this package; run them with
 //! `cargo xtask demo` (all, in tour order) or `cargo xtask demo NAME`.
 
+use std::future::Future;
+use std::process::ExitCode;
 use std::time::Duration;
 
 /// Prints a section heading inside a walkthrough.
@@ -69,6 +71,57 @@ pub fn check(ok: bool, what: &str) -> Result<(), Box<dyn std::error::Error>> {
         Ok(())
     } else {
         Err(format!("expected: {what}").into())
+    }
+}
+
+/// Runs a walkthrough that tells whether everything it showed happened,
+/// failing it, rather than hanging, if it has not ended within `deadline`.
+/// Prints `ok_line` on success, or points at the lines marked `!!`, and
+/// gives the exit code for `main`.
+///
+/// ```
+/// use std::process::ExitCode;
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let code = aqueduct_examples::finish_within(
+///     Duration::from_secs(5),
+///     async { true },
+///     "ok: it all happened",
+/// )
+/// .await;
+/// assert_eq!(code, ExitCode::SUCCESS);
+/// let code = aqueduct_examples::finish_within(
+///     Duration::from_millis(1),
+///     std::future::pending::<bool>(),
+///     "never printed",
+/// )
+/// .await;
+/// assert_eq!(code, ExitCode::FAILURE);
+/// # }
+/// ```
+pub async fn finish_within(
+    deadline: Duration,
+    walkthrough: impl Future<Output = bool>,
+    ok_line: &str,
+) -> ExitCode {
+    let ok = match tokio::time::timeout(deadline, walkthrough).await {
+        Ok(ok) => ok,
+        Err(_) => {
+            println!(
+                "\n   !! the walkthrough did not end within {}",
+                ms(deadline)
+            );
+            false
+        }
+    };
+    if ok {
+        println!("\n{ok_line}");
+        ExitCode::SUCCESS
+    } else {
+        println!("\nFAILED: see the lines marked !!");
+        ExitCode::FAILURE
     }
 }
 
