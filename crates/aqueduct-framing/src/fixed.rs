@@ -60,9 +60,14 @@ pub struct FixedSizeCodec {
 impl FixedSizeCodec {
     /// Frames of exactly `size` bytes.
     ///
+    /// The read buffer is given room for a whole frame while one is awaited
+    /// (see [Memory](self#memory)), so `size` is memory the codec asks for
+    /// on its first decode.
+    ///
     /// # Panics
     ///
-    /// If `size` is zero.
+    /// If `size` is zero, or above `isize::MAX`, the most a buffer can
+    /// hold: no frame of that size could ever be buffered.
     ///
     /// ```
     /// let codec = aqueduct_framing::FixedSizeCodec::new(16);
@@ -71,6 +76,11 @@ impl FixedSizeCodec {
     #[must_use]
     pub fn new(size: usize) -> Self {
         assert!(size > 0, "fixed frames must be at least one byte");
+        assert!(
+            isize::try_from(size).is_ok(),
+            "fixed frame size {size} is above isize::MAX ({}), the most a buffer can hold",
+            isize::MAX
+        );
         Self { size }
     }
 

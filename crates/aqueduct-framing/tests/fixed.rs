@@ -55,3 +55,18 @@ fn encoder_requires_the_exact_size() {
 fn zero_size_is_refused() {
     let _ = FixedSizeCodec::new(0);
 }
+
+#[test]
+#[should_panic(expected = "fixed frame size 18446744073709551615 is above isize::MAX")]
+fn a_size_no_buffer_can_hold_is_refused_at_construction() {
+    // Accepted, it would panic inside the first decode, reserving room
+    // for the frame.
+    let mut codec = FixedSizeCodec::new(usize::MAX);
+    let _ = codec.decode(&mut BytesMut::from(&b"abc"[..]));
+}
+
+#[test]
+fn the_largest_buffer_size_is_accepted() {
+    let codec = FixedSizeCodec::new(isize::MAX.unsigned_abs());
+    assert_eq!(codec.frame_size(), isize::MAX.unsigned_abs());
+}
