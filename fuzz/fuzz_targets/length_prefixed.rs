@@ -22,8 +22,10 @@ fuzz_target!(|data: &[u8]| {
     let strip = flags & 2 == 0;
     let oversize = if flags & 4 == 0 { Oversize::Error } else { Oversize::Skip };
     let offset = usize::from(offset % 4);
-    let adjustment = i64::from(*adjustment as i8 % 16);
     let max = usize::from(*max) * 2;
+    // An adjustment above the maximum is refused at build: every frame
+    // would be too long.
+    let adjustment = i64::from(*adjustment as i8 % 16).min(max as i64);
     let make = || {
         LengthPrefixedCodec::builder()
             .length_field(field)

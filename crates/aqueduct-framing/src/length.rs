@@ -514,7 +514,10 @@ impl LengthPrefixedBuilder {
     ///
     /// If the length adjustment is so negative that every value of the
     /// length field gives a negative payload length (below `-255` with a
-    /// 1-byte field, for instance): no frame could be decoded or encoded.
+    /// 1-byte field, for instance), or so positive that every value gives a
+    /// payload longer than the maximum frame length (above it, since even a
+    /// field of 0 announces `adjustment` bytes): no frame could be decoded
+    /// or encoded.
     /// If the length field offset is so large that the offset and the
     /// field together do not fit a `usize`.
     ///
@@ -528,6 +531,7 @@ impl LengthPrefixedBuilder {
             field,
             adjustment,
             offset,
+            max_frame_length,
             ..
         } = self.config;
         // Every length field, the varint included, is at most 10 bytes.
@@ -540,6 +544,11 @@ impl LengthPrefixedBuilder {
             "length adjustment {adjustment} is below minus the largest value of a {field:?} \
              length field ({}): every frame would have a negative length",
             field.max_value()
+        );
+        assert!(
+            adjustment <= 0 || adjustment.unsigned_abs() <= max_frame_length as u64,
+            "length adjustment {adjustment} is above the maximum frame length \
+             ({max_frame_length} bytes): every frame would be too long"
         );
         LengthPrefixedCodec {
             config: self.config,

@@ -258,6 +258,30 @@ fn an_adjustment_below_every_field_value_is_refused_at_build() {
 }
 
 #[test]
+#[should_panic(expected = "length adjustment 9 is above the maximum frame length (8 bytes)")]
+fn an_adjustment_above_the_maximum_is_refused_at_build() {
+    // Even a field of 0 would announce 9 bytes: every frame too long, and
+    // the encoder could frame nothing.
+    let _ = LengthPrefixedCodec::builder()
+        .max_frame_length(8)
+        .length_adjustment(9)
+        .build();
+}
+
+#[test]
+fn an_adjustment_equal_to_the_maximum_is_accepted() {
+    let mut codec = LengthPrefixedCodec::builder()
+        .length_field_width(1)
+        .max_frame_length(2)
+        .length_adjustment(2)
+        .build();
+    let mut out = BytesMut::new();
+    codec.encode(&b"hi"[..], &mut out).unwrap();
+    assert_eq!(&out[..], b"\0hi");
+    assert_eq!(&codec.decode(&mut out).unwrap().unwrap()[..], b"hi");
+}
+
+#[test]
 #[should_panic(expected = "length field offset")]
 fn an_offset_leaving_no_room_for_the_field_is_refused_at_build() {
     // The end of the header, offset + width, would overflow `usize`.
