@@ -1111,6 +1111,33 @@ mod tests {
     }
 
     #[test]
+    fn max_length_crlf_line_fed_a_byte_at_a_time_is_scanned_once() {
+        // The hostile case for a resuming scan: every call brings one byte,
+        // and the last two are the `\r` just past the maximum (which must
+        // wait) and the `\n`. Work stays one search per byte.
+        let len = 64 * 1024;
+        let mut codec = LineCodec::new().with_max_length(len);
+        let mut input = vec![b'a'; len];
+        input.extend_from_slice(b"\r\nok\n");
+        let mut buf = BytesMut::new();
+        let mut lines = Vec::new();
+        for byte in &input {
+            buf.extend_from_slice(std::slice::from_ref(byte));
+            while let Some(line) = codec.decode(&mut buf).unwrap() {
+                lines.push(line);
+            }
+        }
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].len(), len);
+        assert_eq!(lines[1], "ok");
+        assert_eq!(
+            codec.scanned,
+            input.len(),
+            "every byte searched exactly once"
+        );
+    }
+
+    #[test]
     fn max_plus_one_without_newline_waits_for_possible_crlf() {
         let mut codec = LineCodec::new().with_max_length(4);
         let mut buf = BytesMut::from("abcd\r");
