@@ -1588,12 +1588,27 @@ async fn top_up_task<M: Manager>(weak: Weak<Shared<M>>, wake: Arc<Notify>) {
                 return;
             };
             let pool = Pool::from_shared(shared);
-            match pool.top_up_one().await {
-                Ok(true) => pause = FIRST_PAUSE,
-                Ok(false) => break,
-                Err(PoolError::Closed) => return,
-                Err(e) => {
-                    pool.shared.keep_create_error(e);
+            // A create that panics counts as one that failed: the slot it
+            // held is freed as its future is dropped, and the task pauses
+            // and tries again rather than end for good.
+            let tried = {
+                let mut one = pin!(pool.top_up_one());
+                poll_fn(|cx| {
+                    match panic::catch_unwind(AssertUnwindSafe(|| one.as_mut().poll(cx))) {
+                        Ok(polled) => polled.map(Some),
+                        Err(_) => Poll::Ready(None),
+                    }
+                })
+                .await
+            };
+            match tried {
+                Some(Ok(true)) => pause = FIRST_PAUSE,
+                Some(Ok(false)) => break,
+                Some(Err(PoolError::Closed)) => return,
+                failed => {
+                    if let Some(Err(e)) = failed {
+                        pool.shared.keep_create_error(e);
+                    }
                     drop(pool);
                     if !rest(&weak, &wake, pause).await {
                         return;
@@ -1861,7 +1876,9 @@ impl<M: Manager> Pool<M> {
     /// broken or expired object coming back, say), the task creates the
     /// missing objects at once instead of leaving that to the next checkout.
     /// A failed create is retried after a pause that doubles from 100 ms to
-    /// 10 s, and is kept for [`PoolError::Timeout`]'s `last_create_error`.
+    /// 10 s, and is kept for [`PoolError::Timeout`]'s `last_create_error`;
+    /// a create that panics is retried the same way (its slot is freed),
+    /// so the task does not end with it.
     ///
     /// This is the pool's only background task, and only if asked for. It
     /// holds no strong reference while it waits: it ends when the pool is

@@ -1270,6 +1270,47 @@ async fn a_background_top_up_replaces_a_broken_object_at_once() {
     task.await.unwrap();
 }
 
+/// Its first create panics; the later ones make objects.
+#[derive(Default)]
+struct PanicsOnce {
+    calls: std::sync::atomic::AtomicU32,
+}
+
+impl aqueduct_pool::Manager for PanicsOnce {
+    type Object = u32;
+    type Error = TestError;
+
+    async fn create(&self) -> Result<u32, TestError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        assert!(n > 0, "the backend's client library panics");
+        Ok(n)
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_background_top_up_outlives_a_panicking_create() {
+    let pool = Pool::builder(PanicsOnce::default())
+        .max_size(2)
+        .min_idle(2)
+        .build_lazy()
+        .unwrap();
+    let task = pool.top_up_in_background();
+    settle().await;
+    assert!(!task.is_finished(), "the task ended with the panic");
+    assert_eq!(
+        pool.status().size,
+        0,
+        "the panicking create's slot is freed"
+    );
+    // Taken as a failed create: the next try comes after the first pause.
+    sleep(Duration::from_millis(100)).await;
+    settle().await;
+    let s = pool.status();
+    assert_eq!((s.size, s.idle), (2, 2), "{s:?}");
+    pool.close().await.unwrap();
+    task.await.unwrap();
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_background_top_up_retries_failed_creates_and_ends_with_close() {
     let pool = Pool::builder(Steered::default())
