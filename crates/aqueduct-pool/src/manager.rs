@@ -79,6 +79,11 @@ pub trait Manager: Send + Sync + 'static {
     ///
     /// An error means the object is unfit: the pool discards it and serves
     /// the caller with another object. The error is not shown to the caller.
+    ///
+    /// # Panics
+    ///
+    /// A panic here goes on to the caller of [`Pool::get`](crate::Pool::get),
+    /// and the object is discarded, as on an error.
     fn recycle(
         &self,
         obj: &mut Self::Object,

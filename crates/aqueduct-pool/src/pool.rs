@@ -1401,6 +1401,19 @@ impl<M: Manager> Drop for Checkout<'_, M> {
     fn drop(&mut self) {
         if let Some(mut grant) = self.grant.take() {
             if let Grant::Object(entry) = &mut grant {
+                if std::thread::panicking() {
+                    // `recycle` panicked on this object: checking it again
+                    // would most likely panic again, at every checkout that
+                    // meets it. It is discarded and its slot freed. Its
+                    // `Drop` is user code: a second panic out of this
+                    // `Drop` while unwinding would abort, so it ends here
+                    // (the slot is settled first) and the first goes on.
+                    let shared = self.shared;
+                    let _ = panic::catch_unwind(AssertUnwindSafe(move || {
+                        shared.free_slot(true, grant);
+                    }));
+                    return;
+                }
                 // Cancelled inside `recycle`: the object may be half reset.
                 entry.meta.dirty = true;
             }
@@ -1979,6 +1992,13 @@ impl<M: Manager> Pool<M> {
     /// no slot: a queued caller leaves the queue, an object handed to it
     /// meanwhile goes on to the next waiter, a half-recycled object comes
     /// back marked dirty, and a slot reserved for creation is freed.
+    ///
+    /// # Panics
+    ///
+    /// A panic in [`Manager::create`] or [`Manager::recycle`] goes on to the
+    /// caller, and leaks no slot: the slot of a panicking create is freed,
+    /// and an object whose recycle panicked is discarded (not given back,
+    /// where it would make the next checkout that meets it panic too).
     ///
     /// # Cooperative scheduling
     ///

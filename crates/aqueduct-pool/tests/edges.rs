@@ -742,3 +742,43 @@ async fn close_ends_after_the_last_discarded_object_is_dropped() {
     discard_under(&pool, held, close.as_mut(), "close");
     assert!(close.await.is_ok());
 }
+
+/// Objects are 0, 1, 2, ...; `recycle` panics on object 0, whatever the
+/// pool does with it.
+#[derive(Default)]
+struct PanicsOnZero {
+    next: std::sync::atomic::AtomicU64,
+}
+
+impl Manager for PanicsOnZero {
+    type Object = u64;
+    type Error = std::convert::Infallible;
+
+    async fn create(&self) -> Result<u64, Self::Error> {
+        Ok(self.next.fetch_add(1, Ordering::SeqCst))
+    }
+
+    async fn recycle(&self, obj: &mut u64, _: &aqueduct_pool::Meta) -> Result<(), Self::Error> {
+        assert_ne!(*obj, 0, "the object's state is not what the check expects");
+        Ok(())
+    }
+}
+
+/// A `get` whose `recycle` panics passes the panic on and discards the
+/// object: the next `get` gets a new one instead of the same panic.
+#[tokio::test(start_paused = true)]
+async fn a_panicking_recycle_discards_the_object() {
+    let pool = Pool::builder(PanicsOnZero::default())
+        .max_size(1)
+        .min_idle(1)
+        .build()
+        .await
+        .unwrap();
+    let first = AssertUnwindSafe(pool.get()).catch_unwind().await;
+    assert!(first.is_err(), "the panic goes on to the caller");
+    let s = pool.status();
+    assert_eq!((s.size, s.in_use, s.discarded), (0, 0, 1), "{s:?}");
+    let second = AssertUnwindSafe(pool.get()).catch_unwind().await;
+    let obj = second.expect("a new object, not the same panic").unwrap();
+    assert_eq!(*obj, 1);
+}
