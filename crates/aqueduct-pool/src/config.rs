@@ -63,7 +63,7 @@ pub enum Order {
 #[non_exhaustive]
 pub enum BuildError<E> {
     /// `max_size` is zero: no `get` could ever succeed.
-    #[error("max_size must be at least 1")]
+    #[error("max_size is 0: it must be at least 1")]
     ZeroMaxSize,
     /// `min_idle` is larger than `max_size`.
     #[error("min_idle {min_idle} is above max_size {max_size}")]
@@ -74,7 +74,7 @@ pub enum BuildError<E> {
         max_size: usize,
     },
     /// Creating the `min_idle` objects at build time failed.
-    #[error("prefilling the pool failed after {created} of {min_idle} objects")]
+    #[error("prefilling the pool to min_idle {min_idle} failed after {created} objects")]
     Prefill {
         /// Objects created before the failure.
         created: usize,

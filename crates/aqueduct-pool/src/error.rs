@@ -58,7 +58,7 @@ pub enum PoolError<E> {
     Create(#[source] E),
     /// [`Manager::create`](crate::Manager::create) took longer than
     /// `create_timeout`.
-    #[error("creating an object took longer than {timeout:?}")]
+    #[error("creating an object took longer than the create timeout ({timeout:?})")]
     CreateTimeout {
         /// The configured `create_timeout`.
         timeout: Duration,
@@ -94,7 +94,7 @@ pub enum PoolError<E> {
     Closed,
     /// [`Pool::close`](crate::Pool::close) gave up waiting for borrowed
     /// objects.
-    #[error("{outstanding} objects still borrowed after {waited:?}")]
+    #[error("{outstanding} object(s) still borrowed after the close timeout ({waited:?})")]
     CloseTimeout {
         /// Objects still checked out when the wait ended.
         outstanding: usize,

@@ -782,3 +782,56 @@ async fn a_panicking_recycle_discards_the_object() {
     let obj = second.expect("a new object, not the same panic").unwrap();
     assert_eq!(*obj, 1);
 }
+
+/// Each message names the limit that was hit and its value.
+#[tokio::test(start_paused = true)]
+async fn error_messages_name_the_limit_and_the_value() {
+    let secs = Duration::from_secs;
+    let cases: [(PoolError<()>, &str); 4] = [
+        (
+            PoolError::Timeout {
+                waited: secs(2),
+                last_create_error: None,
+            },
+            "no object within the wait timeout (2s)",
+        ),
+        (
+            PoolError::CreateTimeout { timeout: secs(3) },
+            "creating an object took longer than the create timeout (3s)",
+        ),
+        (
+            PoolError::Exhausted {
+                in_use: 4,
+                max_size: 4,
+            },
+            "no idle object (4 of 4 in use)",
+        ),
+        (
+            PoolError::CloseTimeout {
+                outstanding: 1,
+                waited: secs(5),
+            },
+            "1 object(s) still borrowed after the close timeout (5s)",
+        ),
+    ];
+    for (err, text) in cases {
+        assert_eq!(err.to_string(), text);
+    }
+    let zero = Pool::builder(Steered::default()).max_size(0).build_lazy();
+    assert_eq!(
+        zero.unwrap_err().to_string(),
+        "max_size is 0: it must be at least 1"
+    );
+    let above = Pool::builder(Steered::default()).max_size(2).min_idle(3);
+    assert_eq!(
+        above.build_lazy().unwrap_err().to_string(),
+        "min_idle 3 is above max_size 2"
+    );
+    let steered = Steered::default();
+    steered.fail_create.store(true, Ordering::SeqCst);
+    let prefill = Pool::builder(steered).min_idle(3).build().await;
+    assert_eq!(
+        prefill.unwrap_err().to_string(),
+        "prefilling the pool to min_idle 3 failed after 0 objects"
+    );
+}
