@@ -16,6 +16,17 @@ use tokio::sync::Mutex as AsyncMutex;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep};
 
+/// One paused-time test per reuse order given, each running `$body` in
+/// that order.
+macro_rules! in_each_order {
+    ($body:ident: $($name:ident => $order:ident),+ $(,)?) => {$(
+        #[tokio::test(start_paused = true)]
+        async fn $name() {
+            $body(Order::$order).await;
+        }
+    )+};
+}
+
 async fn pool(max: usize) -> Pool<Steered> {
     Pool::builder(Steered::default())
         .max_size(max)
@@ -25,20 +36,11 @@ async fn pool(max: usize) -> Pool<Steered> {
         .unwrap()
 }
 
-#[tokio::test(start_paused = true)]
-async fn cancellation_storm_leaks_nothing() {
-    storm(Order::Local).await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn cancellation_storm_leaks_nothing_in_fifo_order() {
-    storm(Order::Fifo).await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn cancellation_storm_leaks_nothing_in_lifo_order() {
-    storm(Order::Lifo).await;
-}
+in_each_order!(storm:
+    cancellation_storm_leaks_nothing => Local,
+    cancellation_storm_leaks_nothing_in_fifo_order => Fifo,
+    cancellation_storm_leaks_nothing_in_lifo_order => Lifo,
+);
 
 /// 10,000 gets on a size-4 pool, each raced against a random timer.
 async fn storm(order: Order) {
@@ -334,15 +336,10 @@ async fn expires_during_a_cancelled_recycle(order: Order) {
     assert_eq!((s.size, s.created, s.discarded), (1, 2, 1), "{s:?}");
 }
 
-#[tokio::test(start_paused = true)]
-async fn an_object_expiring_in_a_cancelled_recycle_is_not_passed_on() {
-    expires_during_a_cancelled_recycle(Order::Local).await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn an_object_expiring_in_a_cancelled_recycle_is_not_passed_on_in_fifo_order() {
-    expires_during_a_cancelled_recycle(Order::Fifo).await;
-}
+in_each_order!(expires_during_a_cancelled_recycle:
+    an_object_expiring_in_a_cancelled_recycle_is_not_passed_on => Local,
+    an_object_expiring_in_a_cancelled_recycle_is_not_passed_on_in_fifo_order => Fifo,
+);
 
 #[tokio::test(start_paused = true)]
 async fn lifetime_jitter_spreads_deadlines_reproducibly() {
@@ -421,15 +418,10 @@ async fn idle_exactly_the_timeout(order: Order) {
     assert_eq!(*pool.get().await.unwrap(), 1, "idle longer: replaced");
 }
 
-#[tokio::test(start_paused = true)]
-async fn an_object_idle_for_exactly_the_idle_timeout_is_kept() {
-    idle_exactly_the_timeout(Order::Local).await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn an_object_idle_for_exactly_the_idle_timeout_is_kept_in_fifo_order() {
-    idle_exactly_the_timeout(Order::Fifo).await;
-}
+in_each_order!(idle_exactly_the_timeout:
+    an_object_idle_for_exactly_the_idle_timeout_is_kept => Local,
+    an_object_idle_for_exactly_the_idle_timeout_is_kept_in_fifo_order => Fifo,
+);
 
 /// An object exactly `max_lifetime` old has not lived past it: it is kept,
 /// at checkout and at return, as one idle for exactly `idle_timeout` is.
@@ -455,15 +447,10 @@ async fn exactly_the_lifetime(order: Order) {
     assert_eq!(pool.status().discarded, 1);
 }
 
-#[tokio::test(start_paused = true)]
-async fn an_object_exactly_max_lifetime_old_is_kept() {
-    exactly_the_lifetime(Order::Local).await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn an_object_exactly_max_lifetime_old_is_kept_in_fifo_order() {
-    exactly_the_lifetime(Order::Fifo).await;
-}
+in_each_order!(exactly_the_lifetime:
+    an_object_exactly_max_lifetime_old_is_kept => Local,
+    an_object_exactly_max_lifetime_old_is_kept_in_fifo_order => Fifo,
+);
 
 /// In the default order idle objects wait in per-thread homes. An expired
 /// one a checkout meets there counts as discarded, not as a checkout: the
@@ -1827,15 +1814,10 @@ async fn outlived_by_its_objects(order: Order) {
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_pool_lives_while_its_objects_are_out_and_no_longer_in_local_order() {
-    outlived_by_its_objects(Order::Local).await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_pool_lives_while_its_objects_are_out_and_no_longer_in_fifo_order() {
-    outlived_by_its_objects(Order::Fifo).await;
-}
+in_each_order!(outlived_by_its_objects:
+    a_pool_lives_while_its_objects_are_out_and_no_longer_in_local_order => Local,
+    a_pool_lives_while_its_objects_are_out_and_no_longer_in_fifo_order => Fifo,
+);
 
 #[tokio::test(start_paused = true)]
 async fn a_pool_with_idle_objects_is_freed_with_its_last_handle() {
