@@ -2055,7 +2055,8 @@ impl<M: Manager> Pool<M> {
     ) -> Result<Option<Pooled<M>>, PoolError<M::Error>> {
         let shared = &*self.shared;
         let now = shared.now_if_timed();
-        let early = queued_at.or(match now {
+        // A new turn has its first queueing time already: no clock read.
+        let early = queued_at.or_else(|| match now {
             None if shared.queuing.load(Ordering::Relaxed) => Some(Instant::now()),
             _ => None,
         });
