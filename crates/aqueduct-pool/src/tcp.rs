@@ -9,7 +9,10 @@
 //!   bytes mark the connection broken;
 //! - at checkout ([`Manager::recycle`]): the same peek as a system call on
 //!   the socket, so a close that arrived while the connection was idle is
-//!   seen even before the runtime has reported it.
+//!   seen even before the runtime has reported it; then a write of no bytes
+//!   (it sends nothing), which fails on a connection whose write side its
+//!   holder shut down (`AsyncWriteExt::shutdown`): the next caller could
+//!   send nothing on it.
 //!
 //! A request/response protocol leaves nothing unread on an idle connection,
 //! so bytes waiting there mean it is out of step and it is dropped too. So
@@ -88,6 +91,13 @@ pub enum TcpError {
     /// Unread bytes were waiting on an idle connection.
     #[error("{addr} sent bytes to an idle connection")]
     StrayData {
+        /// The peer.
+        addr: SocketAddr,
+    },
+    /// The connection's write side was shut down (by a holder, with
+    /// `AsyncWriteExt::shutdown`): nothing can be sent on it any more.
+    #[error("the connection to {addr} can no longer send: its write side was shut down")]
+    WriteClosed {
         /// The peer.
         addr: SocketAddr,
     },
@@ -207,6 +217,19 @@ fn probe(stream: &TcpStream) -> Health {
     health_of(SockRef::from(stream).peek(&mut [MaybeUninit::uninit()]))
 }
 
+/// Whether the connection can still send: a write of no bytes sends
+/// nothing on a healthy connection, and fails (`EPIPE`) on one whose write
+/// side was shut down. It goes through the stream's own write, as the
+/// caller's writes do, so it raises no `SIGPIPE` where they raise none.
+/// Without write readiness on record, tokio makes no system call and the
+/// answer is `WouldBlock`: taken as healthy.
+fn can_send(stream: &TcpStream) -> io::Result<()> {
+    match stream.try_write(&[]) {
+        Err(e) if e.kind() != io::ErrorKind::WouldBlock => Err(e),
+        _ => Ok(()),
+    }
+}
+
 impl Manager for TcpManager {
     type Object = TcpStream;
     type Error = TcpError;
@@ -234,10 +257,15 @@ impl Manager for TcpManager {
             return Err(TcpError::Abandoned { addr });
         }
         match probe(stream) {
-            Health::Idle => Ok(()),
-            Health::Closed => Err(TcpError::PeerClosed { addr }),
-            Health::Stray => Err(TcpError::StrayData { addr }),
-            Health::Failed(source) => Err(TcpError::Io { addr, source }),
+            Health::Idle => {}
+            Health::Closed => return Err(TcpError::PeerClosed { addr }),
+            Health::Stray => return Err(TcpError::StrayData { addr }),
+            Health::Failed(source) => return Err(TcpError::Io { addr, source }),
+        }
+        match can_send(stream) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(TcpError::WriteClosed { addr }),
+            Err(source) => Err(TcpError::Io { addr, source }),
         }
     }
 

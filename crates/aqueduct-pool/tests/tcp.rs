@@ -14,7 +14,7 @@ use std::time::Duration;
 use aqueduct_pool::deadpool::{Adapter, DeadPool};
 use aqueduct_pool::tcp::TcpManager;
 use aqueduct_pool::{Manager, Meta, Order, Pool, Pooled};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
@@ -322,4 +322,72 @@ async fn a_connection_whose_holder_panicked_is_not_handed_out_again() {
     assert_ne!(again.local_addr().unwrap(), first);
     let s = pool.status();
     assert_eq!((s.created, s.discarded), (2, 1), "{s:?}");
+}
+
+/// A holder that shut down the write side of its connection (as a client
+/// does to mark the end of a request) gives back a connection that can
+/// send nothing more, though its peer has not closed and nothing is
+/// unread. The next caller gets a new connection, not one whose first
+/// write fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_whose_write_side_was_shut_down_is_replaced() {
+    let (_listener, pool, mut conn, _peer) = one_connection().await;
+    let first = conn.local_addr().unwrap();
+    conn.shutdown().await.unwrap();
+    let meta = Meta::from_parts(Instant::now(), None, 2);
+    let checked = pool.manager().recycle(&mut conn, &meta).await;
+    assert!(
+        matches!(checked, Err(aqueduct_pool::tcp::TcpError::WriteClosed { addr }) if addr == pool.manager().addr()),
+        "{checked:?}"
+    );
+    drop(conn);
+    let mut again = pool.get().await.unwrap();
+    assert_ne!(again.local_addr().unwrap(), first);
+    again.write_all(b"request\n").await.unwrap();
+    let s = pool.status();
+    assert_eq!((s.created, s.discarded), (2, 1), "{s:?}");
+}
+
+/// The same on deadpool, through the adapter (which runs our `recycle` at
+/// checkout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_whose_write_side_was_shut_down_is_replaced_on_deadpool() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let pool: DeadPool<TcpManager> =
+        deadpool::managed::Pool::builder(Adapter::new(manager(listener.local_addr().unwrap())))
+            .max_size(1)
+            .build()
+            .unwrap();
+    let mut conn = pool.get().await.unwrap();
+    let (_peer, _) = listener.accept().await.unwrap();
+    let first = conn.local_addr().unwrap();
+    conn.shutdown().await.unwrap();
+    drop(conn);
+    let mut again = pool.get().await.unwrap();
+    assert_ne!(again.local_addr().unwrap(), first);
+    again.write_all(b"request\n").await.unwrap();
+}
+
+/// A healthy connection passes the checkout check however often it runs:
+/// the write of no bytes that looks for a shut-down write side sends
+/// nothing the peer could read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checkout_check_sends_nothing_to_the_peer() {
+    let (_listener, pool, conn, mut peer) = one_connection().await;
+    let first = conn.local_addr().unwrap();
+    drop(conn);
+    for _ in 0..2 {
+        let conn = pool.get().await.unwrap();
+        assert_eq!(conn.local_addr().unwrap(), first);
+    }
+    let mut conn = pool.get().await.unwrap();
+    assert_eq!(conn.local_addr().unwrap(), first);
+    conn.write_all(b"ping").await.unwrap();
+    // The first bytes the peer reads are the caller's.
+    let mut got = [0u8; 4];
+    peer.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"ping");
+    drop(conn);
+    let s = pool.status();
+    assert_eq!((s.created, s.discarded, s.recycled), (1, 0, 3), "{s:?}");
 }
