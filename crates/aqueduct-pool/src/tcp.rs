@@ -40,6 +40,49 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # What the checks cannot see
+//!
+//! - A connection checked out with [`Pool::try_get`](crate::Pool::try_get),
+//!   which runs no `recycle`: it is handed out as it was when it came back.
+//!   A close, or bytes, that arrived while it was idle go unnoticed. Check
+//!   connections out with [`Pool::get`](crate::Pool::get).
+//! - A reply still on its way. A holder that gives up on a request before
+//!   its reply is read (a timeout around the request, a future dropped
+//!   halfway) gives back a connection that is out of step, and if the reply
+//!   arrives only after the next checkout's check, the next caller reads it
+//!   as the reply to its own request. Such a connection must not go back:
+//!   [`discard`](crate::Pooled::discard) it. (A future dropped halfway
+//!   drops its connection without a word, and the pool takes it back: keep
+//!   requests that may be cancelled off pooled connections, or make them
+//!   discard the connection when they are cut short.)
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use aqueduct_pool::Pool;
+//! use aqueduct_pool::tcp::TcpManager;
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//! use tokio::net::TcpListener;
+//!
+//! // A server that is slow to answer.
+//! let server = TcpListener::bind("127.0.0.1:0").await?;
+//! let pool = Pool::builder(TcpManager::new(server.local_addr()?)).build_lazy()?;
+//! let mut conn = pool.get().await?;
+//! let (_accepted, _) = server.accept().await?;
+//!
+//! conn.write_all(b"ping\n").await?;
+//! let mut reply = [0; 5];
+//! match tokio::time::timeout(Duration::from_secs(1), conn.read_exact(&mut reply)).await {
+//!     Ok(read) => drop(read?),
+//!     // The reply may still come: this connection is out of step for good.
+//!     Err(_elapsed) => conn.discard(),
+//! }
+//! assert_eq!(pool.status().discarded, 1);
+//! # Ok(())
+//! # }
+//! ```
 
 use std::io;
 use std::mem::MaybeUninit;

@@ -391,3 +391,47 @@ async fn the_checkout_check_sends_nothing_to_the_peer() {
     let s = pool.status();
     assert_eq!((s.created, s.discarded, s.recycled), (1, 0, 3), "{s:?}");
 }
+
+/// What the module docs say the checks cannot see, part one: `try_get`
+/// runs no `recycle`, so it hands out a connection whose peer closed while
+/// it was idle; `get` finds the close and replaces the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn try_get_hands_out_a_closed_connection_that_get_replaces() {
+    let (_listener, pool, conn, peer) = one_connection().await;
+    let first = conn.local_addr().unwrap();
+    drop(conn);
+    drop(peer);
+    let mut unchecked = pool.try_get().unwrap();
+    assert_eq!(unchecked.local_addr().unwrap(), first);
+    let mut byte = [0u8; 1];
+    assert_eq!(unchecked.read(&mut byte).await.unwrap(), 0, "closed");
+    // Given back after the runtime saw the close: broken on return.
+    drop(unchecked);
+    let s = pool.status();
+    assert_eq!((s.size, s.discarded), (0, 1), "{s:?}");
+}
+
+/// Part two: a reply still on its way when the connection comes back
+/// passes every check, and the next caller reads it as its own; a holder
+/// that gave up on its request discards the connection instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_still_on_its_way_must_be_discarded_by_the_holder() {
+    let (_listener, pool, mut conn, peer) = one_connection().await;
+    let first = conn.local_addr().unwrap();
+    let mut peer = BufReader::new(peer);
+    conn.write_all(b"first\n").await.unwrap();
+    // The holder gives up before the reply and gives the connection back.
+    drop(conn);
+    let mut next = pool.get().await.unwrap();
+    assert_eq!(next.local_addr().unwrap(), first, "every check passed");
+    let mut line = String::new();
+    peer.read_line(&mut line).await.unwrap();
+    peer.get_mut().write_all(line.as_bytes()).await.unwrap();
+    let stale = request(&mut next, "second").await.unwrap();
+    assert_eq!(stale, "first", "the next caller read the old reply");
+
+    // Discarded instead, the connection is replaced.
+    next.discard();
+    let fresh = pool.get().await.unwrap();
+    assert_ne!(fresh.local_addr().unwrap(), first);
+}
