@@ -15,6 +15,17 @@
 //! use was cut short out of the pool yourself, with
 //! [`Object::take`](managed::Object::take).
 //!
+//! deadpool stamps its objects with the system clock, which tokio's paused
+//! time (`start_paused`, in tests) neither stops nor advances: under paused
+//! time, this `Meta`'s [`created`](crate::Meta::created) and `last_used`
+//! are off the test's clock by the real time the test had run when deadpool
+//! stamped them, so ages a manager computes from them there are not the
+//! paused clock's.
+//!
+//! As on our pool, a `create` error reaches the caller of deadpool's `get`
+//! (as `PoolError::Backend`), and a `recycle` or `is_broken` that panics
+//! goes on to that caller, the object dropped and its slot freed.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() {

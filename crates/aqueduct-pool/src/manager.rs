@@ -95,6 +95,9 @@ pub trait Manager: Send + Sync + 'static {
 
     /// A cheap, synchronous check run when an object comes back: `true`
     /// discards it at once. It must not block. The default is `false`.
+    ///
+    /// On deadpool, which has no check on return, `deadpool::Adapter`
+    /// runs it at checkout instead, just before `recycle`.
     fn is_broken(&self, obj: &Self::Object) -> bool {
         let _ = obj;
         false

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::collections::HashSet;
 use std::future::Future;
 use std::ops::Deref;
 use std::sync::atomic::Ordering;
@@ -13,11 +12,11 @@ use std::time::Duration;
 
 use aqueduct_pool::deadpool::{Adapter, DeadPool};
 use aqueduct_pool::{Manager, Meta, Pool, Pooled};
-use common::{Steered, settle};
+use common::{Steered, TestError, settle};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use tokio::task::JoinSet;
-use tokio::time::sleep;
+use tokio::time::{Instant, sleep};
 
 enum Guard {
     Ours(Pooled<Steered>),
@@ -37,6 +36,9 @@ impl Deref for Guard {
 /// What the tests need from either pool.
 trait Both: Clone + Send + Sync + 'static {
     fn checkout(&self) -> impl Future<Output = Guard> + Send;
+    /// A checkout that may fail: the manager's create error, or `None` for
+    /// any other failure.
+    fn try_checkout(&self) -> impl Future<Output = Result<Guard, Option<TestError>>> + Send;
     fn steer(&self) -> &Steered;
     /// (size, idle)
     fn sizes(&self) -> (usize, usize);
@@ -45,6 +47,13 @@ trait Both: Clone + Send + Sync + 'static {
 impl Both for Pool<Steered> {
     async fn checkout(&self) -> Guard {
         Guard::Ours(self.get().await.unwrap())
+    }
+    async fn try_checkout(&self) -> Result<Guard, Option<TestError>> {
+        match self.get().await {
+            Ok(g) => Ok(Guard::Ours(g)),
+            Err(aqueduct_pool::PoolError::Create(e)) => Err(Some(e)),
+            Err(_) => Err(None),
+        }
     }
     fn steer(&self) -> &Steered {
         self.manager()
@@ -58,6 +67,13 @@ impl Both for Pool<Steered> {
 impl Both for DeadPool<Steered> {
     async fn checkout(&self) -> Guard {
         Guard::Dead(self.get().await.unwrap())
+    }
+    async fn try_checkout(&self) -> Result<Guard, Option<TestError>> {
+        match self.get().await {
+            Ok(g) => Ok(Guard::Dead(g)),
+            Err(deadpool::managed::PoolError::Backend(e)) => Err(Some(e)),
+            Err(_) => Err(None),
+        }
     }
     fn steer(&self) -> &Steered {
         self.manager().manager()
@@ -100,6 +116,34 @@ async fn failed_recycle_is_replaced(pool: impl Both) {
     pool.steer().fail_recycle.store(true, Ordering::SeqCst);
     assert_eq!(*pool.checkout().await, 1);
     assert_eq!(pool.steer().created(), 2);
+}
+
+async fn create_errors_reach_the_caller_and_free_the_slot(pool: impl Both) {
+    pool.steer().fail_create.store(true, Ordering::SeqCst);
+    for _ in 0..3 {
+        let err = pool.try_checkout().await.err();
+        assert_eq!(err, Some(Some(TestError("create refused"))));
+    }
+    pool.steer().fail_create.store(false, Ordering::SeqCst);
+    // The pool holds one object: no failed create kept its slot.
+    let held = pool.checkout().await;
+    assert_eq!(*held, 0);
+    assert_eq!(pool.sizes(), (1, 0));
+}
+
+async fn a_panicking_recycle_discards_the_object(pool: impl Both) {
+    drop(pool.checkout().await);
+    assert_eq!(pool.sizes(), (1, 1));
+    pool.steer().panic_recycle.store(true, Ordering::SeqCst);
+    let p = pool.clone();
+    let crashed = tokio::spawn(async move { drop(p.checkout().await) }).await;
+    assert!(
+        crashed.unwrap_err().is_panic(),
+        "the panic reaches the caller"
+    );
+    pool.steer().panic_recycle.store(false, Ordering::SeqCst);
+    assert_eq!(pool.sizes(), (0, 0), "the object and its slot are gone");
+    assert_eq!(*pool.checkout().await, 1, "a fresh object replaces it");
 }
 
 async fn waiters_are_fifo(pool: impl Both) {
@@ -149,10 +193,19 @@ async fn cancelled_gets_leak_nothing(pool: impl Both, max: usize) {
     assert_eq!(held.len(), max);
 }
 
-/// Records the `Meta` each recycle sees: its use count, and whether it
-/// has a last use.
+/// Records the `Meta` each recycle sees.
 #[derive(Default)]
-struct Recording(Mutex<Vec<(u64, bool)>>);
+struct Recording(Mutex<Vec<Meta>>);
+
+impl Recording {
+    /// The use count of each recycle, and whether it had a last use.
+    fn uses(&self) -> Vec<(u64, bool)> {
+        let seen = self.0.lock().unwrap();
+        seen.iter()
+            .map(|m| (m.use_count(), m.last_used().is_some()))
+            .collect()
+    }
+}
 
 impl Manager for Recording {
     type Object = ();
@@ -161,10 +214,7 @@ impl Manager for Recording {
         Ok(())
     }
     async fn recycle(&self, _: &mut (), meta: &Meta) -> Result<(), Self::Error> {
-        self.0
-            .lock()
-            .unwrap()
-            .push((meta.use_count(), meta.last_used().is_some()));
+        self.0.lock().unwrap().push(*meta);
         Ok(())
     }
 }
@@ -188,6 +238,11 @@ macro_rules! both {
 both!(broken, broken_objects_are_not_reused);
 both!(recycle, failed_recycle_is_replaced);
 both!(fifo, waiters_are_fifo);
+both!(
+    create_error,
+    create_errors_reach_the_caller_and_free_the_slot
+);
+both!(recycle_panic, a_panicking_recycle_discards_the_object);
 both!(cancel, cancelled_gets_leak_nothing, 1);
 
 #[tokio::test(start_paused = true)]
@@ -209,17 +264,37 @@ async fn recycle_sees_the_same_use_count_and_last_use_on_both() {
             .max_size(1)
             .build()
             .unwrap();
-    for _ in 0..4 {
+    let before = Instant::now();
+    drop(ours.get().await.unwrap());
+    drop(dead.get().await.unwrap());
+    let made = Instant::now();
+    for _ in 0..3 {
         drop(ours.get().await.unwrap());
         drop(dead.get().await.unwrap());
     }
-    let a = ours.manager().0.lock().unwrap().clone();
-    let b = dead.manager().manager().0.lock().unwrap().clone();
+    let a = ours.manager().uses();
+    let b = dead.manager().manager().uses();
     // Every recycle follows a checkout, so there is always a last use.
     assert_eq!(a, vec![(2, true), (3, true), (4, true)]);
     assert_eq!(a, b);
-    let distinct: HashSet<_> = a.iter().collect();
-    assert_eq!(distinct.len(), 3);
+    // Both tell when the object was made, the same at every recycle, and
+    // a last use no earlier.
+    for (pool, seen) in [
+        ("ours", &ours.manager().0),
+        ("deadpool", &dead.manager().manager().0),
+    ] {
+        for meta in seen.lock().unwrap().iter() {
+            assert!(
+                before <= meta.created() && meta.created() <= made,
+                "{pool}: created {:?} outside [{before:?}, {made:?}]",
+                meta.created()
+            );
+            assert!(
+                meta.last_used().unwrap() >= meta.created(),
+                "{pool}: {meta:?}"
+            );
+        }
+    }
 }
 
 /// Our pool marks the object of a holder that panicked dirty, and its next

@@ -26,6 +26,8 @@ pub struct Steered {
     pub next_id: AtomicU64,
     pub fail_create: AtomicBool,
     pub fail_recycle: AtomicBool,
+    /// Each recycle panics while this is set.
+    pub panic_recycle: AtomicBool,
     /// Nanoseconds each create sleeps (paused time in tests).
     pub create_delay_ns: AtomicU64,
     /// Each recycle sleeps between half this and this many nanoseconds.
@@ -71,6 +73,7 @@ impl Manager for Steered {
             let d = max - (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) % (max / 2 + 1);
             tokio::time::sleep(Duration::from_nanos(d)).await;
         }
+        assert!(!self.panic_recycle.load(Ordering::SeqCst), "recycle panics");
         if self.fail_recycle.load(Ordering::SeqCst) || self.broken.lock().unwrap().contains(obj) {
             return Err(TestError("recycle refused"));
         }
