@@ -435,3 +435,55 @@ async fn a_reply_still_on_its_way_must_be_discarded_by_the_holder() {
     let fresh = pool.get().await.unwrap();
     assert_ne!(fresh.local_addr().unwrap(), first);
 }
+
+/// Gives `conn` back and checks that the next `get` makes a new
+/// connection, the old one discarded, and that the new one works.
+async fn replaced_at_next_get(
+    listener: &TcpListener,
+    pool: &Pool<TcpManager>,
+    conn: Pooled<TcpManager>,
+) {
+    let first = conn.local_addr().unwrap();
+    drop(conn);
+    let mut again = pool.get().await.unwrap();
+    assert_ne!(again.local_addr().unwrap(), first, "the old one was reused");
+    let (mut peer, _) = listener.accept().await.unwrap();
+    again.write_all(b"ping").await.unwrap();
+    let mut got = [0u8; 4];
+    peer.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"ping");
+    let s = pool.status();
+    assert_eq!((s.created, s.discarded), (2, 1), "{s:?}");
+}
+
+/// A caller that read only part of a reply gives back a connection with
+/// the rest still unread: the next caller would read it as its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_given_back_with_unread_bytes_is_replaced() {
+    let (listener, pool, mut conn, mut peer) = one_connection().await;
+    peer.write_all(b"0123456789").await.unwrap();
+    let mut part = [0u8; 4];
+    conn.read_exact(&mut part).await.unwrap();
+    replaced_at_next_get(&listener, &pool, conn).await;
+}
+
+/// A peer that sent its last bytes and then closed its side: the
+/// connection holds data and an end of stream, and is not reused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_closed_peer_with_data_left_is_replaced() {
+    let (listener, pool, conn, mut peer) = one_connection().await;
+    peer.write_all(b"bye").await.unwrap();
+    peer.shutdown().await.unwrap();
+    conn.readable().await.unwrap();
+    replaced_at_next_get(&listener, &pool, conn).await;
+}
+
+/// A peer that reset the connection (an abortive close): not reused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_connection_is_replaced() {
+    let (listener, pool, conn, peer) = one_connection().await;
+    peer.set_zero_linger().unwrap();
+    drop(peer);
+    conn.readable().await.unwrap();
+    replaced_at_next_get(&listener, &pool, conn).await;
+}
