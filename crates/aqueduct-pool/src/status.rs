@@ -50,7 +50,10 @@ pub struct Status {
     /// the turn handed to it does not: the object or slot goes on to the
     /// next waiter (counted when it takes it), if any. A `get` whose object
     /// fails `recycle` while the pool is above a reduced `max_size` gives
-    /// its turn up and takes another, counted too.
+    /// its turn up and takes another, counted too. A `try_get` that hands
+    /// out an object counts as a checkout that did not queue. A `get` that
+    /// timed out (counted in `timeouts`), or was dropped while it waited,
+    /// is not counted here.
     pub wait_time: WaitHistogram,
 }
 

@@ -1100,6 +1100,67 @@ async fn wait_histogram_buckets_queued_waits() {
     );
 }
 
+/// A wait of exactly a bucket's bound falls in that bucket, a nanosecond
+/// more in the next; a `try_get` counts as no wait; a `get` that timed out
+/// or was dropped while it waited is not counted, as `Status` says.
+#[tokio::test(start_paused = true)]
+async fn wait_histogram_edges_and_what_it_leaves_out() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(1)
+        .wait_timeout(Duration::from_secs(100))
+        .build_lazy()
+        .unwrap();
+    let mut expected = [0u64; 8];
+    let mut held = pool.get().await.unwrap();
+    expected[0] += 1;
+    for (i, bound) in WaitHistogram::BOUNDS.iter().enumerate().take(7).skip(1) {
+        for wait in [*bound, *bound + Duration::from_nanos(1)] {
+            let waiter = {
+                let pool = pool.clone();
+                tokio::spawn(async move { pool.get().await.unwrap() })
+            };
+            settle().await;
+            tokio::time::advance(wait).await;
+            drop(held);
+            held = waiter.await.unwrap();
+            let bucket = if wait == *bound { i } else { i + 1 };
+            assert_eq!(WaitHistogram::bucket_of(wait), bucket);
+            expected[bucket] += 1;
+            assert_eq!(
+                pool.status().wait_time.buckets,
+                expected,
+                "a wait of {wait:?}"
+            );
+        }
+    }
+    // A get that times out, and one dropped while it waits: not counted.
+    let timed_out = Pool::builder(Steered::default())
+        .max_size(1)
+        .wait_timeout(Duration::from_secs(1))
+        .build_lazy()
+        .unwrap();
+    let kept = timed_out.get().await.unwrap();
+    assert!(timed_out.get().await.is_err());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), timed_out.get())
+            .await
+            .is_err()
+    );
+    let s = timed_out.status();
+    assert_eq!(
+        (s.timeouts, s.wait_time.buckets),
+        (1, [1, 0, 0, 0, 0, 0, 0, 0])
+    );
+    // A try_get that hands out an object: no wait.
+    drop(kept);
+    drop(timed_out.try_get().unwrap());
+    assert_eq!(
+        timed_out.status().wait_time.buckets,
+        [2, 0, 0, 0, 0, 0, 0, 0]
+    );
+    drop(held);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_threads_many_tasks_end_balanced() {
     let pool = pool(4).await;
