@@ -84,9 +84,11 @@
 //! # }
 //! ```
 
+use std::future::{Future, poll_fn};
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -316,7 +318,14 @@ impl Manager for TcpManager {
         let mut byte = [0u8; 1];
         let mut buf = ReadBuf::new(&mut byte);
         let mut cx = Context::from_waker(Waker::noop());
-        match stream.poll_peek(&mut cx, &mut buf) {
+        // Outside the task's cooperative budget: tokio's readiness check
+        // spends it, and with none left it answers `Pending` without
+        // looking, so a holder that used its budget up just before giving
+        // the connection back would have a dead one kept.
+        let peek = pin!(tokio::task::unconstrained(poll_fn(|cx| {
+            stream.poll_peek(cx, &mut buf)
+        })));
+        match peek.poll(&mut cx) {
             Poll::Pending => false,
             Poll::Ready(r) => !matches!(health_of(r), Health::Idle),
         }

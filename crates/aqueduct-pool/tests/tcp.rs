@@ -264,6 +264,29 @@ async fn a_peer_that_closed_is_broken_on_return() {
     assert_eq!((s.size, s.discarded), (0, 1), "{s:?}");
 }
 
+/// A holder that spent its task's cooperative budget (many I/O operations
+/// in one poll) and then gives back a connection whose peer closed: the
+/// check on return still looks, and the connection is discarded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_peer_is_broken_on_return_from_a_task_out_of_budget() {
+    let (_listener, pool, conn, peer) = one_connection().await;
+    drop(peer);
+    conn.readable().await.unwrap();
+    let mut conn = Some(conn);
+    std::future::poll_fn(|cx| {
+        // Spend the whole budget, then give the connection back in the
+        // same poll.
+        while let std::task::Poll::Ready(spent) = tokio::task::coop::poll_proceed(cx) {
+            spent.made_progress();
+        }
+        drop(conn.take());
+        std::task::Poll::Ready(())
+    })
+    .await;
+    let s = pool.status();
+    assert_eq!((s.size, s.discarded), (0, 1), "{s:?}");
+}
+
 /// The checkout check of a healthy idle connection passes even when the
 /// process has no file descriptor to spare: looking at a socket must not
 /// need a new descriptor, or every idle connection would be dropped (and
