@@ -56,6 +56,11 @@
 //!   drops its connection without a word, and the pool takes it back: keep
 //!   requests that may be cancelled off pooled connections, or make them
 //!   discard the connection when they are cut short.)
+//! - Bytes the holder's own buffer read past the end of a reply (a
+//!   `BufReader` around the connection, dropped before the guard): they are
+//!   gone from the socket, and the connection looks clean. If such a
+//!   buffer still holds bytes once the reply is read, discard the
+//!   connection.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]

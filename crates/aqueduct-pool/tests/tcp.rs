@@ -510,3 +510,48 @@ async fn a_reset_connection_is_replaced() {
     conn.readable().await.unwrap();
     replaced_at_next_get(&listener, &pool, conn).await;
 }
+
+/// Part three: bytes a holder's own buffer read past its reply leave the
+/// socket empty, so the connection passes the checks; the holder sees them
+/// in its buffer and discards the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_left_in_a_holder_buffer_are_the_holder_to_act_on() {
+    let (_listener, pool, mut conn, mut peer) = one_connection().await;
+    let first = conn.local_addr().unwrap();
+    // A reply, and a second line nobody asked for, in one segment.
+    peer.write_all(b"reply\nextra\n").await.unwrap();
+    all_arrived(&conn, 12).await;
+    {
+        let mut reader = BufReader::new(&mut *conn);
+        let mut line = String::new();
+        reader.read_line(&mut line).await.unwrap();
+        assert_eq!(line, "reply\n");
+        assert_eq!(reader.buffer(), b"extra\n", "read past the reply");
+    }
+    drop(conn);
+    let conn = pool.get().await.unwrap();
+    assert_eq!(conn.local_addr().unwrap(), first, "the checks saw nothing");
+
+    // The holder that looks at its buffer discards the connection.
+    let mut conn = conn;
+    peer.write_all(b"reply\nextra\n").await.unwrap();
+    all_arrived(&conn, 12).await;
+    let mut reader = BufReader::new(&mut *conn);
+    let mut line = String::new();
+    reader.read_line(&mut line).await.unwrap();
+    let leftover = !reader.buffer().is_empty();
+    drop(reader);
+    assert!(leftover);
+    conn.discard();
+    let fresh = pool.get().await.unwrap();
+    assert_ne!(fresh.local_addr().unwrap(), first);
+}
+
+/// Waits until `n` bytes are readable on `conn`, so that one read takes
+/// them all.
+async fn all_arrived(conn: &TcpStream, n: usize) {
+    let mut buf = vec![0u8; n];
+    while conn.peek(&mut buf).await.unwrap() < n {
+        tokio::task::yield_now().await;
+    }
+}
