@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use aqueduct::pool::deadpool::{Adapter, DeadPool, managed};
 use aqueduct::pool::tcp::TcpManager;
-use aqueduct::pool::{Order, Pool};
+use aqueduct::pool::{Order, Pool, Pooled};
 use aqueduct_examples::{finish_within, ms, section};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -80,7 +80,10 @@ async fn serve(sock: TcpStream, mut stopped: watch::Receiver<bool>) {
 }
 
 /// One request/response on a connection; a reply that does not come
-/// within [`WAIT`] counts as a failure instead of stalling the run.
+/// within [`WAIT`] counts as a failure instead of stalling the run. A
+/// connection on which an exchange failed is out of step (its reply may
+/// still arrive, to be read by the next caller as its own): the caller
+/// discards it rather than giving it back.
 async fn echo(conn: &mut TcpStream, body: &str) -> std::io::Result<bool> {
     let exchange = async {
         conn.write_all(format!("{body}\n").as_bytes()).await?;
@@ -103,8 +106,9 @@ struct Phase {
 }
 
 /// Sends `n` requests one after another; `checkout` returns the connection
-/// and whether it is a new one.
-async fn run<C, F, G>(n: usize, tag: &str, checkout: F) -> Phase
+/// and whether it is a new one, `discard` drops one whose exchange failed
+/// instead of giving it back to its pool.
+async fn run<C, F, G>(n: usize, tag: &str, checkout: F, discard: fn(C)) -> Phase
 where
     F: Fn() -> G,
     G: std::future::Future<Output = Option<(C, bool)>>,
@@ -127,10 +131,16 @@ where
             _ => {
                 phase.failed += 1;
                 phase.strip.push('x');
+                discard(conn);
             }
         }
     }
     phase
+}
+
+/// Drops a deadpool connection without giving it back.
+fn take_out(conn: managed::Object<Adapter<TcpManager>>) {
+    drop(managed::Object::take(conn));
 }
 
 fn report(name: &str, phase: &Phase) {
@@ -192,12 +202,12 @@ async fn walkthrough() -> bool {
             }
         }
     };
-    let before = run(40, "a", ours(pool.clone())).await;
+    let before = run(40, "a", ours(pool.clone()), Pooled::discard).await;
     report("before", &before);
     server.stop().await;
     let (server, _) = Echo::start(addr).await.expect("the same port again");
     println!("   -- server restarted on the same port: every pooled connection is now dead --");
-    let after = run(40, "b", ours(pool.clone())).await;
+    let after = run(40, "b", ours(pool.clone()), Pooled::discard).await;
     report("after", &after);
     let s = pool.status();
     println!(
@@ -227,12 +237,12 @@ async fn walkthrough() -> bool {
             }
         }
     };
-    let before = run(40, "c", theirs(dead.clone())).await;
+    let before = run(40, "c", theirs(dead.clone()), take_out).await;
     report("before", &before);
     server.stop().await;
     let (server, _) = Echo::start(addr).await.expect("the same port again");
     println!("   -- server restarted again --");
-    let after = run(40, "d", theirs(dead.clone())).await;
+    let after = run(40, "d", theirs(dead.clone()), take_out).await;
     report("after", &after);
     // Requests go one at a time, so deadpool keeps one connection: after
     // the restart, the first checkout must find it dead and make a new one.
