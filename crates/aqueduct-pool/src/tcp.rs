@@ -115,7 +115,8 @@ use crate::object::Meta;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TcpError {
-    /// Connecting failed.
+    /// Connecting failed, or setting up the new connection did (turning
+    /// on `TCP_NODELAY`).
     #[error("connecting to {addr} failed")]
     Connect {
         /// The address dialled.
@@ -296,7 +297,7 @@ impl Manager for TcpManager {
         if self.nodelay {
             stream
                 .set_nodelay(true)
-                .map_err(|source| TcpError::Io { addr, source })?;
+                .map_err(|source| TcpError::Connect { addr, source })?;
         }
         Ok(stream)
     }
