@@ -205,8 +205,9 @@ pub enum Endian {
 #[non_exhaustive]
 pub enum Oversize {
     /// Return [`FrameError::TooLong`] (the default). If decoding goes on
-    /// after the error, the frame's payload is skipped and the next frame
-    /// decodes normally.
+    /// after the error (a `FramedRead` polled again after the `None` that
+    /// follows it: see [the crate docs](crate#in-framed-and-framedread)),
+    /// the frame's payload is skipped and the next frame decodes normally.
     #[default]
     Error,
     /// Discard the frame's bytes as they arrive, count it in

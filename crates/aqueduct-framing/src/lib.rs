@@ -30,15 +30,6 @@
 //!
 //! Each module's docs draw its wire format byte by byte.
 //!
-//! After a decoding error, `Framed` and `FramedRead` yield `None`: a
-//! `while let Some(..)` loop ends there. What each codec documents about
-//! going on after an error (the bad frame is skipped, the next one decodes)
-//! serves callers of `decode` and `UdpFramed`, which decodes each datagram
-//! on its own with `decode_eof` and goes on with the next frame or datagram
-//! after an error. So a datagram that ends inside a frame is
-//! [`FrameError::Truncated`], its leftover bytes are dropped, and the next
-//! datagram starts with a new frame.
-//!
 //! ```
 //! use aqueduct_framing::LineCodec;
 //! use futures::StreamExt;
@@ -53,6 +44,60 @@
 //! assert!(lines.next().await.is_none());
 //! # Ok(()) }
 //! ```
+//!
+//! # In `Framed` and `FramedRead`
+//!
+//! A stream that ends on a frame boundary ends with `None`. One that ends
+//! inside a frame yields [`FrameError::Truncated`] as its last item, then
+//! `None` for good.
+//!
+//! After any other decoding error (an over-long frame, a bad length, a
+//! line that is not UTF-8), `Framed` and `FramedRead` yield `None` once,
+//! so a `while let Some(..)` loop ends there. The connection is not over:
+//! polled again, the stream goes on where the codec does (after an
+//! over-long frame, with the next frame: see each codec's docs), but only
+//! after its next read. Frames that came in the same read as the bad one
+//! wait in the read buffer until more bytes come, so a peer that sent a bad
+//! request and a good one together and waits for both replies would wait
+//! forever. If the stream ends instead, they are yielded then, up to the
+//! next error, which ends the stream for good. A server that answers a bad
+//! frame and keeps the connection decodes them from the read buffer first:
+//!
+//! ```
+//! use aqueduct_framing::{FrameError, LineCodec};
+//! use futures::StreamExt;
+//! use tokio::io::AsyncWriteExt;
+//! use tokio_util::codec::{Decoder, FramedRead};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), FrameError> {
+//! let (mut peer, socket) = tokio::io::duplex(1024);
+//! peer.write_all(b"far too long\nPING\n").await?; // and waits for replies
+//! let mut lines = FramedRead::new(socket, LineCodec::new().with_max_length(8));
+//! let err = lines.next().await.unwrap().unwrap_err();
+//! assert!(matches!(err, FrameError::TooLong { len: 12, max: 8 }));
+//! assert!(lines.next().await.is_none());
+//! // `lines.next()` would now wait for the peer: PING is buffered already.
+//! let mut codec = lines.decoder().clone();
+//! while let Some(line) = codec.decode(lines.read_buffer_mut())? {
+//!     assert_eq!(line, "PING");
+//! }
+//! *lines.decoder_mut() = codec;
+//! // Then the stream goes on with the peer's next bytes.
+//! peer.write_all(b"QUIT\n").await?;
+//! assert_eq!(lines.next().await.unwrap()?, "QUIT");
+//! # Ok(()) }
+//! ```
+//!
+//! An over-long length-prefixed frame under [`Oversize::Skip`] is no error:
+//! the stream never stops for it.
+//!
+//! # In `UdpFramed`
+//!
+//! `UdpFramed` decodes each datagram on its own with `decode_eof` and goes
+//! on with the next frame or datagram after an error. So a datagram that
+//! ends inside a frame is [`FrameError::Truncated`], its leftover bytes are
+//! dropped, and the next datagram starts with a new frame.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// Implements `Encoder<T>` for a codec by handing `$method` the payload's

@@ -261,7 +261,8 @@ async fn framed_read_reports_truncation_at_eof() {
 
 #[tokio::test]
 async fn framed_read_yields_none_after_an_error() {
-    // The codec would go on with `ok`, but `FramedRead` stops at the error.
+    // `ok` is buffered, but `FramedRead` yields `None` after the error
+    // (`drivers.rs` shows how it goes on).
     let input: &[u8] = b"too long\nok\n";
     let mut lines = FramedRead::new(input, LineCodec::new().with_max_length(4));
     assert!(matches!(
