@@ -276,6 +276,10 @@ impl DelimiterCodec {
     /// as a final frame (`true`) or reported as [`FrameError::Truncated`]
     /// (`false`, the default).
     ///
+    /// In `UdpFramed` every datagram ends a stream: allow a final frame to
+    /// read datagrams whose last frame has no delimiter (see [the crate
+    /// docs](crate#in-udpframed)).
+    ///
     /// ```
     /// use aqueduct_framing::DelimiterCodec;
     /// use bytes::BytesMut;

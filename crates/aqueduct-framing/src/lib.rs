@@ -94,10 +94,41 @@
 //!
 //! # In `UdpFramed`
 //!
-//! `UdpFramed` decodes each datagram on its own with `decode_eof` and goes
-//! on with the next frame or datagram after an error. So a datagram that
-//! ends inside a frame is [`FrameError::Truncated`], its leftover bytes are
-//! dropped, and the next datagram starts with a new frame.
+//! `UdpFramed` sends each frame as a datagram of its own, and decodes each
+//! datagram on its own with `decode_eof`: a datagram may hold several
+//! frames, and what follows its last whole frame is
+//! [`FrameError::Truncated`] and dropped. Whatever a datagram leaves
+//! unfinished (part of a frame, an over-long frame being discarded or
+//! skipped) ends with it, and the next datagram starts with a new frame.
+//! An empty datagram yields nothing. After an error `UdpFramed` goes on
+//! with the next frame or datagram: the stream does not end.
+//!
+//! Many datagram protocols leave the newline (or delimiter) off the last
+//! line of a datagram. For those, allow a final unterminated frame with
+//! [`LineCodec::with_partial_at_eof`] (or [`Utf8LineCodec`]'s and
+//! [`DelimiterCodec`]'s): a datagram `a\nb` is then the lines `a` and `b`,
+//! instead of `a` and a `Truncated` error. The encoders always write the
+//! terminator, which either setting reads.
+//!
+//! ```
+//! use aqueduct_framing::LineCodec;
+//! use futures::StreamExt;
+//! use tokio::net::UdpSocket;
+//! use tokio_util::udp::UdpFramed;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let socket = UdpSocket::bind("127.0.0.1:0").await?;
+//! let addr = socket.local_addr()?;
+//! let mut metrics = UdpFramed::new(socket, LineCodec::new().with_partial_at_eof(true));
+//!
+//! let peer = UdpSocket::bind("127.0.0.1:0").await?;
+//! peer.send_to(b"hits:1|c\nload:7|g", addr).await?;
+//! let (line, from) = metrics.next().await.unwrap()?;
+//! assert_eq!((line, from), ("hits:1|c".into(), peer.local_addr()?));
+//! assert_eq!(metrics.next().await.unwrap()?.0, "load:7|g");
+//! # Ok(()) }
+//! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 /// Implements `Encoder<T>` for a codec by handing `$method` the payload's

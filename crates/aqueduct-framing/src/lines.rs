@@ -228,6 +228,10 @@ impl LineCodec {
     /// final line (`true`) or reported as
     /// [`FrameError::Truncated`] (`false`, the default).
     ///
+    /// In `UdpFramed` every datagram ends a stream: allow a final line to
+    /// read datagrams whose last line has no `\n` (see [the crate
+    /// docs](crate#in-udpframed)).
+    ///
     /// ```
     /// use aqueduct_framing::{FrameError, LineCodec};
     /// use bytes::BytesMut;
