@@ -113,6 +113,9 @@ impl Search {
 /// refuse a payload that contains the delimiter, and append the delimiter
 /// (for a set, its first byte).
 ///
+/// A clone carries the decoding state: see [Codecs as
+/// values](crate#codecs-as-values).
+///
 /// ```
 /// use aqueduct_framing::DelimiterCodec;
 /// use bytes::BytesMut;

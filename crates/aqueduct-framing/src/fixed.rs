@@ -34,6 +34,8 @@ use crate::buf::{reserve_exact, truncated};
 /// Decodes and encodes frames of exactly `n` bytes.
 ///
 /// Decoded frames are [`Bytes`] split from the read buffer, never copied.
+/// The codec holds no decoding state, only its size: a copy is a fresh
+/// codec.
 /// Encoders take `&[u8]`, `&str`, `Vec<u8>`, `String`, [`Bytes`] and
 /// [`Utf8Bytes`](crate::Utf8Bytes) and refuse a payload that is not exactly `n` bytes.
 ///

@@ -570,6 +570,9 @@ impl LengthPrefixedBuilder {
 /// socket, [`FrameWriter`](crate::FrameWriter) sends the header and the
 /// payload without copying the payload into a write buffer.
 ///
+/// A clone carries the decoding state: see [Codecs as
+/// values](crate#codecs-as-values).
+///
 /// ```
 /// use aqueduct_framing::LengthPrefixedCodec;
 /// use bytes::{Bytes, BytesMut};

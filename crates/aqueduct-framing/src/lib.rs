@@ -45,6 +45,32 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Codecs as values
+//!
+//! Every codec is `Send`, `Sync`, `Clone` and `Debug`, and those whose
+//! settings all have defaults ([`LineCodec`], [`Utf8LineCodec`],
+//! [`LengthPrefixedCodec`]) are `Default`. Apart from [`FixedSizeCodec`],
+//! which holds only its size, a codec also holds the state of the stream it
+//! decodes: where its last search stopped, an over-long frame being
+//! discarded, a length-prefixed header already read or a payload being
+//! skipped, the count of [skipped
+//! frames](LengthPrefixedCodec::skipped_frames). A clone carries that
+//! state: given a copy of the read buffer, it goes on exactly where the
+//! original is; given another stream, it would misread that stream's first
+//! bytes. For a codec per connection,
+//! clone one that has not decoded:
+//!
+//! ```
+//! use aqueduct_framing::LineCodec;
+//! use tokio_util::codec::FramedRead;
+//!
+//! let template = LineCodec::new().with_max_length(1024).with_crlf(true);
+//! let first = FramedRead::new(&b"one\n"[..], template.clone());
+//! let second = FramedRead::new(&b"two\n"[..], template.clone());
+//! assert_eq!(first.decoder().max_length(), 1024);
+//! assert_eq!(second.decoder().max_length(), 1024);
+//! ```
+//!
 //! # In `Framed` and `FramedRead`
 //!
 //! A stream that ends on a frame boundary ends with `None`. One that ends

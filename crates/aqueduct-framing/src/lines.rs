@@ -78,6 +78,9 @@ pub const DEFAULT_MAX_LINE_LENGTH: usize = 64 * 1024;
 /// - a line longer than [`LineCodec::max_length`]:
 ///   [`FrameError::PayloadOverMax`].
 ///
+/// A clone carries the decoding state: see [Codecs as
+/// values](crate#codecs-as-values).
+///
 /// ```
 /// use aqueduct_framing::{FrameError, LineCodec};
 /// use bytes::BytesMut;
@@ -873,6 +876,9 @@ impl PartialEq<Utf8Bytes> for String {
 /// (`&[u8]`, `Vec<u8>`, [`Bytes`]); bytes that are not UTF-8 are refused
 /// with [`FrameError::PayloadNotUtf8`], so the codec never writes a line
 /// its own decoder would reject.
+///
+/// A clone carries the decoding state: see [Codecs as
+/// values](crate#codecs-as-values).
 ///
 /// ```
 /// use aqueduct_framing::{LineCodec, Utf8LineCodec};
