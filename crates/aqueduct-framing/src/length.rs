@@ -72,7 +72,8 @@
 //! with `Ok(None)`, not with a second report of the same frame.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use tokio_util::codec::Decoder;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::codec::{Decoder, Framed, FramedRead, FramedWrite};
 
 use crate::FrameError;
 use crate::buf::{
@@ -217,7 +218,11 @@ pub enum Oversize {
 }
 
 /// Configures a [`LengthPrefixedCodec`]; from
-/// [`LengthPrefixedCodec::builder`].
+/// [`LengthPrefixedCodec::builder`]. It builds the codec alone
+/// ([`build`](Self::build)) or wrapped around an I/O object in tokio-util's
+/// drivers ([`new_read`](Self::new_read), [`new_write`](Self::new_write),
+/// [`new_framed`](Self::new_framed)), as many times as asked: each call
+/// gives a fresh codec.
 ///
 /// The second format drawn in the [module docs](self): a 1-byte tag, then
 /// a 2-byte little-endian length that counts the whole frame, header
@@ -556,6 +561,100 @@ impl LengthPrefixedBuilder {
             state: State::Head,
             skipped: 0,
         }
+    }
+
+    /// Builds a codec and wraps `io` in a [`FramedRead`] with it: a
+    /// stream of the frames `io` brings.
+    ///
+    /// # Panics
+    ///
+    /// As [`build`](Self::build).
+    ///
+    /// ```
+    /// use aqueduct_framing::LengthPrefixedCodec;
+    /// use futures::StreamExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), aqueduct_framing::FrameError> {
+    /// let wire: &[u8] = b"\x02hi\x00";
+    /// let mut frames = LengthPrefixedCodec::builder().length_field_width(1).new_read(wire);
+    /// assert_eq!(&frames.next().await.unwrap()?[..], b"hi");
+    /// assert_eq!(&frames.next().await.unwrap()?[..], b"");
+    /// assert!(frames.next().await.is_none());
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn new_read<T: AsyncRead>(&self, io: T) -> FramedRead<T, LengthPrefixedCodec> {
+        FramedRead::new(io, self.build())
+    }
+
+    /// Builds a codec and wraps `io` in a [`FramedWrite`] with it: a
+    /// [`Sink`](futures_sink::Sink) of payloads, each written as a frame.
+    ///
+    /// # Panics
+    ///
+    /// As [`build`](Self::build).
+    ///
+    /// ```
+    /// use aqueduct_framing::LengthPrefixedCodec;
+    /// use futures::SinkExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), aqueduct_framing::FrameError> {
+    /// let mut frames = LengthPrefixedCodec::builder()
+    ///     .length_field_width(1)
+    ///     .new_write(Vec::new());
+    /// frames.send("hi").await?;
+    /// assert_eq!(frames.get_ref(), b"\x02hi");
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn new_write<T: AsyncWrite>(&self, io: T) -> FramedWrite<T, LengthPrefixedCodec> {
+        FramedWrite::new(io, self.build())
+    }
+
+    /// Builds a codec and wraps `io` in a [`Framed`] with it: both a
+    /// stream of the frames `io` brings and a sink of payloads to write.
+    ///
+    /// # Panics
+    ///
+    /// As [`build`](Self::build).
+    ///
+    /// ```
+    /// use aqueduct_framing::LengthPrefixedCodec;
+    /// use futures::{SinkExt, StreamExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), aqueduct_framing::FrameError> {
+    /// let (a, b) = tokio::io::duplex(64);
+    /// let mut builder = LengthPrefixedCodec::builder();
+    /// builder.varint().max_frame_length(1024);
+    /// let (mut client, mut server) = (builder.new_framed(a), builder.new_framed(b));
+    /// client.send("ping").await?;
+    /// assert_eq!(&server.next().await.unwrap()?[..], b"ping");
+    /// server.send("pong").await?;
+    /// assert_eq!(&client.next().await.unwrap()?[..], b"pong");
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn new_framed<T: AsyncRead + AsyncWrite>(&self, io: T) -> Framed<T, LengthPrefixedCodec> {
+        Framed::new(io, self.build())
+    }
+}
+
+/// The builder of [`LengthPrefixedCodec::builder`]: the defaults of
+/// [`LengthPrefixedCodec::new`].
+///
+/// ```
+/// use aqueduct_framing::{LengthPrefixedBuilder, LengthPrefixedCodec};
+///
+/// let codec = LengthPrefixedBuilder::default().max_frame_length(512).build();
+/// assert_eq!(codec.max_frame_length(), 512);
+/// assert_eq!(LengthPrefixedBuilder::default().build().max_frame_length(), 8 << 20);
+/// ```
+impl Default for LengthPrefixedBuilder {
+    fn default() -> Self {
+        LengthPrefixedCodec::builder()
     }
 }
 

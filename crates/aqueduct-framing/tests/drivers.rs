@@ -397,3 +397,39 @@ async fn frames_that_came_with_a_bad_one_are_decoded_from_the_read_buffer() {
     tx.write_all(b"t\n").await.unwrap();
     assert_eq!(steps(&mut lines, 2), ["part", "waiting"]);
 }
+
+#[tokio::test]
+async fn the_length_prefixed_builder_makes_each_driver_with_its_settings() {
+    let mut builder = LengthPrefixedCodec::builder();
+    builder
+        .length_field_width(2)
+        .little_endian()
+        .max_frame_length(4);
+    let mut writer = builder.new_write(Vec::new());
+    writer.send("ok").await.unwrap();
+    assert!(matches!(
+        writer.send("too long").await,
+        Err(FrameError::PayloadOverMax { len: 8, max: 4 })
+    ));
+    assert_eq!(writer.get_ref(), b"\x02\0ok");
+
+    let (mut tx, rx) = tokio::io::duplex(64);
+    let mut reader = builder.new_read(rx);
+    tx.write_all(b"\x02\0ok\x05\0").await.unwrap();
+    assert_eq!(
+        steps(&mut reader, 3),
+        [
+            "ok",
+            "error: frame of 5 bytes exceeds the maximum of 4 bytes",
+            "end"
+        ]
+    );
+
+    let (a, b) = tokio::io::duplex(64);
+    let (mut client, mut server) = (builder.new_framed(a), builder.new_framed(b));
+    client.send("ping").await.unwrap();
+    assert_eq!(step(&mut server), "ping");
+    // Both ends frame alike.
+    server.send("pong").await.unwrap();
+    assert_eq!(step(&mut client), "pong");
+}

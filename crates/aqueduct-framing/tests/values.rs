@@ -12,7 +12,7 @@ use tokio_util::codec::Decoder;
 fn value<T: Send + Sync + Clone + Debug + 'static>() {}
 
 #[test]
-fn codecs_and_their_parts_are_send_sync_clone_and_debug() {
+fn codecs_and_their_parts_are_send_sync_clone_debug_and_default_where_they_can_be() {
     value::<LineCodec>();
     value::<Utf8LineCodec>();
     value::<LengthPrefixedCodec>();
@@ -20,6 +20,22 @@ fn codecs_and_their_parts_are_send_sync_clone_and_debug() {
     value::<DelimiterCodec>();
     value::<FixedSizeCodec>();
     value::<Utf8Bytes>();
+    fn default<T: Default + Debug>() -> String {
+        format!("{:?}", T::default())
+    }
+    assert_eq!(default::<LineCodec>(), format!("{:?}", LineCodec::new()));
+    assert_eq!(
+        default::<Utf8LineCodec>(),
+        format!("{:?}", Utf8LineCodec::new())
+    );
+    assert_eq!(
+        default::<LengthPrefixedCodec>(),
+        format!("{:?}", LengthPrefixedCodec::new())
+    );
+    assert_eq!(
+        default::<LengthPrefixedBuilder>(),
+        format!("{:?}", LengthPrefixedCodec::builder())
+    );
     fn error<E: std::error::Error + Send + Sync + 'static>() {}
     error::<FrameError>();
     fn writer<W: Send + Sync>() {}
