@@ -228,3 +228,25 @@ async fn what_an_over_long_frame_leaves_ends_with_its_datagram() {
         ["ok", "z"]
     );
 }
+
+#[tokio::test]
+#[ignore = "the end of a datagram inside a frame keeps the room its header reserved"]
+async fn a_datagram_ending_inside_a_large_frame_does_not_pin_its_room() {
+    // A 4-byte datagram announcing an 8 MiB frame: the header reserves
+    // room for the frame, and that room must not outlive the datagram,
+    // or one such datagram pins megabytes for the life of the socket.
+    let a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let b_addr = b.local_addr().unwrap();
+    let mut receiver = UdpFramed::new(b, LengthPrefixedCodec::new());
+    a.send_to(b"\0\x7f\xff\xff", b_addr).await.unwrap();
+    a.send_to(b"\0\0\0\x02ok", b_addr).await.unwrap();
+    assert!(matches!(
+        receiver.next().await.unwrap(),
+        Err(FrameError::Truncated { buffered: 4 })
+    ));
+    assert_eq!(&receiver.next().await.unwrap().unwrap().0[..], b"ok");
+    // `UdpFramed` itself keeps 64 KiB for a datagram.
+    let room = receiver.read_buffer().capacity();
+    assert!(room <= 256 * 1024, "{room} bytes kept");
+}
