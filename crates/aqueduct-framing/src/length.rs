@@ -443,7 +443,8 @@ impl LengthPrefixedBuilder {
     }
 
     /// The largest payload length accepted, after the adjustment (default
-    /// 8 MiB).
+    /// 8 MiB). A codec in use takes a new one with
+    /// [`LengthPrefixedCodec::set_max_frame_length`].
     ///
     /// ```
     /// use aqueduct_framing::{FrameError, LengthPrefixedCodec};
@@ -551,11 +552,7 @@ impl LengthPrefixedBuilder {
              length field ({}): every frame would have a negative length",
             field.max_value()
         );
-        assert!(
-            adjustment <= 0 || adjustment.unsigned_abs() <= max_frame_length as u64,
-            "length adjustment {adjustment} is above the maximum frame length \
-             ({max_frame_length} bytes): every frame would be too long"
-        );
+        assert_adjustment_within(adjustment, max_frame_length);
         LengthPrefixedCodec {
             config: self.config,
             state: State::Head,
@@ -756,6 +753,45 @@ impl LengthPrefixedCodec {
         self.config.max_frame_length
     }
 
+    /// Sets the largest payload length accepted, as
+    /// [`LengthPrefixedBuilder::max_frame_length`] does, on a codec in use:
+    /// to raise the limit for a peer once it has authenticated, say, through
+    /// `Framed::codec_mut`.
+    ///
+    /// The encoder holds payloads to the new maximum at once, the decoder
+    /// from the next header on: a frame whose header was read before the
+    /// call is held to the maximum of then (it is being read, or skipped).
+    ///
+    /// # Panics
+    ///
+    /// If the length adjustment is above `max`, as
+    /// [`build`](LengthPrefixedBuilder::build) does: every frame would be
+    /// too long.
+    ///
+    /// ```
+    /// use aqueduct_framing::{FrameError, LengthPrefixedCodec};
+    /// use bytes::BytesMut;
+    /// use tokio_util::codec::Decoder;
+    ///
+    /// let mut codec = LengthPrefixedCodec::builder()
+    ///     .length_field_width(1)
+    ///     .max_frame_length(2)
+    ///     .build();
+    /// let mut buf = BytesMut::from(&b"\x03abc\x03def"[..]);
+    /// let err = codec.decode(&mut buf).unwrap_err();
+    /// assert!(matches!(err, FrameError::TooLong { len: 3, max: 2 }));
+    ///
+    /// codec.set_max_frame_length(255);
+    /// assert_eq!(codec.max_frame_length(), 255);
+    /// // The refused frame is skipped; the next is held to the new maximum.
+    /// assert_eq!(&codec.decode(&mut buf)?.unwrap()[..], b"def");
+    /// # Ok::<(), FrameError>(())
+    /// ```
+    pub fn set_max_frame_length(&mut self, max: usize) {
+        assert_adjustment_within(self.config.adjustment, max);
+        self.config.max_frame_length = max;
+    }
+
     /// How many oversized frames were skipped under [`Oversize::Skip`].
     ///
     /// ```
@@ -865,6 +901,16 @@ impl LengthPrefixedCodec {
         dst.extend_from_slice(payload);
         Ok(())
     }
+}
+
+/// Panics if a positive length `adjustment` is above the maximum frame
+/// length `max`: even a length field of 0 would announce a frame too long.
+fn assert_adjustment_within(adjustment: i64, max: usize) {
+    assert!(
+        adjustment <= 0 || adjustment.unsigned_abs() <= max as u64,
+        "length adjustment {adjustment} is above the maximum frame length \
+         ({max} bytes): every frame would be too long"
+    );
 }
 
 /// Parses an unsigned LEB128 varint: `(bytes used, value)`.

@@ -269,6 +269,56 @@ fn an_adjustment_above_the_maximum_is_refused_at_build() {
 }
 
 #[test]
+#[should_panic(expected = "length adjustment 9 is above the maximum frame length (8 bytes)")]
+fn a_maximum_set_below_the_adjustment_is_refused() {
+    let mut codec = LengthPrefixedCodec::builder().length_adjustment(9).build();
+    codec.set_max_frame_length(9);
+    codec.set_max_frame_length(8);
+}
+
+#[tokio::test]
+async fn a_maximum_raised_on_a_framed_codec_applies_to_both_directions() {
+    let (a, b) = tokio::io::duplex(1024);
+    let mut builder = LengthPrefixedCodec::builder();
+    builder.length_field_width(1).max_frame_length(2);
+    let (mut client, mut server) = (builder.new_framed(a), builder.new_framed(b));
+    assert!(matches!(
+        client.send("abc").await,
+        Err(FrameError::PayloadOverMax { len: 3, max: 2 })
+    ));
+    client.codec_mut().set_max_frame_length(3);
+    server.codec_mut().set_max_frame_length(3);
+    client.send("abc").await.unwrap();
+    assert_eq!(&server.next().await.unwrap().unwrap()[..], b"abc");
+}
+
+#[test]
+fn a_maximum_changed_mid_frame_applies_from_the_next_header() {
+    let mut codec = LengthPrefixedCodec::builder()
+        .length_field_width(1)
+        .max_frame_length(4)
+        .build();
+    // A header read under a maximum of 4: the frame is held to it.
+    let mut buf = BytesMut::from(&b"\x04ab"[..]);
+    assert_eq!(codec.decode(&mut buf).unwrap(), None);
+    codec.set_max_frame_length(2);
+    buf.extend_from_slice(b"cd\x03xyz\x02ok");
+    assert_eq!(&codec.decode(&mut buf).unwrap().unwrap()[..], b"abcd");
+    assert!(matches!(
+        codec.decode(&mut buf),
+        Err(FrameError::TooLong { len: 3, max: 2 })
+    ));
+    assert_eq!(&codec.decode(&mut buf).unwrap().unwrap()[..], b"ok");
+    // A frame refused under a maximum of 2 is skipped whole, even if
+    // the maximum is raised while it is.
+    let mut buf = BytesMut::from(&b"\x03x"[..]);
+    assert!(codec.decode(&mut buf).is_err());
+    codec.set_max_frame_length(4);
+    buf.extend_from_slice(b"yz\x03new");
+    assert_eq!(&codec.decode(&mut buf).unwrap().unwrap()[..], b"new");
+}
+
+#[test]
 fn an_adjustment_equal_to_the_maximum_is_accepted() {
     let mut codec = LengthPrefixedCodec::builder()
         .length_field_width(1)
