@@ -379,6 +379,29 @@ impl LengthPrefixedBuilder {
         self.endian(Endian::Little)
     }
 
+    /// Shorthand for the byte order of the machine the code runs on:
+    /// `endian(Endian::Little)` on x86-64 and most ARM systems. For
+    /// processes on one machine that frame with `u32::to_ne_bytes` and the
+    /// like; across machines, pick an order.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use tokio_util::codec::Encoder;
+    ///
+    /// let mut codec = aqueduct_framing::LengthPrefixedCodec::builder().native_endian().build();
+    /// let mut out = BytesMut::new();
+    /// codec.encode(&[0u8; 258][..], &mut out)?;
+    /// assert_eq!(&out[..4], 258u32.to_ne_bytes());
+    /// # Ok::<(), aqueduct_framing::FrameError>(())
+    /// ```
+    pub fn native_endian(&mut self) -> &mut Self {
+        if cfg!(target_endian = "big") {
+            self.endian(Endian::Big)
+        } else {
+            self.endian(Endian::Little)
+        }
+    }
+
     /// Number of bytes before the length field (default 0). The decoder
     /// passes them through (with the header kept) or drops them (header
     /// stripped); the encoder writes zeros there.

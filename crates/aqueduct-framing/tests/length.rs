@@ -170,6 +170,26 @@ fn every_width_and_endianness() {
 }
 
 #[test]
+fn native_endian_frames_as_the_machine_orders_integers() {
+    for width in [2, 4, 8] {
+        let mut codec = LengthPrefixedCodec::builder()
+            .length_field_width(width)
+            .native_endian()
+            .build();
+        let mut wire = BytesMut::new();
+        codec.encode(vec![7u8; 0x0102], &mut wire).unwrap();
+        let native = 0x0102u64.to_ne_bytes();
+        let expected = if cfg!(target_endian = "big") {
+            &native[8 - width..]
+        } else {
+            &native[..width]
+        };
+        assert_eq!(&wire[..width], expected, "width {width}");
+        assert_eq!(codec.decode(&mut wire).unwrap().unwrap().len(), 0x0102);
+    }
+}
+
+#[test]
 fn varint_prefix_arriving_byte_by_byte() {
     let mut codec = LengthPrefixedCodec::builder()
         .length_field(LengthField::Varint)
