@@ -209,6 +209,44 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
         &mut self.io
     }
 
+    /// The codec that frames the payloads.
+    ///
+    /// ```
+    /// use aqueduct_framing::{FrameWriter, LengthPrefixedCodec};
+    ///
+    /// let codec = LengthPrefixedCodec::builder().max_frame_length(1024).build();
+    /// let writer = FrameWriter::new(Vec::<u8>::new(), codec);
+    /// assert_eq!(writer.codec().max_frame_length(), 1024);
+    /// ```
+    pub fn codec(&self) -> &LengthPrefixedCodec {
+        &self.codec
+    }
+
+    /// The codec that frames the payloads, mutably: to raise its
+    /// maximum with [`LengthPrefixedCodec::set_max_frame_length`] once the
+    /// peer has agreed to larger frames, say. A change applies to the
+    /// frames queued after it; a frame in flight was framed already.
+    ///
+    /// ```
+    /// use aqueduct_framing::{FrameError, FrameWriter, LengthPrefixedCodec};
+    /// use bytes::Bytes;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), FrameError> {
+    /// let codec = LengthPrefixedCodec::builder().max_frame_length(2).build();
+    /// let mut writer = FrameWriter::new(Vec::new(), codec);
+    /// let err = writer.write_frame(Bytes::from_static(b"abc")).await.unwrap_err();
+    /// assert!(matches!(err, FrameError::PayloadOverMax { len: 3, max: 2 }));
+    ///
+    /// writer.codec_mut().set_max_frame_length(3);
+    /// writer.write_frame(Bytes::from_static(b"abc")).await?;
+    /// assert_eq!(writer.get_ref(), b"\0\0\0\x03abc");
+    /// # Ok(()) }
+    /// ```
+    pub fn codec_mut(&mut self) -> &mut LengthPrefixedCodec {
+        &mut self.codec
+    }
+
     /// Whether a frame is partly written (after a cancelled write).
     ///
     /// ```

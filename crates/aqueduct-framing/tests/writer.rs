@@ -213,3 +213,19 @@ fn start_send_with_a_frame_in_flight_panics() {
         .unwrap();
     let _ = writer.as_mut().start_send(Bytes::from_static(b"cd"));
 }
+
+#[tokio::test]
+async fn a_codec_change_applies_to_the_frames_queued_after_it() {
+    let mut writer = one_byte_at_a_time();
+    assert_eq!(writer.codec().max_frame_length(), 8 * 1024 * 1024);
+    // A frame cut short in flight keeps the header it was framed with.
+    assert!(
+        writer
+            .send(Bytes::from_static(b"abc"))
+            .now_or_never()
+            .is_none()
+    );
+    *writer.codec_mut() = LengthPrefixedCodec::builder().length_field_width(2).build();
+    writer.send(Bytes::from_static(b"de")).await.unwrap();
+    assert_eq!(writer.get_ref().out, b"\x03abc\0\x02de");
+}
