@@ -163,11 +163,17 @@ fn release_slow(buf: &mut BytesMut, threshold: usize) {
 }
 
 /// At end of stream, drops the partial frame left in `buf` and names how
-/// many bytes it had.
+/// many bytes it had. Room above `threshold` that the frame took (a length
+/// header reserves its whole frame) is given back, as after a large frame:
+/// the buffer can outlive the stream's end, as `UdpFramed`'s does each
+/// datagram's, and no frame would complete to give it back.
 #[cold]
-pub(crate) fn truncated(buf: &mut BytesMut) -> FrameError {
+pub(crate) fn truncated(buf: &mut BytesMut, threshold: usize) -> FrameError {
     let buffered = buf.len();
     buf.clear();
+    if buf.capacity() > threshold {
+        release_slow(buf, threshold);
+    }
     FrameError::Truncated { buffered }
 }
 

@@ -429,7 +429,7 @@ impl Decoder for DelimiterCodec {
             }
             return Ok(Some(tail.freeze()));
         }
-        Err(truncated(buf))
+        Err(truncated(buf, self.release_threshold))
     }
 }
 

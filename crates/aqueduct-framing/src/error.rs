@@ -52,7 +52,9 @@ pub enum FrameError {
         /// The configured maximum.
         max: usize,
     },
-    /// The stream ended in the middle of a frame.
+    /// The stream ended in the middle of a frame. The partial frame is
+    /// dropped, and room above the codec's release threshold that it took
+    /// is given back to the allocator.
     #[error("stream ended inside a frame: {buffered} bytes buffered")]
     Truncated {
         /// Bytes of the incomplete frame that were buffered at end of stream.

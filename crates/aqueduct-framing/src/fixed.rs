@@ -29,7 +29,7 @@ use bytes::{Bytes, BytesMut};
 use tokio_util::codec::Decoder;
 
 use crate::FrameError;
-use crate::buf::{reserve_exact, truncated};
+use crate::buf::{DEFAULT_RELEASE_THRESHOLD, reserve_exact, truncated};
 
 /// Decodes and encodes frames of exactly `n` bytes.
 ///
@@ -135,7 +135,7 @@ impl Decoder for FixedSizeCodec {
         if buf.is_empty() {
             return Ok(None);
         }
-        Err(truncated(buf))
+        Err(truncated(buf, DEFAULT_RELEASE_THRESHOLD))
     }
 }
 

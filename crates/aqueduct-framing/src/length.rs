@@ -1000,7 +1000,7 @@ impl Decoder for LengthPrefixedCodec {
             buf.clear();
             return Ok(None);
         }
-        Err(truncated(buf))
+        Err(truncated(buf, self.config.release_threshold))
     }
 }
 

@@ -18,7 +18,9 @@
 //!   only its last `len - 1` bytes are looked at again, as they may begin
 //!   one);
 //! - report a stream that ends mid-frame as [`FrameError::Truncated`];
-//! - give the read buffer's spare capacity back after a very large frame.
+//! - give the read buffer's spare capacity back after a very large frame,
+//!   and after a stream (or, in `UdpFramed`, a datagram) that ends inside
+//!   one: a length header that announced a large frame reserved its room.
 //!
 //! | codec | module | frames |
 //! |---|---|---|

@@ -441,7 +441,7 @@ impl LineCodec {
             }
             return Ok(Some(line.freeze()));
         }
-        Err(truncated(buf))
+        Err(truncated(buf, self.release_threshold))
     }
 
     fn encode_line(&self, line: &[u8], dst: &mut BytesMut) -> Result<(), FrameError> {

@@ -230,7 +230,6 @@ async fn what_an_over_long_frame_leaves_ends_with_its_datagram() {
 }
 
 #[tokio::test]
-#[ignore = "the end of a datagram inside a frame keeps the room its header reserved"]
 async fn a_datagram_ending_inside_a_large_frame_does_not_pin_its_room() {
     // A 4-byte datagram announcing an 8 MiB frame: the header reserves
     // room for the frame, and that room must not outlive the datagram,
