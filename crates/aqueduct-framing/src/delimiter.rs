@@ -15,6 +15,25 @@
 //!      decodes to b"a:1" (or b"a:1\r\n\r\n" with the delimiter kept)
 //! ```
 //!
+//! The encoder takes the frame without its delimiter and appends it:
+//!
+//! ```
+//! use aqueduct_framing::DelimiterCodec;
+//! use bytes::BytesMut;
+//! use tokio_util::codec::{Decoder, Encoder};
+//!
+//! let mut codec = DelimiterCodec::new(b"\r\n\r\n");
+//! let mut wire = BytesMut::new();
+//! codec.encode("a:1", &mut wire)?;
+//! assert_eq!(&wire[..], b"a:1\r\n\r\n");
+//!
+//! let mut kept = wire.clone();
+//! assert_eq!(&codec.decode(&mut wire)?.unwrap()[..], b"a:1");
+//! let mut keep = DelimiterCodec::new(b"\r\n\r\n").with_keep_delimiter(true);
+//! assert_eq!(&keep.decode(&mut kept)?.unwrap()[..], b"a:1\r\n\r\n");
+//! # Ok::<(), aqueduct_framing::FrameError>(())
+//! ```
+//!
 //! With a byte set ([`DelimiterCodec::any_of`]), any one byte of the set ends
 //! a frame. With the set `,;`:
 //!
@@ -25,6 +44,29 @@
 //!      +-----+-----+-----+-----+-----+
 //!      | f1  | d   |    f2     | d   |
 //!      decodes to b"x" and b"yz"
+//! ```
+//!
+//! The encoder cannot know which byte of the set a frame should end with:
+//! it writes the set's first byte after every frame, so `x` and `yz` go out
+//! as `x,yz,`, which decodes to the same frames:
+//!
+//! ```
+//! use aqueduct_framing::DelimiterCodec;
+//! use bytes::BytesMut;
+//! use tokio_util::codec::{Decoder, Encoder};
+//!
+//! let mut codec = DelimiterCodec::any_of(b",;");
+//! let mut drawn = BytesMut::from("x,yz;");
+//! assert_eq!(&codec.decode(&mut drawn)?.unwrap()[..], b"x");
+//! assert_eq!(&codec.decode(&mut drawn)?.unwrap()[..], b"yz");
+//!
+//! let mut wire = BytesMut::new();
+//! codec.encode("x", &mut wire)?;
+//! codec.encode("yz", &mut wire)?;
+//! assert_eq!(&wire[..], b"x,yz,");
+//! assert_eq!(&codec.decode(&mut wire)?.unwrap()[..], b"x");
+//! assert_eq!(&codec.decode(&mut wire)?.unwrap()[..], b"yz");
+//! # Ok::<(), aqueduct_framing::FrameError>(())
 //! ```
 //!
 //! # Limits and cost
@@ -229,6 +271,8 @@ impl DelimiterCodec {
     }
 
     /// Whether decoded frames keep their delimiter (default `false`: strip).
+    /// The encoder takes frames without their delimiter either way, and
+    /// refuses one that holds it.
     ///
     /// ```
     /// use aqueduct_framing::DelimiterCodec;

@@ -13,6 +13,26 @@
 //!      |     frame 1     |     frame 2     |
 //! ```
 //!
+//! The encoder writes the frames as they are, and the decoder cuts them
+//! back out:
+//!
+//! ```
+//! use aqueduct_framing::FixedSizeCodec;
+//! use bytes::BytesMut;
+//! use tokio_util::codec::{Decoder, Encoder};
+//!
+//! let mut codec = FixedSizeCodec::new(3);
+//! let mut wire = BytesMut::new();
+//! codec.encode("abc", &mut wire)?;
+//! codec.encode("def", &mut wire)?;
+//! assert_eq!(&wire[..], b"abcdef");
+//!
+//! assert_eq!(&codec.decode(&mut wire)?.unwrap()[..], b"abc");
+//! assert_eq!(&codec.decode(&mut wire)?.unwrap()[..], b"def");
+//! assert!(wire.is_empty());
+//! # Ok::<(), aqueduct_framing::FrameError>(())
+//! ```
+//!
 //! At end of stream, fewer than `n` leftover bytes are
 //! [`FrameError::Truncated`].
 //!

@@ -19,6 +19,19 @@
 //!      decodes to b"hi"
 //! ```
 //!
+//! ```
+//! use aqueduct_framing::LengthPrefixedCodec;
+//! use bytes::BytesMut;
+//! use tokio_util::codec::{Decoder, Encoder};
+//!
+//! let mut codec = LengthPrefixedCodec::new();
+//! let mut wire = BytesMut::new();
+//! codec.encode("hi", &mut wire)?;
+//! assert_eq!(&wire[..], b"\x00\x00\x00\x02hi");
+//! assert_eq!(&codec.decode(&mut wire)?.unwrap()[..], b"hi");
+//! # Ok::<(), aqueduct_framing::FrameError>(())
+//! ```
+//!
 //! A 1-byte type tag before a 2-byte little-endian length that counts the
 //! whole frame (offset 1, width 2, adjustment -3), header kept:
 //!
@@ -31,6 +44,31 @@
 //!      decodes to all five bytes
 //! ```
 //!
+//! The encoder takes the payload alone, whether the decoder keeps the
+//! header or not, and writes the header itself. It does not know the
+//! bytes before the length field and writes zeros there: a protocol that
+//! puts a tag there sets it in the written bytes.
+//!
+//! ```
+//! use aqueduct_framing::LengthPrefixedCodec;
+//! use bytes::BytesMut;
+//! use tokio_util::codec::{Decoder, Encoder};
+//!
+//! let mut codec = LengthPrefixedCodec::builder()
+//!     .length_field_offset(1)
+//!     .length_field_width(2)
+//!     .little_endian()
+//!     .length_adjustment(-3)
+//!     .strip_header(false)
+//!     .build();
+//! let mut wire = BytesMut::new();
+//! codec.encode("hi", &mut wire)?;
+//! assert_eq!(&wire[..], b"\x00\x05\x00hi");
+//! wire[0] = 0x07; // the tag
+//! assert_eq!(&codec.decode(&mut wire)?.unwrap()[..], b"\x07\x05\x00hi");
+//! # Ok::<(), aqueduct_framing::FrameError>(())
+//! ```
+//!
 //! A varint length of 300 (`0xAC 0x02`, seven bits per byte, low bits first,
 //! high bit set on every byte but the last):
 //!
@@ -39,6 +77,20 @@
 //!      +------+------+------------------------+
 //!      | 0xAC | 0x02 |  300 payload bytes     |
 //!      +------+------+------------------------+
+//! ```
+//!
+//! ```
+//! use aqueduct_framing::LengthPrefixedCodec;
+//! use bytes::BytesMut;
+//! use tokio_util::codec::{Decoder, Encoder};
+//!
+//! let mut codec = LengthPrefixedCodec::builder().varint().build();
+//! let mut wire = BytesMut::new();
+//! codec.encode(vec![b'x'; 300], &mut wire)?;
+//! assert_eq!(wire.len(), 302);
+//! assert_eq!(&wire[..2], [0xAC, 0x02]);
+//! assert_eq!(codec.decode(&mut wire)?.unwrap(), vec![b'x'; 300]);
+//! # Ok::<(), aqueduct_framing::FrameError>(())
 //! ```
 //!
 //! # Limits
@@ -445,7 +497,9 @@ impl LengthPrefixedBuilder {
     }
 
     /// Whether decoded frames are the payload only (`true`, default) or the
-    /// whole frame: offset bytes, length field and payload.
+    /// whole frame: offset bytes, length field and payload. The encoder
+    /// takes the payload alone either way and writes the header itself, so
+    /// a kept-header frame sent back as it was read would be framed twice.
     ///
     /// ```
     /// use aqueduct_framing::LengthPrefixedCodec;

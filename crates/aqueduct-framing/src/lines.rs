@@ -16,6 +16,26 @@
 //!      decodes to  b"hi"       and  b""
 //! ```
 //!
+//! The encoders write exactly these bytes (the first line with
+//! [`LineCodec::with_crlf`]), and the decoder reads them back:
+//!
+//! ```
+//! use aqueduct_framing::LineCodec;
+//! use bytes::BytesMut;
+//! use tokio_util::codec::{Decoder, Encoder};
+//!
+//! let mut wire = BytesMut::new();
+//! LineCodec::new().with_crlf(true).encode("hi", &mut wire)?;
+//! LineCodec::new().encode("", &mut wire)?;
+//! assert_eq!(&wire[..], b"hi\r\n\n");
+//!
+//! let mut codec = LineCodec::new();
+//! assert_eq!(codec.decode(&mut wire)?.unwrap(), "hi");
+//! assert_eq!(codec.decode(&mut wire)?.unwrap(), "");
+//! assert!(wire.is_empty());
+//! # Ok::<(), aqueduct_framing::FrameError>(())
+//! ```
+//!
 //! # Limits
 //!
 //! A line longer than [`LineCodec::max_length`] (64 KiB by default, not
