@@ -47,6 +47,146 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Coming from tokio-util
+//!
+//! | tokio-util | here |
+//! |---|---|
+//! | `LinesCodec::new()` (no limit) | [`Utf8LineCodec::new()`](Utf8LineCodec::new) (64 KiB limit), or [`LineCodec`] for lines as bytes |
+//! | `LinesCodec::new_with_max_length(n)` | `Utf8LineCodec::new().with_max_length(n)` |
+//! | `LengthDelimitedCodec::new()` | [`LengthPrefixedCodec::new()`](LengthPrefixedCodec::new): the same 4-byte big-endian field and 8 MiB maximum |
+//! | `LengthDelimitedCodec::builder()` | [`LengthPrefixedCodec::builder()`](LengthPrefixedCodec::builder) |
+//! | `.length_field_length(n)`, `.length_field_type::<u16>()` | [`.length_field_width(n)`](LengthPrefixedBuilder::length_field_width) (1, 2, 3, 4 or 8), [`.length_field(LengthField::U16)`](LengthPrefixedBuilder::length_field); also [`.varint()`](LengthPrefixedBuilder::varint) |
+//! | `.big_endian()`, `.little_endian()`, `.native_endian()`, `.length_field_offset(n)` | the same |
+//! | `.length_adjustment(n)` (header skipped, the default) | `.length_adjustment(n)` |
+//! | `.length_adjustment(n).num_skip(0)` (header kept) | `.length_adjustment(n - offset - width).strip_header(false)` |
+//! | `.num_skip(k)`, other `k` | no equivalent: keep the header, then [`Bytes::slice`](bytes::Bytes::slice) the frame |
+//! | `.max_frame_length(n)` | `.max_frame_length(n)` |
+//! | `.new_codec()`, `.new_read(io)`, `.new_write(io)`, `.new_framed(io)` | [`.build()`](LengthPrefixedBuilder::build), the same three |
+//! | `AnyDelimiterCodec::new(seek, write)` | [`DelimiterCodec::any_of(&seek)`](DelimiterCodec::any_of), or [`DelimiterCodec::new(seq)`](DelimiterCodec::new) when frames end with a whole sequence of bytes |
+//! | `AnyDelimiterCodec::new_with_max_length(seek, write, n)` | `DelimiterCodec::any_of(&seek).with_max_length(n)` |
+//! | `LinesCodecError::MaxLineLengthExceeded`, `AnyDelimiterCodecError::MaxChunkLengthExceeded`, `LengthDelimitedCodecError` | [`FrameError::TooLong { len, max }`](FrameError::TooLong) |
+//! | a stream that ends inside a frame: the tail as a last line or chunk (lines, delimiters), a "bytes remaining on stream" I/O error (length) | [`FrameError::Truncated { buffered }`](FrameError::Truncated); [`.with_partial_at_eof(true)`](LineCodec::with_partial_at_eof) yields the tail |
+//!
+//! What differs beyond the names:
+//!
+//! - **Bounded by default.** `LinesCodec::new()` and `AnyDelimiterCodec::new`
+//!   accept frames of any length, so a peer that never sends a newline
+//!   fills memory; here lines and delimited frames stop at 64 KiB unless
+//!   told otherwise. A line's limit does not count its `\r\n`: a line of
+//!   exactly `max` bytes ending in `\r\n` is accepted, where `LinesCodec`
+//!   counts the `\r` and refuses it.
+//! - **Frames are not copied.** `LinesCodec` yields a `String` copied out
+//!   of the read buffer; [`Utf8LineCodec`] yields [`Utf8Bytes`], text that
+//!   shares the buffer and dereferences to `str` (`String::from` copies it
+//!   where a `String` is needed), and [`LineCodec`] yields the line's
+//!   [`Bytes`](bytes::Bytes) without checking UTF-8.
+//! - **One typed error.** Every codec's error is [`FrameError`], whose
+//!   variants name the limit and the value. It converts from `io::Error`
+//!   (as `Framed` requires) and into one, keeping itself inside, for code
+//!   that speaks `io::Result` (see its `From` implementation). Text that is
+//!   not UTF-8 is [`FrameError::InvalidUtf8`], not an `InvalidData` I/O
+//!   error.
+//! - **The stream goes on after an over-long frame.** Like `LinesCodec`,
+//!   the line and delimiter codecs drop an over-long frame through its
+//!   terminator and decode the next one. `LengthDelimitedCodec` leaves an
+//!   over-long header in the buffer, so decoding again fails again;
+//!   [`LengthPrefixedCodec`] consumes it and skips that frame's payload
+//!   (or, under [`Oversize::Skip`], skips it without an error at all).
+//! - **The length limit applies to the payload.** `LengthDelimitedCodec`
+//!   compares its maximum with the length field's raw value;
+//!   [`LengthPrefixedCodec`] compares it with the payload length after
+//!   the adjustment. They differ only with a nonzero adjustment.
+//! - **A truncated stream is reported.** At end of stream, `LinesCodec` and
+//!   `AnyDelimiterCodec` yield an unterminated tail as a last frame; here
+//!   it is [`FrameError::Truncated`] unless the codec is built
+//!   [`with_partial_at_eof(true)`](LineCodec::with_partial_at_eof).
+//! - **Encoders refuse what would not read back.** A line holding `\n`, a
+//!   frame holding its delimiter, a payload over the maximum or one the
+//!   length field cannot express is an error, and nothing is written.
+//!   `LinesCodec` and `AnyDelimiterCodec` write them as given. Encoders
+//!   take `&str`, `String`, `&[u8]`, `Vec<u8>`, `Bytes` and [`Utf8Bytes`].
+//! - **What the encoders write.** [`DelimiterCodec::any_of`] ends each
+//!   frame with the set's first byte (`AnyDelimiterCodec` writes a
+//!   sequence of its own choosing). With a length field offset,
+//!   `LengthDelimitedCodec`'s encoder writes no bytes before the field, so
+//!   its decoder cannot read its own frames back; [`LengthPrefixedCodec`]
+//!   writes zeros there.
+//!
+//! The same bytes, decoded by both:
+//!
+//! ```
+//! use aqueduct_framing::{DelimiterCodec, LengthPrefixedCodec, Utf8LineCodec};
+//! use bytes::BytesMut;
+//! use tokio_util::codec::{AnyDelimiterCodec, Decoder, LengthDelimitedCodec, LinesCodec};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Lines. LinesCodec yields the unterminated tail at end of stream.
+//! let wire = "GET /\r\nHost: a\ntail";
+//! let mut theirs = LinesCodec::new_with_max_length(1024);
+//! let mut ours = Utf8LineCodec::new().with_max_length(1024).with_partial_at_eof(true);
+//! let (mut a, mut b) = (BytesMut::from(wire), BytesMut::from(wire));
+//! while let Some(line) = theirs.decode_eof(&mut a)? {
+//!     let mine = ours.decode_eof(&mut b)?.unwrap();
+//!     assert_eq!(line, mine);
+//!     let _owned: String = mine.into(); // a copy, only where a String is needed
+//! }
+//! assert_eq!(ours.decode_eof(&mut b)?, None);
+//!
+//! // A 1-byte tag, then a 2-byte little-endian length counting the whole
+//! // frame, header kept.
+//! let wire = &b"\x07\x05\x00hi"[..];
+//! let mut theirs = LengthDelimitedCodec::builder()
+//!     .length_field_offset(1)
+//!     .length_field_length(2)
+//!     .little_endian()
+//!     .length_adjustment(0)
+//!     .num_skip(0)
+//!     .new_codec();
+//! let mut ours = LengthPrefixedCodec::builder()
+//!     .length_field_offset(1)
+//!     .length_field_width(2)
+//!     .little_endian()
+//!     .length_adjustment(0 - 1 - 2)
+//!     .strip_header(false)
+//!     .build();
+//! let frame = theirs.decode(&mut BytesMut::from(wire))?.unwrap();
+//! assert_eq!(frame, ours.decode(&mut BytesMut::from(wire))?.unwrap());
+//!
+//! // Any byte of a set.
+//! let wire = "a,b;c,";
+//! let mut theirs = AnyDelimiterCodec::new(b",;".to_vec(), b",".to_vec());
+//! let mut ours = DelimiterCodec::any_of(b",;");
+//! let (mut a, mut b) = (BytesMut::from(wire), BytesMut::from(wire));
+//! while let Some(chunk) = theirs.decode(&mut a)? {
+//!     assert_eq!(chunk, ours.decode(&mut b)?.unwrap());
+//! }
+//! assert_eq!(ours.decode(&mut b)?, None);
+//! # Ok(()) }
+//! ```
+//!
+//! Where they part, the errors here name the limit, and the stream goes on:
+//!
+//! ```
+//! use aqueduct_framing::{FrameError, LengthPrefixedCodec, Oversize};
+//! use bytes::{BufMut, BytesMut};
+//! use tokio_util::codec::Decoder;
+//!
+//! let mut codec = LengthPrefixedCodec::builder().max_frame_length(4).build();
+//! let mut buf = BytesMut::new();
+//! buf.put_u32(9);
+//! buf.put_slice(b"too long!");
+//! buf.put_u32(2);
+//! buf.put_slice(b"ok");
+//! let err = codec.decode(&mut buf).unwrap_err();
+//! assert!(matches!(err, FrameError::TooLong { len: 9, max: 4 }));
+//! assert_eq!(&codec.decode(&mut buf)?.unwrap()[..], b"ok");
+//!
+//! // A stream that ends inside a frame.
+//! let err = codec.decode_eof(&mut BytesMut::from(&b"\0\0\0\x03ab"[..])).unwrap_err();
+//! assert!(matches!(err, FrameError::Truncated { buffered: 6 }));
+//! # Ok::<(), FrameError>(())
+//! ```
+//!
 //! # Codecs as values
 //!
 //! Every codec is `Send`, `Sync`, `Clone` and `Debug`, and those whose
