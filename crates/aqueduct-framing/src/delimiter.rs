@@ -174,6 +174,43 @@ impl Search {
 /// assert_eq!(&out[..], b"x,");
 /// # Ok::<(), aqueduct_framing::FrameError>(())
 /// ```
+///
+/// # Errors
+///
+/// Decoding:
+///
+/// - [`FrameError::TooLong`]: a frame longer than the maximum. The codec
+///   drops it through its delimiter, across calls if the delimiter has not
+///   come yet, and the next call goes on with the next frame.
+/// - [`FrameError::Truncated`], from `decode_eof` only: bytes after the
+///   last delimiter at end of stream, which are dropped. With
+///   [`with_partial_at_eof`](DelimiterCodec::with_partial_at_eof) they are
+///   a final frame instead (or `TooLong`, if longer than the maximum).
+///
+/// Encoding writes nothing and refuses a payload longer than the maximum
+/// ([`FrameError::PayloadOverMax`]) or one holding the delimiter
+/// ([`FrameError::DelimiterInPayload`]): for a set, any of its bytes; for
+/// a sequence, the sequence, or an end that would run into the appended
+/// delimiter and make it appear early.
+///
+/// ```
+/// use aqueduct_framing::{DelimiterCodec, FrameError};
+/// use bytes::BytesMut;
+/// use tokio_util::codec::{Decoder, Encoder};
+///
+/// let mut codec = DelimiterCodec::new(b"\r\n\r\n").with_max_length(4);
+/// let mut buf = BytesMut::from("too long\r\n\r\nok\r\n\r\ncut");
+/// let err = codec.decode(&mut buf).unwrap_err();
+/// assert!(matches!(err, FrameError::TooLong { len: 8, max: 4 }));
+/// assert_eq!(&codec.decode(&mut buf)?.unwrap()[..], b"ok");
+/// let err = codec.decode_eof(&mut buf).unwrap_err();
+/// assert!(matches!(err, FrameError::Truncated { buffered: 3 }));
+///
+/// // `a\r\n` and the delimiter would read as `a`, then an empty frame.
+/// let err = codec.encode("a\r\n", &mut buf).unwrap_err();
+/// assert!(matches!(err, FrameError::DelimiterInPayload { position: 1 }));
+/// # Ok::<(), FrameError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct DelimiterCodec {
     search: Search,

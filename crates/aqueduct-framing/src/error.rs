@@ -41,9 +41,9 @@ use std::io;
 pub enum FrameError {
     /// A frame from the peer is longer than the configured maximum.
     ///
-    /// `len` is the announced length (length-prefixed) or the number of
-    /// bytes seen without a terminator so far (lines, delimiters), which is
-    /// at least `max + 1`. An encoder refusing an over-long payload says
+    /// `len` is the announced payload length, after the length adjustment
+    /// (length-prefixed), or the number of bytes seen without a terminator
+    /// so far (lines, delimiters), which is at least `max + 1`. An encoder refusing an over-long payload says
     /// [`PayloadOverMax`](FrameError::PayloadOverMax) instead.
     #[error("frame of {len} bytes exceeds the maximum of {max} bytes")]
     TooLong {

@@ -74,6 +74,30 @@ use crate::buf::{DEFAULT_RELEASE_THRESHOLD, reserve_exact, truncated};
 /// assert!(codec.encode(&b"short"[..], &mut out).is_err());
 /// # Ok::<(), aqueduct_framing::FrameError>(())
 /// ```
+///
+/// # Errors
+///
+/// Decoding fails only at end of stream: `decode_eof` reports fewer than
+/// `n` leftover bytes as [`FrameError::Truncated`] and drops them.
+/// Encoding refuses a payload that is not exactly `n` bytes with
+/// [`FrameError::WrongSize`], and writes nothing.
+///
+/// ```
+/// use aqueduct_framing::{FixedSizeCodec, FrameError};
+/// use bytes::BytesMut;
+/// use tokio_util::codec::{Decoder, Encoder};
+///
+/// let mut codec = FixedSizeCodec::new(4);
+/// let mut buf = BytesMut::from("abcdef");
+/// assert_eq!(&codec.decode_eof(&mut buf)?.unwrap()[..], b"abcd");
+/// let err = codec.decode_eof(&mut buf).unwrap_err();
+/// assert!(matches!(err, FrameError::Truncated { buffered: 2 }));
+///
+/// let err = codec.encode("abc", &mut buf).unwrap_err();
+/// assert!(matches!(err, FrameError::WrongSize { len: 3, expected: 4 }));
+/// assert!(buf.is_empty());
+/// # Ok::<(), FrameError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FixedSizeCodec {
     size: usize,

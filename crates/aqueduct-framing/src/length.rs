@@ -758,6 +758,61 @@ impl Default for LengthPrefixedBuilder {
 /// assert_eq!(&codec.decode(&mut wire)?.unwrap()[..], b"hello");
 /// # Ok::<(), aqueduct_framing::FrameError>(())
 /// ```
+///
+/// # Errors
+///
+/// Decoding:
+///
+/// - [`FrameError::TooLong`]: the header announces a payload (after the
+///   adjustment) longer than the maximum, under [`Oversize::Error`]. The
+///   header is consumed; a call after the error skips the payload as it
+///   comes and goes on with the next frame. Under [`Oversize::Skip`] there
+///   is no error.
+/// - [`FrameError::NegativeLength`]: the length field plus a negative
+///   adjustment is below zero. [`FrameError::VarintOverflow`]: a varint
+///   field of more than 10 bytes, or above `u64::MAX`. The bad header is
+///   consumed so a caller that goes on is not stuck on it, but where its
+///   frame ends is unknown: the bytes after it are read as the next
+///   header, and a connection is best closed after either error.
+/// - [`FrameError::Truncated`], from `decode_eof` only: a stream that ends
+///   inside a header or payload (not inside a frame being skipped: that
+///   one was reported or counted already). The partial frame is dropped.
+///
+/// Encoding writes nothing and refuses:
+///
+/// - [`FrameError::PayloadOverMax`]: a payload longer than the maximum;
+/// - [`FrameError::PayloadTooLong`]: one the length field cannot announce
+///   (over 255 bytes, less the adjustment, with a 1-byte field);
+/// - [`FrameError::PayloadTooShort`]: one shorter than a positive
+///   adjustment, which would need a negative field value.
+///
+/// ```
+/// use aqueduct_framing::{FrameError, LengthPrefixedCodec};
+/// use bytes::BytesMut;
+/// use tokio_util::codec::{Decoder, Encoder};
+///
+/// // The field counts itself too: the payload is the field's value less 1.
+/// let mut codec = LengthPrefixedCodec::builder()
+///     .length_field_width(1)
+///     .length_adjustment(-1)
+///     .max_frame_length(4)
+///     .build();
+/// let err = codec.decode(&mut BytesMut::from(&b"\x00"[..])).unwrap_err();
+/// assert!(matches!(err, FrameError::NegativeLength { value: 0, adjustment: -1 }));
+/// let err = codec.decode(&mut BytesMut::from(&b"\x09"[..])).unwrap_err();
+/// assert!(matches!(err, FrameError::TooLong { len: 8, max: 4 }));
+///
+/// let mut codec = LengthPrefixedCodec::builder().length_field_width(1).build();
+/// let err = codec.decode_eof(&mut BytesMut::from(&b"\x03ab"[..])).unwrap_err();
+/// assert!(matches!(err, FrameError::Truncated { buffered: 3 }));
+/// let err = codec.encode(&[0; 256][..], &mut BytesMut::new()).unwrap_err();
+/// assert!(matches!(err, FrameError::PayloadTooLong { len: 256, max: 255 }));
+///
+/// let mut varint = LengthPrefixedCodec::builder().varint().build();
+/// let err = varint.decode(&mut BytesMut::from(&[0xFF; 10][..])).unwrap_err();
+/// assert!(matches!(err, FrameError::VarintOverflow { bytes: 10 }));
+/// # Ok::<(), FrameError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct LengthPrefixedCodec {
     config: Config,

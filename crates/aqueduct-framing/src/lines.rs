@@ -141,6 +141,37 @@ pub const DEFAULT_MAX_LINE_LENGTH: usize = 64 * 1024;
 /// assert_eq!(&out[..], b"pong\n");
 /// # Ok::<(), aqueduct_framing::FrameError>(())
 /// ```
+///
+/// # Errors
+///
+/// Decoding:
+///
+/// - [`FrameError::TooLong`]: a line longer than the maximum. The codec
+///   drops it through its `\n`, across calls if the `\n` has not come yet,
+///   and the next call goes on with the next line.
+/// - [`FrameError::Truncated`], from `decode_eof` only: bytes after the
+///   last `\n` at end of stream, which are dropped. With
+///   [`with_partial_at_eof`](LineCodec::with_partial_at_eof) they are a
+///   final line instead (or `TooLong`, if longer than the maximum).
+///
+/// Encoding refuses the lines listed above, and writes nothing then.
+///
+/// ```
+/// use aqueduct_framing::{FrameError, LineCodec};
+/// use bytes::BytesMut;
+/// use tokio_util::codec::Decoder;
+///
+/// let mut codec = LineCodec::new().with_max_length(4);
+/// let mut buf = BytesMut::from("far too long\r\nok\r\ncut");
+/// let err = codec.decode(&mut buf).unwrap_err();
+/// assert!(matches!(err, FrameError::TooLong { len: 12, max: 4 }));
+/// assert_eq!(codec.decode(&mut buf)?.unwrap(), "ok");
+/// assert_eq!(codec.decode(&mut buf)?, None); // `cut` waits for its `\n`
+/// let err = codec.decode_eof(&mut buf).unwrap_err();
+/// assert!(matches!(err, FrameError::Truncated { buffered: 3 }));
+/// assert!(buf.is_empty());
+/// # Ok::<(), FrameError>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct LineCodec {
     /// Where the next search for `\n` starts in the read buffer.
@@ -916,6 +947,33 @@ impl PartialEq<Utf8Bytes> for String {
 /// let codec = Utf8LineCodec::from(LineCodec::new().with_max_length(80));
 /// assert_eq!(codec.max_length(), 80);
 /// # Ok::<(), aqueduct_framing::FrameError>(())
+/// ```
+///
+/// # Errors
+///
+/// Those of [`LineCodec`](LineCodec#errors), and:
+///
+/// - [`FrameError::InvalidUtf8`] when decoding a line (the final one at end
+///   of stream included) that is not UTF-8. The line is dropped and the
+///   next call goes on with the next line.
+/// - [`FrameError::PayloadNotUtf8`] when encoding bytes that are not UTF-8.
+///
+/// ```
+/// use aqueduct_framing::{FrameError, Utf8LineCodec};
+/// use bytes::BytesMut;
+/// use tokio_util::codec::{Decoder, Encoder};
+///
+/// let mut codec = Utf8LineCodec::new();
+/// let mut buf = BytesMut::from(&b"ok\n\xc3(\nnext\n"[..]);
+/// assert_eq!(codec.decode(&mut buf)?.unwrap(), "ok");
+/// let err = codec.decode(&mut buf).unwrap_err();
+/// assert!(matches!(err, FrameError::InvalidUtf8 { .. }));
+/// assert_eq!(codec.decode(&mut buf)?.unwrap(), "next");
+///
+/// let err = codec.encode(&b"\xc3("[..], &mut buf).unwrap_err();
+/// assert!(matches!(err, FrameError::PayloadNotUtf8 { .. }));
+/// assert!(buf.is_empty());
+/// # Ok::<(), FrameError>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Utf8LineCodec {
