@@ -8,7 +8,32 @@
 //!
 //! The bytes on the wire are exactly those of
 //! [`LengthPrefixedCodec`]'s encoder with the same configuration, so the
-//! peer decodes them with a [`LengthPrefixedCodec`] as usual.
+//! peer decodes them with a [`LengthPrefixedCodec`] as usual (see the
+//! [`length`](crate::length) module for the wire format):
+//!
+//! ```
+//! use aqueduct_framing::{FrameWriter, LengthPrefixedCodec};
+//! use bytes::{Bytes, BytesMut};
+//! use tokio_util::codec::{Decoder, Encoder};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), aqueduct_framing::FrameError> {
+//! let mut builder = LengthPrefixedCodec::builder();
+//! builder.length_field_offset(1).varint().strip_header(false);
+//! let payload = Bytes::from(vec![b'x'; 300]);
+//!
+//! let mut writer = FrameWriter::new(Vec::new(), builder.build());
+//! writer.write_frame(payload.clone()).await?;
+//! let mut encoded = BytesMut::new();
+//! builder.build().encode(payload, &mut encoded)?;
+//! assert_eq!(writer.get_ref()[..], encoded[..]);
+//! assert_eq!(writer.get_ref()[..3], [0x00, 0xAC, 0x02]); // offset, varint 300
+//!
+//! let mut wire = BytesMut::from(&writer.get_ref()[..]);
+//! let frame = builder.build().decode(&mut wire)?.unwrap();
+//! assert_eq!(frame.len(), 3 + 300);
+//! # Ok(()) }
+//! ```
 //!
 //! [`FrameWriter`] is also a [`Sink`] of [`Bytes`], so a stream of payloads
 //! can be forwarded into it (`StreamExt::forward`) and the `SinkExt`
