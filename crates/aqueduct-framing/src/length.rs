@@ -830,6 +830,18 @@ enum State {
     Skip { remaining: u64 },
 }
 
+/// The codec of [`LengthPrefixedCodec::new`].
+///
+/// ```
+/// use aqueduct_framing::LengthPrefixedCodec;
+/// use bytes::BytesMut;
+/// use tokio_util::codec::Encoder;
+///
+/// let mut out = BytesMut::new();
+/// LengthPrefixedCodec::default().encode("hi", &mut out)?;
+/// assert_eq!(&out[..], b"\0\0\0\x02hi");
+/// # Ok::<(), aqueduct_framing::FrameError>(())
+/// ```
 impl Default for LengthPrefixedCodec {
     fn default() -> Self {
         Self::new()

@@ -195,6 +195,14 @@ pub struct LineCodec {
     validated: usize,
 }
 
+/// The codec of [`LineCodec::new`].
+///
+/// ```
+/// use aqueduct_framing::LineCodec;
+///
+/// let codec = LineCodec::default();
+/// assert_eq!(codec.max_length(), LineCodec::new().max_length());
+/// ```
 impl Default for LineCodec {
     fn default() -> Self {
         Self::new()
@@ -731,6 +739,12 @@ impl Utf8Bytes {
     }
 }
 
+/// Every `str` method works on the text.
+///
+/// ```
+/// let text = aqueduct_framing::Utf8Bytes::from_static("a=1");
+/// assert_eq!(text.split_once('='), Some(("a", "1")));
+/// ```
 impl Deref for Utf8Bytes {
     type Target = str;
 
@@ -739,54 +753,139 @@ impl Deref for Utf8Bytes {
     }
 }
 
+/// For functions that take `impl AsRef<str>`.
+///
+/// ```
+/// fn shout(text: impl AsRef<str>) -> String {
+///     text.as_ref().to_uppercase()
+/// }
+/// assert_eq!(shout(aqueduct_framing::Utf8Bytes::from_static("hi")), "HI");
+/// ```
 impl AsRef<str> for Utf8Bytes {
     fn as_ref(&self) -> &str {
         self.as_str()
     }
 }
 
+/// The text's UTF-8 bytes, for functions that take `impl AsRef<[u8]>`.
+///
+/// ```
+/// use aqueduct_framing::Utf8Bytes;
+///
+/// let text = Utf8Bytes::from_static("é");
+/// assert_eq!(AsRef::<[u8]>::as_ref(&text), [0xC3, 0xA9]);
+/// ```
 impl AsRef<[u8]> for Utf8Bytes {
     fn as_ref(&self) -> &[u8] {
         &self.0
     }
 }
 
+/// A set or map of `Utf8Bytes` is searched with a `&str`.
+///
+/// ```
+/// use std::collections::BTreeSet;
+/// use aqueduct_framing::Utf8Bytes;
+///
+/// let seen: BTreeSet<Utf8Bytes> = [Utf8Bytes::from_static("zoë")].into();
+/// assert!(seen.contains("zoë"));
+/// ```
 impl std::borrow::Borrow<str> for Utf8Bytes {
     fn borrow(&self) -> &str {
         self.as_str()
     }
 }
 
+/// Formats as the `str` it holds: quoted and escaped, not as bytes.
+///
+/// ```
+/// let text = aqueduct_framing::Utf8Bytes::from_static("zoë\n");
+/// assert_eq!(format!("{text:?}"), r#""zoë\n""#);
+/// ```
 impl fmt::Debug for Utf8Bytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
+/// Writes the text as it is.
+///
+/// ```
+/// let text = aqueduct_framing::Utf8Bytes::from_static("zoë");
+/// assert_eq!(format!("[{text:>5}]"), "[  zoë]");
+/// ```
 impl fmt::Display for Utf8Bytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self.as_str(), f)
     }
 }
 
+/// Takes the string's buffer over: no copy.
+///
+/// ```
+/// let owned = String::from("grüße");
+/// let at = owned.as_ptr();
+/// let text = aqueduct_framing::Utf8Bytes::from(owned);
+/// assert_eq!(text.as_ptr(), at);
+/// ```
 impl From<String> for Utf8Bytes {
     fn from(text: String) -> Self {
         Self(Bytes::from(text.into_bytes()))
     }
 }
 
+/// Wraps a static string without a copy, as
+/// [`from_static`](Utf8Bytes::from_static) does.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use tokio_util::codec::Encoder;
+///
+/// let mut out = BytesMut::new();
+/// let line: aqueduct_framing::Utf8Bytes = "PONG".into();
+/// aqueduct_framing::Utf8LineCodec::new().encode(line, &mut out)?;
+/// assert_eq!(&out[..], b"PONG\n");
+/// # Ok::<(), aqueduct_framing::FrameError>(())
+/// ```
 impl From<&'static str> for Utf8Bytes {
     fn from(text: &'static str) -> Self {
         Self::from_static(text)
     }
 }
 
+/// Gives the bytes back without a copy, as
+/// [`into_bytes`](Utf8Bytes::into_bytes) does.
+///
+/// ```
+/// use aqueduct_framing::Utf8Bytes;
+/// use bytes::Bytes;
+///
+/// let bytes = Bytes::from(Utf8Bytes::from_static("ok"));
+/// assert_eq!(bytes, &b"ok"[..]);
+/// ```
 impl From<Utf8Bytes> for Bytes {
     fn from(text: Utf8Bytes) -> Self {
         text.0
     }
 }
 
+/// Validates the bytes and keeps them without a copy, as
+/// [`try_from_bytes`](Utf8Bytes::try_from_bytes) does.
+///
+/// # Errors
+///
+/// [`FrameError::InvalidUtf8`] if the bytes are not UTF-8.
+///
+/// ```
+/// use aqueduct_framing::{FrameError, Utf8Bytes};
+/// use bytes::Bytes;
+///
+/// let text = Utf8Bytes::try_from(Bytes::from_static(b"ok"))?;
+/// assert_eq!(text, "ok");
+/// let err = Utf8Bytes::try_from(Bytes::from_static(b"\xff")).unwrap_err();
+/// assert!(matches!(err, FrameError::InvalidUtf8 { .. }));
+/// # Ok::<(), FrameError>(())
+/// ```
 impl TryFrom<Bytes> for Utf8Bytes {
     type Error = FrameError;
 
@@ -796,6 +895,10 @@ impl TryFrom<Bytes> for Utf8Bytes {
 }
 
 /// Validates the bytes and keeps them without a copy.
+///
+/// # Errors
+///
+/// [`FrameError::InvalidUtf8`] if the bytes are not UTF-8.
 ///
 /// ```
 /// use aqueduct_framing::{FrameError, Utf8Bytes};
@@ -820,6 +923,10 @@ impl TryFrom<Vec<u8>> for Utf8Bytes {
 }
 
 /// Validates the bytes and freezes them without a copy.
+///
+/// # Errors
+///
+/// [`FrameError::InvalidUtf8`] if the bytes are not UTF-8.
 ///
 /// ```
 /// use aqueduct_framing::Utf8Bytes;
@@ -980,6 +1087,14 @@ pub struct Utf8LineCodec {
     inner: LineCodec,
 }
 
+/// The codec of [`Utf8LineCodec::new`].
+///
+/// ```
+/// use aqueduct_framing::Utf8LineCodec;
+///
+/// let codec = Utf8LineCodec::default();
+/// assert_eq!(codec.max_length(), Utf8LineCodec::new().max_length());
+/// ```
 impl Default for Utf8LineCodec {
     fn default() -> Self {
         Self::from(LineCodec::new())
@@ -1103,6 +1218,19 @@ impl Utf8LineCodec {
     }
 }
 
+/// Takes every setting of the line codec, and validates its lines.
+///
+/// ```
+/// use aqueduct_framing::{LineCodec, Utf8LineCodec};
+/// use bytes::BytesMut;
+/// use tokio_util::codec::Decoder;
+///
+/// let lines = LineCodec::new().with_max_length(16).with_partial_at_eof(true);
+/// let mut codec = Utf8LineCodec::from(lines);
+/// assert_eq!(codec.max_length(), 16);
+/// assert_eq!(codec.decode_eof(&mut BytesMut::from("zoë"))?.unwrap(), "zoë");
+/// # Ok::<(), aqueduct_framing::FrameError>(())
+/// ```
 impl From<LineCodec> for Utf8LineCodec {
     fn from(mut inner: LineCodec) -> Self {
         inner.utf8 = true;
