@@ -58,6 +58,14 @@ const COALESCE_LIMIT: usize = 1024;
 /// Writes length-prefixed frames with one vectored write per frame and no
 /// payload copy.
 ///
+/// That takes a writer with vectored writes
+/// ([`is_write_vectored`](AsyncWrite::is_write_vectored)), as tokio's
+/// `TcpStream`, `UnixStream` and `BufWriter` are. On one without, a
+/// payload of up to 1 KiB is copied next to its header so the frame still
+/// goes out in one write, and a larger one usually takes two, the
+/// header's and the payload's, still without a copy. A writer that takes
+/// fewer bytes than offered gets the rest in further writes either way.
+///
 /// ```
 /// use aqueduct_framing::{FrameWriter, LengthPrefixedCodec};
 /// use bytes::{Bytes, BytesMut};
@@ -110,9 +118,10 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     ///
     /// [`FrameError::PayloadOverMax`], [`FrameError::PayloadTooLong`] or
     /// [`FrameError::PayloadTooShort`] if the codec cannot frame `payload`
-    /// (nothing is written then), [`FrameError::Io`] if a write fails. A
-    /// write interrupted by a signal ([`io::ErrorKind::Interrupted`]) is
-    /// retried, as `std`'s `write_all` does, not reported.
+    /// (nothing is written then), [`FrameError::Io`] if a write or the
+    /// flush fails. A write interrupted by a signal
+    /// ([`io::ErrorKind::Interrupted`]) is retried, as `std`'s `write_all`
+    /// does, not reported.
     ///
     /// After an I/O error, do not send `payload` again without looking:
     /// if the error came while finishing an earlier frame, `payload` was not
@@ -561,6 +570,48 @@ mod tests {
         writer.write_frame(Bytes::from_static(b"hi")).await.unwrap();
         assert_eq!(io.calls.lock().unwrap().len(), 1);
         assert_eq!(&io.out.lock().unwrap()[..], b"\0\0\0\x02hi");
+    }
+
+    /// A writer without vectored writes (the trait's default
+    /// `poll_write_vectored`, which writes the first buffer given): the
+    /// length of each write.
+    #[derive(Debug, Default)]
+    struct Plain {
+        writes: Vec<usize>,
+    }
+
+    impl AsyncWrite for Plain {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.writes.push(buf.len());
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn without_vectored_writes_up_to_1_kib_goes_in_one_write() {
+        let mut writer = FrameWriter::new(Plain::default(), LengthPrefixedCodec::new());
+        writer
+            .write_frame(Bytes::from(vec![1u8; 1024]))
+            .await
+            .unwrap();
+        assert_eq!(writer.get_ref().writes, [4 + 1024]);
+        writer
+            .write_frame(Bytes::from(vec![2u8; 1025]))
+            .await
+            .unwrap();
+        assert_eq!(writer.get_ref().writes, [4 + 1024, 4, 1025]);
     }
 
     /// Fails its first write with `Interrupted`, then accepts everything.
