@@ -782,7 +782,7 @@ impl Default for LengthPrefixedBuilder {
 ///
 /// - [`FrameError::PayloadOverMax`]: a payload longer than the maximum;
 /// - [`FrameError::PayloadTooLong`]: one the length field cannot announce
-///   (over 255 bytes, less the adjustment, with a 1-byte field);
+///   (with a 1-byte field, over 255 bytes plus the adjustment);
 /// - [`FrameError::PayloadTooShort`]: one shorter than a positive
 ///   adjustment, which would need a negative field value.
 ///
