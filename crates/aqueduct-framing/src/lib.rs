@@ -104,7 +104,9 @@
 //!   frame holding its delimiter, a payload over the maximum or one the
 //!   length field cannot express is an error, and nothing is written.
 //!   `LinesCodec` and `AnyDelimiterCodec` write them as given. Encoders
-//!   take `&str`, `String`, `&[u8]`, `Vec<u8>`, `Bytes` and [`Utf8Bytes`].
+//!   take `&str`, `String`, `&[u8]`, `Vec<u8>`, `Bytes` and [`Utf8Bytes`],
+//!   not any `AsRef<str>` as `LinesCodec`'s does: send a `&String` as
+//!   `s.as_str()`, a `Cow<str>` as `&*s`.
 //! - **What the encoders write.** [`DelimiterCodec::any_of`] ends each
 //!   frame with the set's first byte (`AnyDelimiterCodec` writes a
 //!   sequence of its own choosing). With a length field offset,
@@ -117,7 +119,7 @@
 //! ```
 //! use aqueduct_framing::{DelimiterCodec, LengthPrefixedCodec, Utf8LineCodec};
 //! use bytes::BytesMut;
-//! use tokio_util::codec::{AnyDelimiterCodec, Decoder, LengthDelimitedCodec, LinesCodec};
+//! use tokio_util::codec::{AnyDelimiterCodec, Decoder, Encoder, LengthDelimitedCodec, LinesCodec};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // Lines. LinesCodec yields the unterminated tail at end of stream.
@@ -131,6 +133,12 @@
 //!     let _owned: String = mine.into(); // a copy, only where a String is needed
 //! }
 //! assert_eq!(ours.decode_eof(&mut b)?, None);
+//!
+//! // Encoding writes the same bytes; a `&String` goes in as a `&str`.
+//! let reply = String::from("PONG");
+//! theirs.encode(&reply, &mut a)?;
+//! ours.encode(reply.as_str(), &mut b)?;
+//! assert_eq!((&a[..], &b[..]), (&b"PONG\n"[..], &b"PONG\n"[..]));
 //!
 //! // A 1-byte tag, then a 2-byte little-endian length counting the whole
 //! // frame, header kept.
