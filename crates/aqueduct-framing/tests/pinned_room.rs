@@ -1,0 +1,50 @@
+//! After a frame above the release threshold, a connection that goes on
+//! with small frames does not keep the large frame's room for good.
+
+use aqueduct_framing::{DelimiterCodec, LineCodec};
+use bytes::{BufMut, BytesMut};
+use tokio_util::codec::Decoder;
+
+/// Decodes all of `input` as `FramedRead` would from a peer that always
+/// has bytes ready (reserve a byte, then fill the buffer's spare room),
+/// dropping each frame at once. The room the last read got.
+fn room_of_last_read<D: Decoder>(codec: &mut D, mut input: &[u8]) -> usize
+where
+    D::Error: std::fmt::Debug,
+{
+    let mut buf = BytesMut::new();
+    let mut room = 0;
+    while !input.is_empty() {
+        buf.reserve(1);
+        room = buf.capacity() - buf.len();
+        let n = room.min(input.len());
+        buf.put_slice(&input[..n]);
+        input = &input[n..];
+        while codec.decode(&mut buf).unwrap().is_some() {}
+    }
+    room
+}
+
+/// A 1 MiB frame, then 4 MiB of two-byte frames. The read that ends the
+/// large frame brings more than the release threshold (256 KiB) of small
+/// ones with it.
+fn large_then_small(terminator: u8) -> Vec<u8> {
+    let mut input = vec![b'a'; 1 << 20];
+    input.push(terminator);
+    for _ in 0..(4 << 20) / 2 {
+        input.extend_from_slice(&[b'c', terminator]);
+    }
+    input
+}
+
+#[test]
+#[ignore = "a large frame with more than the release threshold buffered behind it keeps its room for good"]
+fn small_frames_after_a_large_one_do_not_keep_its_room() {
+    let mut lines = LineCodec::new().with_max_length(2 << 20);
+    let room = room_of_last_read(&mut lines, &large_then_small(b'\n'));
+    assert!(room < 64 * 1024, "lines: reads still get {room} bytes");
+
+    let mut delimited = DelimiterCodec::new(b";").with_max_length(2 << 20);
+    let room = room_of_last_read(&mut delimited, &large_then_small(b';'));
+    assert!(room < 64 * 1024, "delimited: reads still get {room} bytes");
+}
