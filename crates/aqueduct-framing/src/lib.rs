@@ -108,8 +108,10 @@
 //!   not any `AsRef<str>` as `LinesCodec`'s does: send a `&String` as
 //!   `s.as_str()`, a `Cow<str>` as `&*s`.
 //! - **What the encoders write.** [`DelimiterCodec::any_of`] ends each
-//!   frame with the set's first byte (`AnyDelimiterCodec` writes a
-//!   sequence of its own choosing). With a length field offset,
+//!   frame with the set's first byte, where `AnyDelimiterCodec` writes
+//!   the separate `sequence_writer` it was given: put the byte to write
+//!   first in the set (`new(b",;".to_vec(), b";".to_vec())` becomes
+//!   `any_of(b";,")`). With a length field offset,
 //!   `LengthDelimitedCodec`'s encoder writes no bytes before the field, so
 //!   its decoder cannot read its own frames back; [`LengthPrefixedCodec`]
 //!   writes zeros there.
@@ -160,15 +162,18 @@
 //! let frame = theirs.decode(&mut BytesMut::from(wire))?.unwrap();
 //! assert_eq!(frame, ours.decode(&mut BytesMut::from(wire))?.unwrap());
 //!
-//! // Any byte of a set.
+//! // Any byte of a set; the one the encoder writes comes first.
 //! let wire = "a,b;c,";
-//! let mut theirs = AnyDelimiterCodec::new(b",;".to_vec(), b",".to_vec());
-//! let mut ours = DelimiterCodec::any_of(b",;");
+//! let mut theirs = AnyDelimiterCodec::new(b",;".to_vec(), b";".to_vec());
+//! let mut ours = DelimiterCodec::any_of(b";,");
 //! let (mut a, mut b) = (BytesMut::from(wire), BytesMut::from(wire));
 //! while let Some(chunk) = theirs.decode(&mut a)? {
 //!     assert_eq!(chunk, ours.decode(&mut b)?.unwrap());
 //! }
 //! assert_eq!(ours.decode(&mut b)?, None);
+//! theirs.encode("d", &mut a)?;
+//! ours.encode("d", &mut b)?;
+//! assert_eq!((&a[..], &b[..]), (&b"d;"[..], &b"d;"[..]));
 //! # Ok(()) }
 //! ```
 //!
