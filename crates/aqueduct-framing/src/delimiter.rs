@@ -183,7 +183,8 @@ impl Search {
 ///   drops it through its delimiter, across calls if the delimiter has not
 ///   come yet, and the next call goes on with the next frame.
 /// - [`FrameError::Truncated`], from `decode_eof` only: bytes after the
-///   last delimiter at end of stream, which are dropped. With
+///   last delimiter at end of stream, which are dropped (the rest of an
+///   over-long frame being dropped is not reported again). With
 ///   [`with_partial_at_eof`](DelimiterCodec::with_partial_at_eof) they are
 ///   a final frame instead (or `TooLong`, if longer than the maximum).
 ///

@@ -150,7 +150,8 @@ pub const DEFAULT_MAX_LINE_LENGTH: usize = 64 * 1024;
 ///   drops it through its `\n`, across calls if the `\n` has not come yet,
 ///   and the next call goes on with the next line.
 /// - [`FrameError::Truncated`], from `decode_eof` only: bytes after the
-///   last `\n` at end of stream, which are dropped. With
+///   last `\n` at end of stream, which are dropped (the rest of an
+///   over-long line being dropped is not reported again). With
 ///   [`with_partial_at_eof`](LineCodec::with_partial_at_eof) they are a
 ///   final line instead (or `TooLong`, if longer than the maximum).
 ///
@@ -170,6 +171,11 @@ pub const DEFAULT_MAX_LINE_LENGTH: usize = 64 * 1024;
 /// let err = codec.decode_eof(&mut buf).unwrap_err();
 /// assert!(matches!(err, FrameError::Truncated { buffered: 3 }));
 /// assert!(buf.is_empty());
+///
+/// // A stream that ends inside an over-long line ends without a second error.
+/// let mut buf = BytesMut::from("endless");
+/// assert!(matches!(codec.decode(&mut buf), Err(FrameError::TooLong { len: 7, max: 4 })));
+/// assert_eq!(codec.decode_eof(&mut buf)?, None);
 /// # Ok::<(), FrameError>(())
 /// ```
 #[derive(Debug, Clone)]
