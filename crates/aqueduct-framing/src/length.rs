@@ -609,6 +609,16 @@ impl LengthPrefixedBuilder {
     /// let codec = aqueduct_framing::LengthPrefixedCodec::builder().build();
     /// assert_eq!(codec.max_frame_length(), 8 * 1024 * 1024);
     /// ```
+    ///
+    /// A 1-byte field holds at most 255: with an adjustment of -300 every
+    /// frame would be shorter than nothing.
+    ///
+    /// ```should_panic
+    /// let _ = aqueduct_framing::LengthPrefixedCodec::builder()
+    ///     .length_field_width(1)
+    ///     .length_adjustment(-300)
+    ///     .build();
+    /// ```
     #[must_use]
     pub fn build(&self) -> LengthPrefixedCodec {
         let Config {

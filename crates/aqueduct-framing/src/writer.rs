@@ -95,13 +95,21 @@ pub struct FrameWriter<W> {
 }
 
 impl<W: AsyncWrite + Unpin> FrameWriter<W> {
-    /// Wraps `io`, framing payloads as `codec`'s encoder would.
+    /// Wraps `io`, framing payloads as `codec`'s encoder would. Nothing is
+    /// written until a frame is.
     ///
     /// ```
     /// use aqueduct_framing::{FrameWriter, LengthPrefixedCodec};
+    /// use bytes::Bytes;
     ///
-    /// let writer = FrameWriter::new(Vec::<u8>::new(), LengthPrefixedCodec::new());
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), aqueduct_framing::FrameError> {
+    /// let codec = LengthPrefixedCodec::builder().varint().build();
+    /// let mut writer = FrameWriter::new(Vec::new(), codec);
     /// assert!(writer.get_ref().is_empty());
+    /// writer.write_frame(Bytes::from_static(b"hi")).await?;
+    /// assert_eq!(writer.get_ref(), b"\x02hi");
+    /// # Ok(()) }
     /// ```
     pub fn new(io: W, codec: LengthPrefixedCodec) -> Self {
         Self {
