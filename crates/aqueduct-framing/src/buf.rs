@@ -45,6 +45,10 @@ pub(crate) struct Sizing {
     large: bool,
     /// Whether the frame in progress was given room for a large `last`.
     sized: bool,
+    /// Whether giving the room back after a large frame was put off: more
+    /// than the threshold was buffered behind it. It is given back after
+    /// the first frame that leaves no more than that.
+    release_pending: bool,
 }
 
 impl Sizing {
@@ -83,8 +87,13 @@ impl Sizing {
     pub(crate) fn frame(&mut self, buf: &mut BytesMut, frame_len: usize, threshold: usize) {
         if frame_len > threshold || self.sized {
             self.after_large(buf, frame_len, threshold);
-        } else if !self.large {
-            self.last = frame_len;
+        } else {
+            if !self.large {
+                self.last = frame_len;
+            }
+            if self.release_pending && buf.len() <= threshold {
+                self.release_pending = !release_slow(buf, threshold);
+            }
         }
     }
 
@@ -93,7 +102,17 @@ impl Sizing {
         self.sized = false;
         self.large = frame_len > threshold;
         self.last = if self.large { frame_len } else { 0 };
-        release_slow(buf, threshold);
+        self.release_pending = !release_slow(buf, threshold);
+    }
+
+    /// A frame of `frame_len` bytes was dropped from the front of `buf`
+    /// (it was too long): gives the room back as after a frame yielded,
+    /// without taking its length for the next frame's.
+    #[cold]
+    pub(crate) fn dropped(&mut self, buf: &mut BytesMut, frame_len: usize, threshold: usize) {
+        if frame_len > threshold {
+            self.release_pending = !release_slow(buf, threshold);
+        }
     }
 }
 
@@ -134,32 +153,34 @@ pub(crate) fn grow_within(buf: &mut BytesMut, limit: usize) {
     reserve_exact(buf, room);
 }
 
-/// After a frame of `frame_len` bytes, replaces `buf` by a copy of its
-/// remaining bytes when the frame was larger than `threshold` and the bytes
-/// to copy are few (at most `threshold`). The old allocation is then owned
-/// only by the frames split from it and is freed when they are dropped.
+/// After a frame larger than `threshold`, replaces `buf` by a copy of its
+/// remaining bytes when they are few (at most `threshold`). The old
+/// allocation is then owned only by the frames split from it and is freed
+/// when they are dropped.
 ///
 /// The copy keeps room for one typical read ([`READ_SLACK`], at most
 /// `threshold`): an exactly-sized copy would leave `FramedRead` reading a
 /// few bytes per call while the buffer grows back by doubling.
-#[inline]
-pub(crate) fn release_excess(buf: &mut BytesMut, frame_len: usize, threshold: usize) {
-    if frame_len > threshold {
-        release_slow(buf, threshold);
-    }
-}
-
+///
+/// Returns `false` when the copy was put off (more than `threshold` bytes
+/// are buffered): the caller tries again after a later frame, once no more
+/// than that is left. Until then the buffer keeps the room; were it never
+/// tried again, a fast peer would keep that room filled with small frames
+/// for the life of the connection.
 #[cold]
-fn release_slow(buf: &mut BytesMut, threshold: usize) {
+#[must_use]
+pub(crate) fn release_slow(buf: &mut BytesMut, threshold: usize) -> bool {
     // `buf` still holds the frame's allocation even when its own view has
     // no spare room (the read ended with the frame): once the frame is
     // dropped, the next `reserve` would take all of it back. So the copy is
     // made whatever `capacity()` says.
-    if buf.len() <= threshold {
-        let mut fresh = BytesMut::with_capacity(buf.len().max(READ_SLACK.min(threshold)));
-        fresh.extend_from_slice(buf);
-        *buf = fresh;
+    if buf.len() > threshold {
+        return false;
     }
+    let mut fresh = BytesMut::with_capacity(buf.len().max(READ_SLACK.min(threshold)));
+    fresh.extend_from_slice(buf);
+    *buf = fresh;
+    true
 }
 
 /// At end of stream, drops the partial frame left in `buf` and names how
@@ -172,7 +193,8 @@ pub(crate) fn truncated(buf: &mut BytesMut, threshold: usize) -> FrameError {
     let buffered = buf.len();
     buf.clear();
     if buf.capacity() > threshold {
-        release_slow(buf, threshold);
+        // Empty: never put off.
+        let _ = release_slow(buf, threshold);
     }
     FrameError::Truncated { buffered }
 }
@@ -185,7 +207,7 @@ mod tests {
     fn large_frame_gives_capacity_back() {
         let mut buf = BytesMut::with_capacity(1 << 20);
         buf.extend_from_slice(&[7; 1000]);
-        release_excess(&mut buf, 600_000, 1024);
+        assert!(release_slow(&mut buf, 1024));
         assert_eq!(&buf[..], &[7; 1000][..]);
         assert!(buf.capacity() < 4096, "capacity {}", buf.capacity());
     }
@@ -196,7 +218,7 @@ mod tests {
         let mut buf = BytesMut::from(&[7; 600_000][..]);
         let frame = buf.split_to(600_000);
         assert_eq!(buf.capacity(), 0);
-        release_excess(&mut buf, frame.len(), 1024);
+        assert!(release_slow(&mut buf, 1024));
         drop(frame);
         // Without the copy, this would take the frame's allocation back.
         buf.reserve(10);
@@ -207,7 +229,7 @@ mod tests {
     fn a_released_buffer_keeps_room_for_one_read() {
         let mut buf = BytesMut::with_capacity(1 << 20);
         buf.extend_from_slice(&[7; 10]);
-        release_excess(&mut buf, 600_000, DEFAULT_RELEASE_THRESHOLD);
+        assert!(release_slow(&mut buf, DEFAULT_RELEASE_THRESHOLD));
         assert_eq!(&buf[..], &[7; 10][..]);
         // As `FramedRead` asks before each read.
         buf.reserve(1);
@@ -218,24 +240,47 @@ mod tests {
         );
         // Never more than the threshold, when that is set lower.
         let mut buf = BytesMut::from(&[7; 600_000][..]);
-        let frame = buf.split_to(599_990);
-        release_excess(&mut buf, frame.len(), 1024);
+        let _frame = buf.split_to(599_990);
+        assert!(release_slow(&mut buf, 1024));
         assert_eq!(buf.capacity(), 1024);
-    }
-
-    #[test]
-    fn small_frame_keeps_capacity() {
-        let mut buf = BytesMut::with_capacity(1 << 20);
-        buf.extend_from_slice(b"abc");
-        release_excess(&mut buf, 100, 1024);
-        assert!(buf.capacity() >= 1 << 20);
     }
 
     #[test]
     fn many_buffered_bytes_are_not_copied() {
         let mut buf = BytesMut::with_capacity(1 << 20);
         buf.extend_from_slice(&[1; 4096]);
-        release_excess(&mut buf, 600_000, 1024);
+        assert!(!release_slow(&mut buf, 1024), "put off");
         assert!(buf.capacity() >= 1 << 20);
+        // Once no more than the threshold is left, the room goes.
+        let _ = buf.split_to(3100);
+        assert!(release_slow(&mut buf, 1024));
+        assert!(buf.capacity() <= 1024, "capacity {}", buf.capacity());
+    }
+
+    #[test]
+    fn a_release_put_off_after_a_dropped_frame_happens_later() {
+        // A 600 kB frame was dropped (too long) with 300 kB buffered
+        // behind it, more than the threshold: the room stays for now.
+        let mut sizing = Sizing::default();
+        let mut buf = BytesMut::with_capacity(1 << 20);
+        buf.extend_from_slice(&[1; 300_000]);
+        sizing.dropped(&mut buf, 600_000, DEFAULT_RELEASE_THRESHOLD);
+        assert!(buf.capacity() >= 1 << 20);
+        // Small frames go; the first that leaves no more than the
+        // threshold buffered lets the room go.
+        let mut frames = 0;
+        while buf.capacity() > DEFAULT_RELEASE_THRESHOLD {
+            let _ = buf.split_to(1000);
+            sizing.frame(&mut buf, 1000, DEFAULT_RELEASE_THRESHOLD);
+            frames += 1;
+        }
+        assert_eq!(frames, (300_000 - DEFAULT_RELEASE_THRESHOLD).div_ceil(1000));
+        assert!(buf.capacity() <= DEFAULT_RELEASE_THRESHOLD);
+        assert_eq!(buf.len(), 300_000 - frames * 1000);
+        // Done: later frames copy nothing.
+        let before = buf.as_ptr();
+        let _ = buf.split_to(1000);
+        sizing.frame(&mut buf, 1000, DEFAULT_RELEASE_THRESHOLD);
+        assert_eq!(buf.as_ptr(), before.wrapping_add(1000));
     }
 }

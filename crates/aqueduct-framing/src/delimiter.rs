@@ -94,7 +94,7 @@ use memchr::memmem;
 use tokio_util::codec::Decoder;
 
 use crate::FrameError;
-use crate::buf::{DEFAULT_RELEASE_THRESHOLD, Sizing, release_excess, truncated};
+use crate::buf::{DEFAULT_RELEASE_THRESHOLD, Sizing, truncated};
 
 /// Default maximum frame length for delimited frames: 64 KiB.
 ///
@@ -566,7 +566,7 @@ impl DelimiterCodec {
             }
         };
         // Dropped, not yielded, but it took as much room as a frame would.
-        release_excess(buf, len, self.release_threshold);
+        self.sizing.dropped(buf, len, self.release_threshold);
         FrameError::TooLong {
             len: len as u64,
             max: self.max_length,

@@ -129,7 +129,7 @@ use tokio_util::codec::{Decoder, Framed, FramedRead, FramedWrite};
 
 use crate::FrameError;
 use crate::buf::{
-    DEFAULT_RELEASE_THRESHOLD, READ_SLACK, grow_within, release_excess, reserve_exact, truncated,
+    DEFAULT_RELEASE_THRESHOLD, READ_SLACK, grow_within, release_slow, reserve_exact, truncated,
 };
 
 /// Most memory a header alone makes the decoder reserve: the default
@@ -644,6 +644,7 @@ impl LengthPrefixedBuilder {
             config: self.config,
             state: State::Head,
             skipped: 0,
+            release_pending: false,
         }
     }
 
@@ -828,6 +829,9 @@ pub struct LengthPrefixedCodec {
     config: Config,
     state: State,
     skipped: u64,
+    /// Whether giving the room of a large frame back was put off: more
+    /// than the release threshold was buffered behind it.
+    release_pending: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1147,8 +1151,13 @@ impl LengthPrefixedCodec {
             // buffer's start first would cost a call.
             frame.advance(header);
         }
-        if total > self.config.release_threshold && !self.next_is_large(buf) {
-            release_excess(buf, total, self.config.release_threshold);
+        let threshold = self.config.release_threshold;
+        // Put off while more than the threshold is buffered behind a large
+        // frame: tried again after each frame until that is no longer so.
+        if (total > threshold || (self.release_pending && buf.len() <= threshold))
+            && !self.next_is_large(buf)
+        {
+            self.release_pending = !release_slow(buf, threshold);
         }
         frame
     }

@@ -70,7 +70,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::Decoder;
 
 use crate::FrameError;
-use crate::buf::{DEFAULT_RELEASE_THRESHOLD, Sizing, release_excess, truncated};
+use crate::buf::{DEFAULT_RELEASE_THRESHOLD, Sizing, truncated};
 
 /// Default maximum line length: 64 KiB.
 ///
@@ -434,7 +434,7 @@ impl LineCodec {
     fn too_long_at(&mut self, buf: &mut BytesMut, newline: usize, content: usize) -> FrameError {
         buf.advance(newline + 1);
         // Dropped, not yielded, but it took as much room as a line would.
-        release_excess(buf, content, self.release_threshold);
+        self.sizing.dropped(buf, content, self.release_threshold);
         FrameError::TooLong {
             len: content as u64,
             max: self.max_length,
@@ -466,7 +466,7 @@ impl LineCodec {
                 len
             }
         };
-        release_excess(buf, len, self.release_threshold);
+        self.sizing.dropped(buf, len, self.release_threshold);
         FrameError::TooLong {
             len: len as u64,
             max: self.max_length,
