@@ -522,18 +522,35 @@ impl<M: Manager> Shared<M> {
     /// and a pool used from several runtimes one after another never polls
     /// a sleep of a runtime that has gone (a runtime that shuts down fires
     /// its timers, which hands the alarm on to the next waiter).
+    ///
+    /// Outside a runtime with timers (or on one whose timers shut down),
+    /// making or polling the sleep panics: the record that the alarm is set
+    /// is undone before the panic goes on, so that the next waiter sets it
+    /// (else no later waiter would ever time out).
     fn arm(&self, deadline: Instant) {
         let mut alarm = self.alarm.lock().unwrap_or_else(PoisonError::into_inner);
-        let sleep = alarm.insert(Box::pin(tokio::time::sleep_until(deadline)));
-        let mut cx = Context::from_waker(&self.alarm_waker);
-        // Registers the alarm's waker with the timer; the task's cooperative
-        // budget must not make the timer skip that.
-        let fired = pin!(tokio::task::unconstrained(sleep.as_mut()))
-            .poll(&mut cx)
-            .is_ready();
-        drop(alarm);
-        if fired {
-            self.on_alarm();
+        let set = panic::catch_unwind(AssertUnwindSafe(|| {
+            let sleep = alarm.insert(Box::pin(tokio::time::sleep_until(deadline)));
+            let mut cx = Context::from_waker(&self.alarm_waker);
+            // Registers the alarm's waker with the timer; the task's
+            // cooperative budget must not make the timer skip that.
+            pin!(tokio::task::unconstrained(sleep.as_mut()))
+                .poll(&mut cx)
+                .is_ready()
+        }));
+        match set {
+            Ok(fired) => {
+                drop(alarm);
+                if fired {
+                    self.on_alarm();
+                }
+            }
+            Err(panic) => {
+                *alarm = None;
+                drop(alarm);
+                self.lock().alarm_at = None;
+                panic::resume_unwind(panic);
+            }
         }
     }
 
@@ -2000,6 +2017,12 @@ impl<M: Manager> Pool<M> {
     /// and an object whose recycle panicked is discarded (not given back,
     /// where it would make the next checkout that meets it panic too).
     ///
+    /// A `get` that has to wait, or to create, needs a tokio runtime with
+    /// timers (for `wait_timeout` and `create_timeout`): outside one, it
+    /// panics as [`tokio::time::sleep`] does, and leaves the pool as it
+    /// was (it is not left in the queue, where it would take the next
+    /// object given back). A `get` served by an idle object needs no timer.
+    ///
     /// # Cooperative scheduling
     ///
     /// A checkout spends one unit of the task's tokio budget, as a semaphore
@@ -2092,8 +2115,14 @@ impl<M: Manager> Pool<M> {
         // `begin` recorded the alarm as set when it asked for it: it is set
         // now, before any user code runs, so that no panic below can leave
         // the record without the alarm (later waiters would never time out).
+        // Setting it panics outside a runtime with timers: the caller then
+        // leaves the queue before the panic goes on (a waiter nobody polls
+        // would take the next object given back, and keep it for good).
         if let Begin::Queued(_, _, Some(deadline)) = begun {
-            shared.arm(deadline);
+            if let Err(panic) = panic::catch_unwind(AssertUnwindSafe(|| shared.arm(deadline))) {
+                shared.abandon(begun);
+                panic::resume_unwind(panic);
+            }
         }
         // Expired objects run the user's `Drop`: if one panics, what `begin`
         // handed out goes back before the panic goes on. (Only `begin` finds

@@ -1,0 +1,88 @@
+//! The pool across runtimes: a pool built on one runtime and used on
+//! another, a waiter whose runtime has no timers or is gone, and a get
+//! polled with no runtime at all.
+
+mod common;
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::pin;
+use std::task::{Context, Waker};
+use std::time::Duration;
+
+use aqueduct_pool::{Pool, PoolError};
+use common::Steered;
+use tokio::runtime::{Builder, Runtime};
+
+fn paused() -> Runtime {
+    Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
+fn pool(wait: Duration) -> Pool<Steered> {
+    Pool::builder(Steered::default())
+        .max_size(1)
+        .wait_timeout(wait)
+        .build_lazy()
+        .unwrap()
+}
+
+/// The pool is full (one object out), nobody waits, and the next get
+/// (on a runtime with timers) times out after `wait_timeout` exactly.
+fn still_times_out(pool: &Pool<Steered>, wait: Duration) {
+    let s = pool.status();
+    assert_eq!((s.size, s.in_use, s.waiting), (1, 1, 0), "{s:?}");
+    paused().block_on(async {
+        let t = tokio::time::Instant::now();
+        let r = tokio::time::timeout(wait * 10, pool.get()).await;
+        assert!(
+            matches!(r, Ok(Err(PoolError::Timeout { .. }))),
+            "the wait is bounded"
+        );
+        assert_eq!(t.elapsed(), wait);
+    });
+}
+
+/// A get that has to wait on a runtime built without timers panics (the
+/// pool cannot bound its wait), and leaves nothing behind: it is not left
+/// queued, where it would take the object given back next, and the alarm
+/// is not left recorded as set, so later waiters still time out.
+#[test]
+fn a_wait_on_a_runtime_without_timers_panics_and_leaves_no_waiter() {
+    let wait = Duration::from_secs(1);
+    let pool = pool(wait);
+    let held = paused().block_on(pool.get()).unwrap();
+    let no_timers = Builder::new_current_thread().build().unwrap();
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        no_timers.block_on(pool.get()).map(drop)
+    }));
+    assert!(r.is_err(), "no timer to bound the wait");
+    assert_eq!(pool.status().waiting, 0);
+    still_times_out(&pool, wait);
+    drop(held);
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.in_use), (1, 1, 0), "{s:?}");
+    // An idle object needs no timer.
+    assert!(no_timers.block_on(pool.get()).is_ok());
+}
+
+/// The same with no runtime at all: a get polled by hand on a full pool.
+#[test]
+fn a_wait_polled_outside_any_runtime_panics_and_leaves_no_waiter() {
+    let wait = Duration::from_secs(1);
+    let pool = pool(wait);
+    let held = paused().block_on(pool.get()).unwrap();
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        let mut get = pin!(pool.get());
+        let _ = get.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+    }));
+    assert!(r.is_err(), "no runtime to bound the wait");
+    assert_eq!(pool.status().waiting, 0);
+    still_times_out(&pool, wait);
+    drop(held);
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.in_use), (1, 1, 0), "{s:?}");
+}
