@@ -73,6 +73,15 @@ pub(crate) struct State<T, E> {
     /// The deadline the shared alarm is set for, if it is set: the head's
     /// (or an earlier one).
     alarm_at: Option<Instant>,
+    /// The current-thread runtime the alarm is set on, if it is set on
+    /// one: its timers run only while a thread drives it (in `block_on`),
+    /// so a waiter on another runtime sets the alarm again on its own.
+    /// `None` for a multi-thread runtime, whose timers run while it lives
+    /// (and fire as it shuts down).
+    alarm_on: Option<tokio::runtime::Id>,
+    /// Counts the times the alarm was set: of two settings on their way
+    /// to [`Shared::arm`], the later one wins.
+    alarm_gen: u64,
     /// The track of every object alive (and of some dropped since: pruned
     /// as the list grows).
     tracks: Vec<Weak<Track>>,
@@ -96,13 +105,22 @@ enum Fast<T> {
     Empty,
 }
 
+/// A setting of the alarm, decided under the lock, made by [`Shared::arm`]
+/// once the lock is released.
+#[derive(Clone, Copy)]
+struct Arm {
+    at: Instant,
+    /// [`State::alarm_gen`] when it was decided.
+    generation: u64,
+}
+
 /// What `begin` found.
 enum Begin<T> {
     /// A grant, and whether a top-up slot was reserved.
     Ready(Grant<T>, bool),
     /// Queued under this key, the waker already registered: when the wait
     /// began, and the deadline the alarm must be set for, if it is not set.
-    Queued(usize, Instant, Option<Instant>),
+    Queued(usize, Instant, Option<Arm>),
     Closed,
 }
 
@@ -484,7 +502,7 @@ pub(crate) struct Shared<M: Manager> {
     top_up: OnceLock<Arc<Notify>>,
     /// One timer for the whole queue, set for the head's deadline. Waiters
     /// register no timer of their own.
-    alarm: Mutex<Option<Pin<Box<Sleep>>>>,
+    alarm: Mutex<Alarm>,
     /// Wakes [`Shared::on_alarm`].
     alarm_waker: Waker,
 }
@@ -494,6 +512,14 @@ impl<M: Manager> Drop for Shared<M> {
         // A background top-up finds the pool gone and ends.
         wake_top_up(&self.top_up);
     }
+}
+
+/// The pool's one timer.
+#[derive(Default)]
+struct Alarm {
+    sleep: Option<Pin<Box<Sleep>>>,
+    /// The [`Arm::generation`] of the sleep.
+    generation: u64,
 }
 
 /// The waker of the pool's alarm: it expires the waiters whose deadline
@@ -515,22 +541,32 @@ impl<M: Manager> Wake for AlarmWaker<M> {
 }
 
 impl<M: Manager> Shared<M> {
-    /// Sets the alarm for `deadline`.
+    /// Sets the alarm as [`register`](Self::register) decided, unless a
+    /// later decision was made already (two callers, each on a runtime of
+    /// its own, may both set it; the later one's runtime is the one
+    /// recorded).
     ///
     /// A fresh sleep is made each time (on the current runtime): the alarm
-    /// is set only by the first waiter and after it fired, so this is rare,
-    /// and a pool used from several runtimes one after another never polls
-    /// a sleep of a runtime that has gone (a runtime that shuts down fires
-    /// its timers, which hands the alarm on to the next waiter).
+    /// is set only by the first waiter, after it fired, and by a waiter on
+    /// another runtime than the current-thread one it is set on, so this is
+    /// rare, and a pool used from several runtimes one after another never
+    /// polls a sleep of a runtime that has gone (a runtime that shuts down
+    /// fires its timers, which hands the alarm on to the next waiter).
     ///
     /// Outside a runtime with timers (or on one whose timers shut down),
     /// making or polling the sleep panics: the record that the alarm is set
     /// is undone before the panic goes on, so that the next waiter sets it
     /// (else no later waiter would ever time out).
-    fn arm(&self, deadline: Instant) {
+    fn arm(&self, arm: Arm) {
         let mut alarm = self.alarm.lock().unwrap_or_else(PoisonError::into_inner);
+        if alarm.generation > arm.generation {
+            return;
+        }
+        alarm.generation = arm.generation;
         let set = panic::catch_unwind(AssertUnwindSafe(|| {
-            let sleep = alarm.insert(Box::pin(tokio::time::sleep_until(deadline)));
+            let sleep = alarm
+                .sleep
+                .insert(Box::pin(tokio::time::sleep_until(arm.at)));
             let mut cx = Context::from_waker(&self.alarm_waker);
             // Registers the alarm's waker with the timer; the task's
             // cooperative budget must not make the timer skip that.
@@ -546,9 +582,13 @@ impl<M: Manager> Shared<M> {
                 }
             }
             Err(panic) => {
-                *alarm = None;
+                alarm.sleep = None;
                 drop(alarm);
-                self.lock().alarm_at = None;
+                let mut st = self.lock();
+                if st.alarm_gen == arm.generation {
+                    st.alarm_at = None;
+                }
+                drop(st);
                 panic::resume_unwind(panic);
             }
         }
@@ -985,14 +1025,17 @@ impl<M: Manager> Shared<M> {
     }
 
     /// Records a queued waiter's waker (and, at its first registration, its
-    /// deadline); returns the deadline to set the alarm for if it is not set.
+    /// deadline); returns the deadline to set the alarm for if it is not
+    /// set, or if it is set on a current-thread runtime other than the
+    /// caller's (nothing may drive that one: a test's runtime kept after
+    /// its `block_on`, or one made for a blocking task).
     fn register(
         &self,
         st: &mut State<M::Object, M::Error>,
         key: usize,
         waker: &Waker,
         start: Instant,
-    ) -> Option<Instant> {
+    ) -> Option<Arm> {
         let waiter = &mut st.waiters[key];
         let mine = *waiter
             .deadline
@@ -1001,13 +1044,27 @@ impl<M: Manager> Shared<M> {
             Some(w) if w.will_wake(waker) => {}
             slot => *slot = Some(waker.clone()),
         }
-        if st.alarm_at.is_some() {
+        if st.alarm_at.is_some() && st.alarm_on.is_none() {
+            // Set on a multi-thread runtime: it fires.
             return None;
         }
+        let here = tokio::runtime::Handle::try_current().ok();
+        if st.alarm_at.is_some() && here.as_ref().is_none_or(|h| Some(h.id()) == st.alarm_on) {
+            // Set on this runtime, which is driven while this waiter is
+            // polled; or there is no runtime here to set it on.
+            return None;
+        }
+        st.alarm_on = here
+            .filter(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
+            .map(|h| h.id());
         // Every queued waiter has its deadline: `mine` is only a fallback.
         let at = st.head_deadline().unwrap_or(mine);
         st.alarm_at = Some(at);
-        Some(at)
+        st.alarm_gen += 1;
+        Some(Arm {
+            at,
+            generation: st.alarm_gen,
+        })
     }
 
     /// Past its lifetime, or idle too long while the pool is above `min_idle`.
@@ -1528,8 +1585,8 @@ impl<M: Manager> Future for Wait<'_, M> {
                 waiter.state = WaitState::Waiting;
                 let arm = this.shared.register(&mut st, key, cx.waker(), this.start);
                 drop(st);
-                if let Some(deadline) = arm {
-                    this.shared.arm(deadline);
+                if let Some(arm) = arm {
+                    this.shared.arm(arm);
                 }
                 Poll::Pending
             }
@@ -1545,8 +1602,8 @@ impl<M: Manager> Future for Wait<'_, M> {
                 st.place(key, true);
                 let arm = this.shared.register(&mut st, key, cx.waker(), this.start);
                 drop(st);
-                if let Some(deadline) = arm {
-                    this.shared.arm(deadline);
+                if let Some(arm) = arm {
+                    this.shared.arm(arm);
                 }
                 Poll::Pending
             }
@@ -1718,6 +1775,27 @@ async fn lazy_timeout<F: Future>(limit: Duration, fut: F) -> (Option<F::Output>,
 ///   waiters share the same timeout and are served in order, so the pool
 ///   keeps one alarm for the oldest waiter's deadline.
 ///
+/// # Runtimes
+///
+/// A pool belongs to no runtime: it can be built on one and used on
+/// others, one after another or side by side, and objects can be given
+/// back on any thread, with or without a runtime. A `get` served by an idle
+/// object, [`try_get`](Pool::try_get) and giving back need no runtime; a
+/// `get` that waits or creates needs one with timers (see
+/// [`get`](Pool::get)'s panics).
+///
+/// The alarm is set on the runtime of the waiter that sets it. A runtime
+/// that shuts down fires it, which hands it on to the next waiter. A
+/// current-thread runtime runs its timers only while a thread drives it
+/// (in `block_on`): a waiter on another runtime does not rely on an alarm
+/// set there, but sets it again on its own. One case is left: with waiters
+/// on two current-thread runtimes at once, those queued first rely on the
+/// alarm the other runtime's waiter set again; if that runtime stops being
+/// driven while they wait, they time out only once a later waiter sets the
+/// alarm again, or that runtime is driven again or dropped. Waiters on
+/// multi-thread runtimes, or on one current-thread runtime, time out on
+/// time.
+///
 /// # Examples
 ///
 /// ```
@@ -1790,6 +1868,8 @@ impl<M: Manager> Pool<M> {
             free_waiters: Vec::new(),
             waiting: 0,
             alarm_at: None,
+            alarm_on: None,
+            alarm_gen: 0,
             tracks: Vec::with_capacity(config.max_size.min(PREALLOCATED)),
             created: 0,
             recycled: 0,
@@ -1814,7 +1894,7 @@ impl<M: Manager> Pool<M> {
                 queuing: AtomicBool::new(false),
                 drained: Notify::new(),
                 top_up: OnceLock::new(),
-                alarm: Mutex::new(None),
+                alarm: Mutex::new(Alarm::default()),
                 alarm_waker: Waker::from(Arc::new(AlarmWaker {
                     shared: weak.clone(),
                 })),
@@ -2118,8 +2198,8 @@ impl<M: Manager> Pool<M> {
         // Setting it panics outside a runtime with timers: the caller then
         // leaves the queue before the panic goes on (a waiter nobody polls
         // would take the next object given back, and keep it for good).
-        if let Begin::Queued(_, _, Some(deadline)) = begun {
-            if let Err(panic) = panic::catch_unwind(AssertUnwindSafe(|| shared.arm(deadline))) {
+        if let Begin::Queued(_, _, Some(arm)) = begun {
+            if let Err(panic) = panic::catch_unwind(AssertUnwindSafe(|| shared.arm(arm))) {
                 shared.abandon(begun);
                 panic::resume_unwind(panic);
             }
@@ -2625,6 +2705,8 @@ mod tests {
             free_waiters: Vec::new(),
             waiting: 0,
             alarm_at: None,
+            alarm_on: None,
+            alarm_gen: 0,
             tracks: Vec::new(),
             created: 0,
             recycled: 0,

@@ -86,3 +86,25 @@ fn a_wait_polled_outside_any_runtime_panics_and_leaves_no_waiter() {
     let s = pool.status();
     assert_eq!((s.size, s.idle, s.in_use), (1, 1, 0), "{s:?}");
 }
+
+/// A get on a current-thread runtime waits, which sets the alarm there,
+/// and is served; the runtime is kept but nothing drives it any more (a
+/// test's runtime after its `block_on`, or one made for a blocking task).
+/// A get on another runtime still times out at its deadline.
+#[test]
+fn an_alarm_left_on_a_runtime_nobody_drives_does_not_hold_up_another() {
+    let wait = Duration::from_secs(1);
+    let pool = pool(wait);
+    let idle = Builder::new_current_thread().enable_time().build().unwrap();
+    idle.block_on(async {
+        let held = pool.get().await.unwrap();
+        let mut waiter = pin!(pool.get());
+        assert!(futures::poll!(waiter.as_mut()).is_pending());
+        drop(held);
+        drop(waiter.await.unwrap());
+    });
+    let held = paused().block_on(pool.get()).unwrap();
+    still_times_out(&pool, wait);
+    drop(held);
+    drop(idle);
+}
