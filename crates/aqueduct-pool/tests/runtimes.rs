@@ -108,3 +108,100 @@ fn an_alarm_left_on_a_runtime_nobody_drives_does_not_hold_up_another() {
     drop(held);
     drop(idle);
 }
+
+/// Gets queued in tasks of a runtime that shuts down leave with their
+/// tasks: nobody is left waiting, the object given back later goes idle,
+/// and a get on the next runtime times out at its deadline.
+#[test]
+fn gets_queued_on_a_runtime_that_shuts_down_leave_the_queue() {
+    let wait = Duration::from_secs(1);
+    let pool = pool(wait);
+    let rt = paused();
+    let held = rt.block_on(async {
+        let held = pool.get().await.unwrap();
+        for _ in 0..3 {
+            let p = pool.clone();
+            tokio::spawn(async move { p.get().await.map(drop) });
+        }
+        common::settle().await;
+        assert_eq!(pool.status().waiting, 3);
+        held
+    });
+    drop(rt);
+    assert_eq!(pool.status().waiting, 0);
+    still_times_out(&pool, wait);
+    drop(held);
+    let s = pool.status();
+    assert_eq!(
+        (s.size, s.idle, s.in_use, s.timeouts),
+        (1, 1, 0, 1),
+        "{s:?}"
+    );
+}
+
+/// An object given back on a thread with no runtime goes to the waiter
+/// queued on a runtime, which is woken; `close` on yet another runtime
+/// ends once the last object comes back, again from a plain thread.
+#[test]
+fn objects_given_back_on_a_plain_thread_serve_waiters_and_end_close() {
+    let pool = pool(Duration::from_secs(5));
+    let held = paused().block_on(pool.get()).unwrap();
+    let rt = paused();
+    let held = rt.block_on(async {
+        let mut waiter = pin!(pool.get());
+        assert!(futures::poll!(waiter.as_mut()).is_pending());
+        std::thread::spawn(move || drop(held)).join().unwrap();
+        waiter.await.unwrap()
+    });
+    drop(rt);
+    let s = pool.status();
+    assert_eq!((s.size, s.in_use, s.waiting), (1, 1, 0), "{s:?}");
+    paused().block_on(async {
+        let mut close = pin!(pool.close());
+        assert!(
+            futures::poll!(close.as_mut()).is_pending(),
+            "one object out"
+        );
+        std::thread::spawn(move || drop(held)).join().unwrap();
+        assert!(close.await.is_ok());
+    });
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.in_use), (0, 0, 0), "{s:?}");
+}
+
+/// A top-up task whose runtime shuts down in the middle of its create
+/// gives its slot back, and a background top-up started again on the next
+/// runtime fills the pool.
+#[test]
+fn top_ups_cut_short_by_a_runtime_shutting_down_give_their_slots_back() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(4)
+        .min_idle(2)
+        .build_lazy()
+        .unwrap();
+    let rt = paused();
+    let held = rt.block_on(async {
+        let held = pool.get().await.unwrap(); // starts a top-up task
+        pool.manager()
+            .create_delay_ns
+            .store(1_000_000_000, std::sync::atomic::Ordering::SeqCst);
+        let _task = pool.top_up_in_background();
+        common::settle().await;
+        held
+    });
+    let s = pool.status();
+    assert!(s.size > 1, "a create under way holds a slot: {s:?}");
+    drop(rt);
+    let s = pool.status();
+    assert_eq!((s.size, s.in_use, s.created), (1, 1, 1), "{s:?}");
+    pool.manager()
+        .create_delay_ns
+        .store(0, std::sync::atomic::Ordering::SeqCst);
+    paused().block_on(async {
+        let _task = pool.top_up_in_background();
+        common::settle().await;
+    });
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.in_use), (2, 1, 1), "{s:?}");
+    drop(held);
+}
