@@ -12,7 +12,9 @@
 //!   seen even before the runtime has reported it; then a write of no bytes
 //!   (it sends nothing), which fails on a connection whose write side its
 //!   holder shut down (`AsyncWriteExt::shutdown`): the next caller could
-//!   send nothing on it.
+//!   send nothing on it. Before both, a connection made on a runtime that
+//!   has shut down since (a pool kept from one runtime to the next) is
+//!   replaced: every read and write on it would fail.
 //!
 //! A request/response protocol leaves nothing unread on an idle connection,
 //! so bytes waiting there mean it is out of step and it is dropped too. So
@@ -61,6 +63,11 @@
 //!   gone from the socket, and the connection looks clean. If such a
 //!   buffer still holds bytes once the reply is read, discard the
 //!   connection.
+//! - A connection made on a current-thread runtime that is still there but
+//!   no longer driven (its `block_on` returned): its reads and writes wait
+//!   until that runtime runs again, if ever. Use connections on the runtime
+//!   that made them, or make them on a multi-thread runtime, which drives
+//!   them for as long as it lives.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
@@ -156,6 +163,15 @@ pub enum TcpError {
     /// ([`Meta::is_dirty`]): where it stands in the protocol is unknown.
     #[error("the last holder of the connection to {addr} panicked while using it")]
     Abandoned {
+        /// The peer.
+        addr: SocketAddr,
+    },
+    /// The connection was made on a tokio runtime that has shut down since:
+    /// a connection belongs to the runtime it was made on, whose I/O driver
+    /// reports its readiness, and once that runtime is gone every read and
+    /// write on it fails.
+    #[error("the connection to {addr} was made on a runtime that has shut down")]
+    RuntimeGone {
         /// The peer.
         addr: SocketAddr,
     },
@@ -268,6 +284,19 @@ fn probe(stream: &TcpStream) -> Health {
     health_of(SockRef::from(stream).peek(&mut [MaybeUninit::uninit()]))
 }
 
+/// Whether the runtime the connection was made on has shut down: its I/O
+/// driver then answers every readiness check with an error. A look at the
+/// readiness on record, with no system call; outside the task's
+/// cooperative budget, which would otherwise make it answer `Pending`
+/// without looking.
+fn runtime_gone(stream: &TcpStream) -> bool {
+    let mut cx = Context::from_waker(Waker::noop());
+    let ready = pin!(tokio::task::unconstrained(poll_fn(|cx| {
+        stream.poll_read_ready(cx)
+    })));
+    matches!(ready.poll(&mut cx), Poll::Ready(Err(_)))
+}
+
 /// Whether the connection can still send: a write of no bytes sends
 /// nothing on a healthy connection, and fails (`EPIPE`) on one whose write
 /// side was shut down. It goes through the stream's own write, as the
@@ -306,6 +335,9 @@ impl Manager for TcpManager {
         let addr = self.addr;
         if meta.is_dirty() {
             return Err(TcpError::Abandoned { addr });
+        }
+        if runtime_gone(stream) {
+            return Err(TcpError::RuntimeGone { addr });
         }
         match probe(stream) {
             Health::Idle => {}

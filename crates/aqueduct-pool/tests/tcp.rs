@@ -12,7 +12,7 @@ use std::ops::DerefMut;
 use std::time::Duration;
 
 use aqueduct_pool::deadpool::{Adapter, DeadPool};
-use aqueduct_pool::tcp::TcpManager;
+use aqueduct_pool::tcp::{TcpError, TcpManager};
 use aqueduct_pool::{Manager, Meta, Order, Pool, Pooled};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -554,4 +554,64 @@ async fn all_arrived(conn: &TcpStream, n: usize) {
     while conn.peek(&mut buf).await.unwrap() < n {
         tokio::task::yield_now().await;
     }
+}
+
+/// A pool kept from one runtime to the next: the connection the first
+/// runtime made and left idle cannot read or write once that runtime shut
+/// down. The checkout on the next runtime replaces it, and the request
+/// through it succeeds. (The server runs on a runtime of its own.)
+#[test]
+fn a_connection_left_by_a_runtime_that_shut_down_is_replaced() {
+    let server = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (_echo, addr) = server.block_on(Echo::start("127.0.0.1:0".parse().unwrap()));
+    let pool = Pool::builder(manager(addr))
+        .max_size(1)
+        .build_lazy()
+        .unwrap();
+    let first = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let rt = first();
+    rt.block_on(async {
+        let mut conn = pool.get().await.unwrap();
+        assert_eq!(request(&mut conn, "first").await.unwrap(), "first");
+    });
+    drop(rt);
+    let rt = first();
+    rt.block_on(async {
+        let mut conn = pool.get().await.unwrap();
+        let reply = request(&mut conn, "second").await;
+        assert_eq!(
+            reply.expect("a connection that can read and write"),
+            "second"
+        );
+    });
+    let s = pool.status();
+    assert_eq!(
+        (s.created, s.discarded, s.size, s.idle),
+        (2, 1, 1, 1),
+        "{s:?}"
+    );
+    // The check itself, and its error.
+    let rt = first();
+    let conn = rt.block_on(async { TcpStream::connect(addr).await.unwrap() });
+    drop(rt);
+    let rt = first();
+    rt.block_on(async {
+        let mut conn = conn;
+        let meta = Meta::from_parts(Instant::now(), None, 2);
+        let checked = manager(addr).recycle(&mut conn, &meta).await;
+        assert!(
+            matches!(checked, Err(TcpError::RuntimeGone { addr: a }) if a == addr),
+            "{checked:?}"
+        );
+        assert!(manager(addr).is_broken(&conn));
+    });
 }
