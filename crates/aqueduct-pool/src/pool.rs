@@ -2615,6 +2615,15 @@ impl<M: Manager> Pool<M> {
     /// Cancel safe: the pool is closed by the first poll; dropping the
     /// future only stops the waiting.
     ///
+    /// # Panics
+    ///
+    /// With objects still borrowed, the wait for them needs a tokio runtime
+    /// with timers (for `close_timeout`): outside one, the call panics as
+    /// [`tokio::time::timeout`] does, once the pool is closed. It stays
+    /// closed, and the borrowed objects are dropped when they come back.
+    /// If an idle object's `Drop` panics, the panic goes on once the queued
+    /// callers were told of the close.
+    ///
     /// # Examples
     ///
     /// ```

@@ -205,3 +205,25 @@ fn top_ups_cut_short_by_a_runtime_shutting_down_give_their_slots_back() {
     assert_eq!((s.size, s.idle, s.in_use), (2, 1, 1), "{s:?}");
     drop(held);
 }
+
+/// `close` with an object out, on a runtime without timers, closes the
+/// pool before it panics for want of a timer; the object that comes back
+/// later is dropped and the pool ends empty.
+#[test]
+fn close_without_timers_closes_before_it_panics() {
+    let pool = pool(Duration::from_secs(1));
+    let held = paused().block_on(pool.get()).unwrap();
+    let no_timers = Builder::new_current_thread().build().unwrap();
+    let r = catch_unwind(AssertUnwindSafe(|| no_timers.block_on(pool.close())));
+    assert!(r.is_err(), "no timer to bound the wait");
+    assert!(pool.is_closed());
+    assert!(matches!(
+        no_timers.block_on(pool.get()),
+        Err(PoolError::Closed)
+    ));
+    drop(held);
+    let s = pool.status();
+    assert_eq!((s.size, s.discarded), (0, 1), "{s:?}");
+    // Nothing out: no timer needed.
+    assert!(no_timers.block_on(pool.close()).is_ok());
+}
