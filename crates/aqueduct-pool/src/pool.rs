@@ -70,6 +70,10 @@ pub(crate) struct State<T, E> {
     free_waiters: Vec<usize>,
     /// Live (not cancelled) queued waiters.
     waiting: usize,
+    /// Slots (counted in `size`) reserved for top-up tasks that have not
+    /// started yet. A caller who finds no object and no room takes one
+    /// rather than queue: the task may be on a runtime nobody drives.
+    top_ups: usize,
     /// The deadline the shared alarm is set for, if it is set: the head's
     /// (or an earlier one).
     alarm_at: Option<Instant>,
@@ -671,16 +675,6 @@ impl<M: Manager> Shared<M> {
             .closed
     }
 
-    /// Whether an object made now would be dropped as it comes in: the
-    /// pool is closed, or above a reduced `max_size`. A look, as
-    /// [`is_closed`](Self::is_closed) is.
-    fn keeps_none(&self) -> bool {
-        self.state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .keeps_none()
-    }
-
     /// The lock, if nobody holds it.
     fn try_lock(&self) -> Option<Locked<'_, M::Object, M::Error>> {
         match self.state.try_lock() {
@@ -1002,6 +996,11 @@ impl<M: Manager> Shared<M> {
             }
             if st.size < st.max_size {
                 st.size += 1;
+                return Some(self.grant_now(st, Grant::Slot));
+            }
+            if st.top_ups > 0 {
+                // A top-up task has not started: its slot is this caller's.
+                st.top_ups -= 1;
                 return Some(self.grant_now(st, Grant::Slot));
             }
         }
@@ -1645,21 +1644,40 @@ impl<M: Manager> Drop for Wait<'_, M> {
     }
 }
 
-/// A slot reserved for a top-up, on its way to the task that fills it:
-/// given back if that task is dropped before it runs.
+/// A slot reserved for a top-up, on its way to the task that fills it
+/// (counted in [`State::top_ups`] until the task starts): given back if
+/// that task is dropped before it runs, unless a caller took it meanwhile.
 struct TopUpSlot<M: Manager>(Option<Arc<Shared<M>>>);
 
 impl<M: Manager> TopUpSlot<M> {
-    /// The pool, the slot now in the caller's hands.
-    fn take(mut self) -> Arc<Shared<M>> {
-        self.0.take().expect("taken once")
+    /// The pool, with the slot now in the caller's hands; `None` if a
+    /// caller took the slot meanwhile, or if the pool, closed or above its
+    /// `max_size`, would drop the object as soon as it was made (the slot
+    /// is then given back).
+    fn claim(mut self) -> Option<Arc<Shared<M>>> {
+        let shared = self.0.take()?;
+        let mut st = shared.lock();
+        if st.top_ups == 0 {
+            return None;
+        }
+        st.top_ups -= 1;
+        if st.keeps_none() {
+            shared.release_locked(st, Grant::Slot);
+            return None;
+        }
+        drop(st);
+        Some(shared)
     }
 }
 
 impl<M: Manager> Drop for TopUpSlot<M> {
     fn drop(&mut self) {
         if let Some(shared) = self.0.take() {
-            shared.release(Grant::Slot);
+            let mut st = shared.lock();
+            if st.top_ups > 0 {
+                st.top_ups -= 1;
+                shared.release_locked(st, Grant::Slot);
+            }
         }
     }
 }
@@ -1867,6 +1885,7 @@ impl<M: Manager> Pool<M> {
             waiters: Vec::new(),
             free_waiters: Vec::new(),
             waiting: 0,
+            top_ups: 0,
             alarm_at: None,
             alarm_on: None,
             alarm_gen: 0,
@@ -2350,18 +2369,33 @@ impl<M: Manager> Pool<M> {
     /// task on, or if the pool was closed or resized below its size before
     /// the task ran, the slot is given back: the object would be dropped
     /// as soon as it was made.
+    ///
+    /// Until the task starts, its slot is no one's: a caller queued when it
+    /// is handed over gets it at once, and so does a caller who finds no
+    /// object and no room before the task starts (rather than queue). The
+    /// task may sit on a runtime nobody drives (a current-thread one whose
+    /// `block_on` returned), where it would keep the slot for good.
     fn spawn_top_up(&self) {
-        let slot = TopUpSlot(Some(Arc::clone(&self.shared)));
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.shared.release(Grant::Slot);
             return;
         };
-        runtime.spawn(async move {
-            if slot.0.as_ref().is_some_and(|shared| shared.keeps_none()) {
-                // Dropping the slot gives it back: a closed pool, or one
-                // above its `max_size`, creates nothing.
+        {
+            let mut st = self.shared.lock();
+            if st.waiting > 0 || st.keeps_none() {
+                // A caller queued since: the slot is theirs now, to create
+                // in. (Or the object would be dropped as soon as made.)
+                self.shared.release_locked(st, Grant::Slot);
                 return;
             }
-            let pool = Pool::from_shared(slot.take());
+            st.top_ups += 1;
+        }
+        let slot = TopUpSlot(Some(Arc::clone(&self.shared)));
+        runtime.spawn(async move {
+            let Some(shared) = slot.claim() else {
+                return;
+            };
+            let pool = Pool::from_shared(shared);
             // `fill_slot` guards the slot from its first poll, which is
             // this one: it is never unguarded.
             if let Err(e) = pool.fill_slot().await {
@@ -2517,6 +2551,12 @@ impl<M: Manager> Pool<M> {
         let mut wakers = Vec::new();
         let mut st = self.shared.lock();
         st.max_size = max_size;
+        // Top-ups not started yet go first: they would make objects only
+        // to drop them.
+        while st.size > max_size && st.top_ups > 0 {
+            st.size -= 1;
+            st.top_ups -= 1;
+        }
         self.shared.absorb_homes(&mut st, &mut dropped, &mut wakers);
         while st.size > max_size {
             let Some(entry) = st.pop_idle(Order::Fifo) else {
@@ -2649,6 +2689,9 @@ impl<M: Manager> Pool<M> {
         let dropped = {
             let mut st = shared.lock();
             st.closed = true;
+            // Top-ups not started yet make nothing now.
+            st.size -= st.top_ups;
+            st.top_ups = 0;
             let mut idle: Vec<_> = st.idle.drain(..).collect();
             st.size -= idle.len();
             st.discarded += idle.len() as u64;
@@ -2713,6 +2756,7 @@ mod tests {
             waiters: Vec::new(),
             free_waiters: Vec::new(),
             waiting: 0,
+            top_ups: 0,
             alarm_at: None,
             alarm_on: None,
             alarm_gen: 0,

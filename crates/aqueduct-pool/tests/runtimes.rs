@@ -227,3 +227,86 @@ fn close_without_timers_closes_before_it_panics() {
     // Nothing out: no timer needed.
     assert!(no_timers.block_on(pool.close()).is_ok());
 }
+
+/// A checkout below `min_idle` starts a top-up task on its runtime, a
+/// current-thread one nobody drives afterwards, so the task never starts.
+/// Its slot is not lost to the other runtimes: a get that finds no object
+/// and no room takes it and creates in it, rather than wait out its
+/// timeout, and `close` does not wait for it.
+#[test]
+fn a_top_up_that_never_starts_keeps_no_slot_from_others() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(2)
+        .min_idle(2)
+        .wait_timeout(Duration::from_secs(1))
+        .build_lazy()
+        .unwrap();
+    let undriven = Builder::new_current_thread().enable_time().build().unwrap();
+    let first = undriven.block_on(pool.get()).unwrap();
+    let s = pool.status();
+    assert_eq!(
+        (s.size, s.in_use, s.created),
+        (2, 2, 1),
+        "a slot reserved: {s:?}"
+    );
+    let rt = paused();
+    let second = rt.block_on(async {
+        let t = tokio::time::Instant::now();
+        let second = pool.get().await.expect("the reserved slot is taken");
+        assert_eq!(t.elapsed(), Duration::ZERO);
+        second
+    });
+    let s = pool.status();
+    assert_eq!((s.size, s.in_use, s.created), (2, 2, 2), "{s:?}");
+    drop(first);
+    drop(second);
+    // The task, dropped with its runtime, gives back nothing: its slot
+    // was taken.
+    drop(undriven);
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.in_use), (2, 2, 0), "{s:?}");
+}
+
+/// `close` does not wait for the slot of a top-up task that has not
+/// started (on a runtime nobody drives): it would never come back.
+#[test]
+fn close_does_not_wait_for_a_top_up_that_never_starts() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(2)
+        .min_idle(2)
+        .build_lazy()
+        .unwrap();
+    let undriven = Builder::new_current_thread().enable_time().build().unwrap();
+    drop(undriven.block_on(pool.get()).unwrap());
+    assert_eq!(pool.status().size, 2, "a slot reserved");
+    paused().block_on(async {
+        let t = tokio::time::Instant::now();
+        assert!(pool.close().await.is_ok());
+        assert_eq!(t.elapsed(), Duration::ZERO);
+    });
+    assert_eq!(pool.status().size, 0);
+    drop(undriven);
+    assert_eq!(pool.status().size, 0);
+}
+
+/// A resize below the size lets go of a top-up not started first: the
+/// pool is at its new `max_size` at once, and the task that starts later
+/// makes nothing.
+#[test]
+fn a_resize_down_drops_a_top_up_not_started() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(2)
+        .min_idle(2)
+        .build_lazy()
+        .unwrap();
+    let rt = Builder::new_current_thread().enable_time().build().unwrap();
+    let held = rt.block_on(pool.get()).unwrap();
+    assert_eq!(pool.status().size, 2, "a slot reserved");
+    pool.resize(1);
+    let s = pool.status();
+    assert_eq!((s.size, s.in_use), (1, 1), "{s:?}");
+    rt.block_on(common::settle());
+    let s = pool.status();
+    assert_eq!((s.size, s.in_use, s.created), (1, 1, 1), "{s:?}");
+    drop(held);
+}
