@@ -1814,6 +1814,13 @@ async fn lazy_timeout<F: Future>(limit: Duration, fut: F) -> (Option<F::Output>,
 /// multi-thread runtimes, or on one current-thread runtime, time out on
 /// time.
 ///
+/// The task a checkout below `min_idle` starts to make one more object
+/// runs on the checkout's runtime; until it starts, a caller who finds no
+/// object and no room takes its slot, so a task stuck on a runtime nobody
+/// drives holds nothing up. The task of
+/// [`top_up_in_background`](Pool::top_up_in_background) ends with its
+/// runtime: a pool that outlives it needs it started again on the next.
+///
 /// # Examples
 ///
 /// ```
@@ -2011,8 +2018,9 @@ impl<M: Manager> Pool<M> {
     ///
     /// This is the pool's only background task, and only if asked for. It
     /// holds no strong reference while it waits: it ends when the pool is
-    /// closed or dropped (or when the returned handle is aborted). Start it
-    /// once per pool.
+    /// closed or dropped (or when the returned handle is aborted), or when
+    /// the runtime it runs on shuts down. Start it once per pool, and again
+    /// on the next runtime if the pool outlives that one.
     ///
     /// # Panics
     ///
