@@ -1798,9 +1798,9 @@ async fn lazy_timeout<F: Future>(limit: Duration, fut: F) -> (Option<F::Output>,
 /// A pool belongs to no runtime: it can be built on one and used on
 /// others, one after another or side by side, and objects can be given
 /// back on any thread, with or without a runtime. A `get` served by an idle
-/// object, [`try_get`](Pool::try_get) and giving back need no runtime; a
-/// `get` that waits or creates needs one with timers (see
-/// [`get`](Pool::get)'s panics).
+/// object (whose `recycle` finishes at once), [`try_get`](Pool::try_get)
+/// and giving back need no runtime; a `get` that waits or creates needs
+/// one with timers (see [`get`](Pool::get)'s panics).
 ///
 /// The alarm is set on the runtime of the waiter that sets it. A runtime
 /// that shuts down fires it, which hands it on to the next waiter. A
@@ -2128,7 +2128,10 @@ impl<M: Manager> Pool<M> {
     /// timers (for `wait_timeout` and `create_timeout`): outside one, it
     /// panics as [`tokio::time::sleep`] does, and leaves the pool as it
     /// was (it is not left in the queue, where it would take the next
-    /// object given back). A `get` served by an idle object needs no timer.
+    /// object given back). So does one whose `recycle` does not finish at
+    /// once (for `recycle_timeout`); its object is then discarded, as after
+    /// a `recycle` that panicked. A `get` served by an idle object whose
+    /// `recycle` finishes at once needs no timer.
     ///
     /// # Cooperative scheduling
     ///

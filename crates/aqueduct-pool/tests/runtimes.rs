@@ -310,3 +310,27 @@ fn a_resize_down_drops_a_top_up_not_started() {
     assert_eq!((s.size, s.in_use, s.created), (1, 1, 1), "{s:?}");
     drop(held);
 }
+
+/// A get served by an idle object needs no runtime, unless its `recycle`
+/// has to wait: then the panic for want of a timer discards the object
+/// and frees its slot.
+#[test]
+fn a_get_with_no_runtime_is_served_by_an_idle_object() {
+    let pool = pool(Duration::from_secs(1));
+    drop(paused().block_on(pool.get()).unwrap());
+    let mut cx = Context::from_waker(Waker::noop());
+    let got = pin!(pool.get()).poll(&mut cx);
+    assert!(matches!(got, std::task::Poll::Ready(Ok(_))));
+    drop(got);
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.recycled), (1, 1, 1), "{s:?}");
+    pool.manager()
+        .recycle_delay_ns
+        .store(1_000, std::sync::atomic::Ordering::SeqCst);
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        let _ = pin!(pool.get()).poll(&mut cx);
+    }));
+    assert!(r.is_err(), "no timer for a recycle that waits");
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.discarded), (0, 0, 1), "{s:?}");
+}
