@@ -45,7 +45,9 @@ impl Manager for Jittery {
 
 const TASKS: u64 = 8;
 const OPS: u64 = 20_000;
-const WAIT: Duration = Duration::from_secs(2);
+/// Far above any wait here (a few milliseconds at most, on a loaded
+/// machine): a get that reaches it was left waiting.
+const WAIT: Duration = Duration::from_secs(5);
 
 /// Yields `n` times.
 async fn yields(n: u32) {
