@@ -53,6 +53,10 @@ struct Waiter<T> {
     /// [`State::enqueue`]), so deadlines grow along the queue and only the
     /// head's matters.
     deadline: Option<Instant>,
+    /// The runtime the waiter was last polled on, if it was looked up
+    /// (only while the alarm is on a current-thread runtime, or when the
+    /// waiter set it).
+    runtime: Option<tokio::runtime::Id>,
 }
 
 pub(crate) struct State<T, E> {
@@ -83,6 +87,11 @@ pub(crate) struct State<T, E> {
     /// `None` for a multi-thread runtime, whose timers run while it lives
     /// (and fire as it shuts down).
     alarm_on: Option<tokio::runtime::Id>,
+    /// The waiter that set the alarm on the current-thread runtime
+    /// `alarm_on`. Once it leaves, that runtime may never run again (its
+    /// `block_on` returned): if the head waits on another one, the alarm is
+    /// handed on to it ([`State::leave_alarm`]).
+    alarm_key: Option<usize>,
     /// Counts the times the alarm was set: of two settings on their way
     /// to [`Shared::arm`], the later one wins.
     alarm_gen: u64,
@@ -165,6 +174,7 @@ impl<T, E> State<T, E> {
             state: WaitState::Waiting,
             waker: None,
             deadline: Some(deadline),
+            runtime: None,
         };
         let key = if let Some(k) = self.free_waiters.pop() {
             self.waiters[k] = w;
@@ -209,6 +219,7 @@ impl<T, E> State<T, E> {
         };
         if earlier && self.live_head() == Some(key) {
             self.alarm_at = None;
+            self.alarm_key = None;
         }
     }
 
@@ -230,6 +241,26 @@ impl<T, E> State<T, E> {
     /// The deadline of the oldest live waiter.
     fn head_deadline(&mut self) -> Option<Instant> {
         self.live_head().and_then(|key| self.waiters[key].deadline)
+    }
+
+    /// The waiter `key` leaves the queue: if it set the alarm on a
+    /// current-thread runtime and the head waits on another (or on one not
+    /// known), the alarm is marked unset, for [`alarm_duty`](Self::alarm_duty)
+    /// to hand on to the head, which sets it on its own runtime.
+    fn leave_alarm(&mut self, key: usize) {
+        if self.alarm_key != Some(key) {
+            return;
+        }
+        self.alarm_key = None;
+        if self.alarm_at.is_none() {
+            return;
+        }
+        let on = self.alarm_on;
+        if let Some(head) = self.live_head() {
+            if self.waiters[head].runtime.is_none() || self.waiters[head].runtime != on {
+                self.alarm_at = None;
+            }
+        }
     }
 
     /// The waker of the oldest live waiter, if the alarm is not set: the
@@ -591,6 +622,7 @@ impl<M: Manager> Shared<M> {
                 let mut st = self.lock();
                 if st.alarm_gen == arm.generation {
                     st.alarm_at = None;
+                    st.alarm_key = None;
                 }
                 drop(st);
                 panic::resume_unwind(panic);
@@ -605,6 +637,7 @@ impl<M: Manager> Shared<M> {
         let mut wakers = Vec::new();
         let mut st = self.lock();
         st.alarm_at = None;
+        st.alarm_key = None;
         while let Some(&key) = st.queue.front() {
             let waiter = &mut st.waiters[key];
             match waiter.state {
@@ -1048,6 +1081,7 @@ impl<M: Manager> Shared<M> {
             return None;
         }
         let here = tokio::runtime::Handle::try_current().ok();
+        st.waiters[key].runtime = here.as_ref().map(tokio::runtime::Handle::id);
         if st.alarm_at.is_some() && here.as_ref().is_none_or(|h| Some(h.id()) == st.alarm_on) {
             // Set on this runtime, which is driven while this waiter is
             // polled; or there is no runtime here to set it on.
@@ -1056,6 +1090,7 @@ impl<M: Manager> Shared<M> {
         st.alarm_on = here
             .filter(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
             .map(|h| h.id());
+        st.alarm_key = st.alarm_on.map(|_| key);
         // Every queued waiter has its deadline: `mine` is only a fallback.
         let at = st.head_deadline().unwrap_or(mine);
         st.alarm_at = Some(at);
@@ -1556,6 +1591,7 @@ impl<M: Manager> Wait<'_, M> {
             }
             WaitState::Cancelled | WaitState::Vacant => unreachable!("a live wait owns its key"),
         };
+        st.leave_alarm(key);
         let duty = st.alarm_duty();
         self.shared.unlock_and_wake(st, duty, ());
         grant
@@ -1609,6 +1645,7 @@ impl<M: Manager> Future for Wait<'_, M> {
             WaitState::Granted(grant) => {
                 st.free_waiter(key);
                 this.key = None;
+                st.leave_alarm(key);
                 let duty = st.alarm_duty();
                 let (waited, unused) = if st.closed {
                     (Waited::Closed, Some(grant))
@@ -1806,13 +1843,15 @@ async fn lazy_timeout<F: Future>(limit: Duration, fut: F) -> (Option<F::Output>,
 /// that shuts down fires it, which hands it on to the next waiter. A
 /// current-thread runtime runs its timers only while a thread drives it
 /// (in `block_on`): a waiter on another runtime does not rely on an alarm
-/// set there, but sets it again on its own. One case is left: with waiters
-/// on two current-thread runtimes at once, those queued first rely on the
-/// alarm the other runtime's waiter set again; if that runtime stops being
-/// driven while they wait, they time out only once a later waiter sets the
-/// alarm again, or that runtime is driven again or dropped. Waiters on
-/// multi-thread runtimes, or on one current-thread runtime, time out on
-/// time.
+/// set there, but sets it again on its own; and once the waiter that set
+/// it leaves the queue, the alarm goes to the head's runtime if that is
+/// another one. One case is left, with waiters on two current-thread
+/// runtimes at once: if one of them stops being driven while a task of its
+/// own that set the alarm still waits in the queue, the waiters on the
+/// other that queued before that task time out only once a later waiter
+/// sets the alarm again, or that runtime is driven again or dropped.
+/// Waiters on multi-thread runtimes, on one current-thread runtime, or
+/// each inside a `block_on` of its own, time out on time.
 ///
 /// The task a checkout below `min_idle` starts to make one more object
 /// runs on the checkout's runtime; until it starts, a caller who finds no
@@ -1895,6 +1934,7 @@ impl<M: Manager> Pool<M> {
             top_ups: 0,
             alarm_at: None,
             alarm_on: None,
+            alarm_key: None,
             alarm_gen: 0,
             tracks: Vec::with_capacity(config.max_size.min(PREALLOCATED)),
             created: 0,
@@ -2770,6 +2810,7 @@ mod tests {
             top_ups: 0,
             alarm_at: None,
             alarm_on: None,
+            alarm_key: None,
             alarm_gen: 0,
             tracks: Vec::new(),
             created: 0,

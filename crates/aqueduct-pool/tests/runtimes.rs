@@ -334,3 +334,37 @@ fn a_get_with_no_runtime_is_served_by_an_idle_object() {
     let s = pool.status();
     assert_eq!((s.size, s.idle, s.discarded), (0, 0, 1), "{s:?}");
 }
+
+/// Waiters on two current-thread runtimes: a task on the first queues and
+/// sets the alarm there; a get on the second sets it again on its own,
+/// then gives up, and nothing drives the second runtime any more. The
+/// task on the first still times out at its deadline once its runtime
+/// runs.
+#[test]
+fn an_alarm_set_again_by_a_waiter_that_left_is_handed_back() {
+    let wait = Duration::from_secs(1);
+    let pool = pool(wait);
+    let held = paused().block_on(pool.get()).unwrap();
+    let first = paused();
+    let task = {
+        let pool = pool.clone();
+        first.spawn(async move { pool.get().await.map(drop) })
+    };
+    first.block_on(common::settle());
+    assert_eq!(pool.status().waiting, 1);
+    let second = paused();
+    second.block_on(async {
+        let mut get = pin!(pool.get());
+        assert!(futures::poll!(get.as_mut()).is_pending());
+    });
+    assert_eq!(pool.status().waiting, 1, "the second one left");
+    first.block_on(async {
+        let r = tokio::time::timeout(wait * 10, task).await;
+        assert!(
+            matches!(r, Ok(Ok(Err(PoolError::Timeout { .. })))),
+            "the first waiter times out on time"
+        );
+    });
+    drop(held);
+    drop(second);
+}
