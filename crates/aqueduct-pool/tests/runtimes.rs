@@ -368,3 +368,44 @@ fn an_alarm_set_again_by_a_waiter_that_left_is_handed_back() {
     drop(held);
     drop(second);
 }
+
+/// A get queued from a thread that drives it with a runtime's handle
+/// (`Handle::block_on`) when that runtime shuts down: the shutdown fires
+/// the alarm, the get sets it again on a runtime whose timers are gone,
+/// and panics as tokio's timers do there. It leaves the queue and the
+/// alarm unset, so a get on another runtime still times out at its
+/// deadline, and the object given back goes idle.
+#[test]
+fn a_get_whose_runtime_shuts_down_under_it_leaves_nothing_behind() {
+    let wait = Duration::from_secs(1);
+    let pool = pool(wait);
+    let rt = Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_time()
+        .build()
+        .unwrap();
+    let held = rt.block_on(pool.get()).unwrap();
+    let handle = rt.handle().clone();
+    let (queued, is_queued) = std::sync::mpsc::channel();
+    let waiter = {
+        let pool = pool.clone();
+        std::thread::spawn(move || {
+            catch_unwind(AssertUnwindSafe(|| {
+                handle.block_on(async {
+                    let mut get = pin!(pool.get());
+                    assert!(futures::poll!(get.as_mut()).is_pending());
+                    queued.send(()).unwrap();
+                    get.await.map(drop)
+                })
+            }))
+        })
+    };
+    is_queued.recv().unwrap();
+    drop(rt);
+    let r = waiter.join().unwrap();
+    assert!(r.is_err(), "no timer left to bound the wait");
+    still_times_out(&pool, wait);
+    drop(held);
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.in_use, s.waiting), (1, 1, 0, 0), "{s:?}");
+}
