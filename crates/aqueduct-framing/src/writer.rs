@@ -581,11 +581,15 @@ mod tests {
     }
 
     /// A writer without vectored writes (the trait's default
-    /// `poll_write_vectored`, which writes the first buffer given): the
-    /// length of each write.
+    /// `poll_write_vectored`, which writes the first buffer given): records
+    /// the bytes and the length of each write, and fails the first one
+    /// with `Interrupted` if told.
     #[derive(Debug, Default)]
     struct Plain {
         writes: Vec<usize>,
+        out: Vec<u8>,
+        interrupt_first: bool,
+        interrupted: bool,
     }
 
     impl AsyncWrite for Plain {
@@ -594,7 +598,12 @@ mod tests {
             _: &mut Context<'_>,
             buf: &[u8],
         ) -> Poll<io::Result<usize>> {
+            if self.interrupt_first && !self.interrupted {
+                self.interrupted = true;
+                return Poll::Ready(Err(io::ErrorKind::Interrupted.into()));
+            }
             self.writes.push(buf.len());
+            self.out.extend_from_slice(buf);
             Poll::Ready(Ok(buf.len()))
         }
 
@@ -622,39 +631,13 @@ mod tests {
         assert_eq!(writer.get_ref().writes, [4 + 1024, 4, 1025]);
     }
 
-    /// Fails its first write with `Interrupted`, then accepts everything.
-    #[derive(Debug, Default)]
-    struct InterruptedOnce {
-        out: Vec<u8>,
-        interrupted: bool,
-    }
-
-    impl AsyncWrite for InterruptedOnce {
-        fn poll_write(
-            mut self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<io::Result<usize>> {
-            if !self.interrupted {
-                self.interrupted = true;
-                return Poll::Ready(Err(io::ErrorKind::Interrupted.into()));
-            }
-            self.out.extend_from_slice(buf);
-            Poll::Ready(Ok(buf.len()))
-        }
-
-        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-
-        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-            Poll::Ready(Ok(()))
-        }
-    }
-
     #[tokio::test]
     async fn an_interrupted_write_is_retried() {
-        let mut writer = FrameWriter::new(InterruptedOnce::default(), LengthPrefixedCodec::new());
+        let plain = Plain {
+            interrupt_first: true,
+            ..Plain::default()
+        };
+        let mut writer = FrameWriter::new(plain, LengthPrefixedCodec::new());
         writer.write_frame(Bytes::from_static(b"hi")).await.unwrap();
         assert!(writer.get_ref().interrupted);
         assert_eq!(&writer.get_ref().out[..], b"\0\0\0\x02hi");
