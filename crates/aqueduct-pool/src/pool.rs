@@ -90,7 +90,8 @@ pub(crate) struct State<T, E> {
     /// The waiter that set the alarm on the current-thread runtime
     /// `alarm_on`. Once it leaves, that runtime may never run again (its
     /// `block_on` returned): if the head waits on another one, the alarm is
-    /// handed on to it ([`State::leave_alarm`]).
+    /// handed on to it ([`State::leave_alarm`]). While it stays, it is woken
+    /// with the head when the alarm fires ([`Shared::on_alarm`]).
     alarm_key: Option<usize>,
     /// Counts the times the alarm was set: of two settings on their way
     /// to [`Shared::arm`], the later one wins.
@@ -632,12 +633,19 @@ impl<M: Manager> Shared<M> {
 
     /// Times out the waiters at the head of the queue whose deadline passed,
     /// then wakes the new head so that it sets the alarm again.
+    ///
+    /// The waiter that set the alarm on the current-thread runtime it fired
+    /// on is woken too, if it still waits behind a head that waits on
+    /// another runtime (or on one not known): that may be a current-thread
+    /// runtime nobody drives any more, whose waiter would never set the
+    /// alarm again, while the runtime that fired runs.
     fn on_alarm(&self) {
         let now = Instant::now();
         let mut wakers = Vec::new();
         let mut st = self.lock();
         st.alarm_at = None;
-        st.alarm_key = None;
+        let setter = st.alarm_key.take();
+        let on = st.alarm_on;
         while let Some(&key) = st.queue.front() {
             let waiter = &mut st.waiters[key];
             match waiter.state {
@@ -653,6 +661,13 @@ impl<M: Manager> Shared<M> {
                 }
                 WaitState::Waiting => {
                     wakers.extend(waiter.waker.clone());
+                    let elsewhere = waiter.runtime.is_none() || waiter.runtime != on;
+                    if let Some(setter) = setter.filter(|&s| s != key && elsewhere) {
+                        let setter = &st.waiters[setter];
+                        if matches!(setter.state, WaitState::Waiting) {
+                            wakers.extend(setter.waker.clone());
+                        }
+                    }
                     break;
                 }
                 _ => unreachable!("only waiting or cancelled keys are queued"),
@@ -1845,6 +1860,8 @@ async fn lazy_timeout<F: Future>(limit: Duration, fut: F) -> (Option<F::Output>,
 /// (in `block_on`): a waiter on another runtime does not rely on an alarm
 /// set there, but sets it again on its own; and once the waiter that set
 /// it leaves the queue, the alarm goes to the head's runtime if that is
+/// another one. When the alarm fires, the head sets it again; so does the
+/// waiter that set it on a current-thread runtime, if the head waits on
 /// another one. One case is left, with waiters on two current-thread
 /// runtimes at once: if one of them stops being driven while a task of its
 /// own that set the alarm still waits in the queue, the waiters on the

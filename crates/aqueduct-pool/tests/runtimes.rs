@@ -409,3 +409,46 @@ fn a_get_whose_runtime_shuts_down_under_it_leaves_nothing_behind() {
     let s = pool.status();
     assert_eq!((s.size, s.idle, s.in_use, s.waiting), (1, 1, 0, 0), "{s:?}");
 }
+
+/// The alarm is set, on the runtime of the last waiter, for the deadline
+/// of the first, which is served before it; the waiter in between is on a
+/// runtime nobody drives any more. When the alarm fires, the waiter in
+/// between is at the head, and the last one (which set the alarm on a
+/// runtime that runs) still times out at its deadline.
+#[test]
+fn an_alarm_that_outlives_its_head_still_bounds_the_waiter_that_set_it() {
+    let wait = Duration::from_secs(1);
+    let pool = pool(wait);
+    let main = paused();
+    let held = main.block_on(pool.get()).unwrap();
+    let mut first = pin!(pool.get());
+    main.block_on(async {
+        assert!(futures::poll!(first.as_mut()).is_pending());
+    });
+    let stuck = paused();
+    let task = {
+        let pool = pool.clone();
+        stuck.spawn(async move { pool.get().await.map(drop) })
+    };
+    stuck.block_on(common::settle());
+    assert_eq!(pool.status().waiting, 2);
+    main.block_on(async {
+        tokio::time::advance(wait / 2).await;
+        let t = tokio::time::Instant::now();
+        let mut last = pin!(pool.get());
+        assert!(futures::poll!(last.as_mut()).is_pending());
+        drop(held);
+        let got = first.as_mut().await.unwrap();
+        let r = tokio::time::timeout(wait * 10, last).await;
+        assert!(
+            matches!(r, Ok(Err(PoolError::Timeout { .. }))),
+            "the last waiter times out on time"
+        );
+        assert_eq!(t.elapsed(), wait);
+        drop(got);
+    });
+    drop(task);
+    drop(stuck);
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.in_use, s.waiting), (1, 1, 0, 0), "{s:?}");
+}
