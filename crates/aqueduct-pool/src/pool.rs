@@ -1862,12 +1862,17 @@ async fn lazy_timeout<F: Future>(limit: Duration, fut: F) -> (Option<F::Output>,
 /// it leaves the queue, the alarm goes to the head's runtime if that is
 /// another one. When the alarm fires, the head sets it again; so does the
 /// waiter that set it on a current-thread runtime, if the head waits on
-/// another one. One case is left, with waiters on two current-thread
-/// runtimes at once: if one of them stops being driven while a task of its
-/// own that set the alarm still waits in the queue, the waiters on the
-/// other that queued before that task time out only once a later waiter
-/// sets the alarm again, or that runtime is driven again or dropped.
-/// Waiters on multi-thread runtimes, on one current-thread runtime, or
+/// another one.
+///
+/// What is left are tasks queued on a current-thread runtime that stops
+/// being driven (its `block_on` returned, the runtime is kept). Such a
+/// task may be the one left to set the alarm again: as the head when the
+/// alarm fires on a multi-thread runtime, or when the waiter that set the
+/// alarm leaves the queue. The waiters behind it then time out only once
+/// a later waiter sets the alarm again, or that runtime is driven again or
+/// dropped; and so do the waiters on another current-thread runtime that
+/// queued before such a task that set the alarm. Waiters with no such task
+/// among them, on multi-thread runtimes, on one current-thread runtime, or
 /// each inside a `block_on` of its own, time out on time.
 ///
 /// The task a checkout below `min_idle` starts to make one more object
