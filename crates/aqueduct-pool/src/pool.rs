@@ -52,7 +52,7 @@ struct Waiter<T> {
     /// one `wait_timeout` and are queued in deadline order (see
     /// [`State::enqueue`]), so deadlines grow along the queue and only the
     /// head's matters.
-    deadline: Option<Instant>,
+    deadline: Instant,
     /// The runtime the waiter was last polled on, if it was looked up
     /// (only while the alarm is on a current-thread runtime, or when the
     /// waiter set it).
@@ -174,7 +174,7 @@ impl<T, E> State<T, E> {
         let w = Waiter {
             state: WaitState::Waiting,
             waker: None,
-            deadline: Some(deadline),
+            deadline,
             runtime: None,
         };
         let key = if let Some(k) = self.free_waiters.pop() {
@@ -206,18 +206,14 @@ impl<T, E> State<T, E> {
         let at = self
             .queue
             .iter()
-            .rposition(|&k| match (waiters[k].deadline, mine) {
-                (Some(d), Some(mine)) if ahead_of_ties => d < mine,
-                (Some(d), Some(mine)) => d <= mine,
-                _ => true,
+            .rposition(|&k| {
+                let d = waiters[k].deadline;
+                if ahead_of_ties { d < mine } else { d <= mine }
             })
             .map_or(0, |i| i + 1);
         self.queue.insert(at, key);
         self.waiting += 1;
-        let earlier = match (mine, self.alarm_at) {
-            (Some(mine), Some(at)) => mine < at,
-            _ => false,
-        };
+        let earlier = self.alarm_at.is_some_and(|at| mine < at);
         if earlier && self.live_head() == Some(key) {
             self.alarm_at = None;
             self.alarm_key = None;
@@ -241,7 +237,7 @@ impl<T, E> State<T, E> {
 
     /// The deadline of the oldest live waiter.
     fn head_deadline(&mut self) -> Option<Instant> {
-        self.live_head().and_then(|key| self.waiters[key].deadline)
+        self.live_head().map(|key| self.waiters[key].deadline)
     }
 
     /// The waiter `key` leaves the queue: if it set the alarm on a
@@ -653,7 +649,7 @@ impl<M: Manager> Shared<M> {
                     st.queue.pop_front();
                     st.free_waiter(key);
                 }
-                WaitState::Waiting if waiter.deadline.is_some_and(|d| d <= now) => {
+                WaitState::Waiting if waiter.deadline <= now => {
                     waiter.state = WaitState::TimedOut;
                     wakers.extend(waiter.waker.take());
                     st.queue.pop_front();
@@ -1014,7 +1010,7 @@ impl<M: Manager> Shared<M> {
         }
         let start = early.or(now).unwrap_or_else(Instant::now);
         let key = st.enqueue(after(start, self.config.wait_timeout));
-        let arm = self.register(&mut st, key, waker, start);
+        let arm = self.register(&mut st, key, waker);
         Begin::Queued(key, start, arm)
     }
 
@@ -1071,8 +1067,8 @@ impl<M: Manager> Shared<M> {
         Begin::Ready(grant, topup)
     }
 
-    /// Records a queued waiter's waker (and, at its first registration, its
-    /// deadline); returns the deadline to set the alarm for if it is not
+    /// Records a queued waiter's waker; returns the deadline to set the
+    /// alarm for if it is not
     /// set, or if it is set on a current-thread runtime other than the
     /// caller's (nothing may drive that one: a test's runtime kept after
     /// its `block_on`, or one made for a blocking task).
@@ -1081,12 +1077,9 @@ impl<M: Manager> Shared<M> {
         st: &mut State<M::Object, M::Error>,
         key: usize,
         waker: &Waker,
-        start: Instant,
     ) -> Option<Arm> {
         let waiter = &mut st.waiters[key];
-        let mine = *waiter
-            .deadline
-            .get_or_insert_with(|| after(start, self.config.wait_timeout));
+        let mine = waiter.deadline;
         match &mut waiter.waker {
             Some(w) if w.will_wake(waker) => {}
             slot => *slot = Some(waker.clone()),
@@ -1106,7 +1099,7 @@ impl<M: Manager> Shared<M> {
             .filter(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
             .map(|h| h.id());
         st.alarm_key = st.alarm_on.map(|_| key);
-        // Every queued waiter has its deadline: `mine` is only a fallback.
+        // `key` is queued, so there is a head: `mine` is only a fallback.
         let at = st.head_deadline().unwrap_or(mine);
         st.alarm_at = Some(at);
         st.alarm_gen += 1;
@@ -1633,7 +1626,7 @@ impl<M: Manager> Future for Wait<'_, M> {
         match std::mem::replace(&mut waiter.state, WaitState::Vacant) {
             WaitState::Waiting => {
                 waiter.state = WaitState::Waiting;
-                let arm = this.shared.register(&mut st, key, cx.waker(), this.start);
+                let arm = this.shared.register(&mut st, key, cx.waker());
                 drop(st);
                 if let Some(arm) = arm {
                     this.shared.arm(arm);
@@ -1650,7 +1643,7 @@ impl<M: Manager> Future for Wait<'_, M> {
                 st.size -= 1;
                 st.waiters[key].state = WaitState::Waiting;
                 st.place(key, true);
-                let arm = this.shared.register(&mut st, key, cx.waker(), this.start);
+                let arm = this.shared.register(&mut st, key, cx.waker());
                 drop(st);
                 if let Some(arm) = arm {
                     this.shared.arm(arm);
