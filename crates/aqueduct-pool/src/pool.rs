@@ -59,6 +59,14 @@ struct Waiter<T> {
     runtime: Option<tokio::runtime::Id>,
 }
 
+impl<T> Waiter<T> {
+    /// Whether the waiter may not be on the runtime `on` the alarm is set
+    /// on: it was last polled on another one, or on one not known.
+    fn elsewhere_than(&self, on: Option<tokio::runtime::Id>) -> bool {
+        self.runtime.is_none() || self.runtime != on
+    }
+}
+
 pub(crate) struct State<T, E> {
     idle: VecDeque<Box<Entry<T>>>,
     /// Objects alive plus slots granted for creation.
@@ -254,7 +262,7 @@ impl<T, E> State<T, E> {
         }
         let on = self.alarm_on;
         if let Some(head) = self.live_head() {
-            if self.waiters[head].runtime.is_none() || self.waiters[head].runtime != on {
+            if self.waiters[head].elsewhere_than(on) {
                 self.alarm_at = None;
             }
         }
@@ -657,7 +665,7 @@ impl<M: Manager> Shared<M> {
                 }
                 WaitState::Waiting => {
                     wakers.extend(waiter.waker.clone());
-                    let elsewhere = waiter.runtime.is_none() || waiter.runtime != on;
+                    let elsewhere = waiter.elsewhere_than(on);
                     if let Some(setter) = setter.filter(|&s| s != key && elsewhere) {
                         let setter = &st.waiters[setter];
                         if matches!(setter.state, WaitState::Waiting) {
