@@ -284,17 +284,24 @@ fn probe(stream: &TcpStream) -> Health {
     health_of(SockRef::from(stream).peek(&mut [MaybeUninit::uninit()]))
 }
 
+/// Polls `f` once, with a waker that does nothing (nothing waits on the
+/// answer), and outside the task's cooperative budget: tokio's readiness
+/// checks spend it, and with none left they answer `Pending` without
+/// looking. So a holder that used its budget up just before giving a
+/// connection back would have a dead one kept.
+fn look_now<T>(f: impl FnMut(&mut Context<'_>) -> Poll<T>) -> Poll<T> {
+    let mut cx = Context::from_waker(Waker::noop());
+    pin!(tokio::task::unconstrained(poll_fn(f))).poll(&mut cx)
+}
+
 /// Whether the runtime the connection was made on has shut down: its I/O
 /// driver then answers every readiness check with an error. A look at the
-/// readiness on record, with no system call; outside the task's
-/// cooperative budget, which would otherwise make it answer `Pending`
-/// without looking.
+/// readiness on record, with no system call.
 fn runtime_gone(stream: &TcpStream) -> bool {
-    let mut cx = Context::from_waker(Waker::noop());
-    let ready = pin!(tokio::task::unconstrained(poll_fn(|cx| {
-        stream.poll_read_ready(cx)
-    })));
-    matches!(ready.poll(&mut cx), Poll::Ready(Err(_)))
+    matches!(
+        look_now(|cx| stream.poll_read_ready(cx)),
+        Poll::Ready(Err(_))
+    )
 }
 
 /// Whether the connection can still send: a write of no bytes sends
@@ -355,15 +362,7 @@ impl Manager for TcpManager {
     fn is_broken(&self, stream: &TcpStream) -> bool {
         let mut byte = [0u8; 1];
         let mut buf = ReadBuf::new(&mut byte);
-        let mut cx = Context::from_waker(Waker::noop());
-        // Outside the task's cooperative budget: tokio's readiness check
-        // spends it, and with none left it answers `Pending` without
-        // looking, so a holder that used its budget up just before giving
-        // the connection back would have a dead one kept.
-        let peek = pin!(tokio::task::unconstrained(poll_fn(|cx| {
-            stream.poll_peek(cx, &mut buf)
-        })));
-        match peek.poll(&mut cx) {
+        match look_now(|cx| stream.poll_peek(cx, &mut buf)) {
             Poll::Pending => false,
             Poll::Ready(r) => !matches!(health_of(r), Health::Idle),
         }
