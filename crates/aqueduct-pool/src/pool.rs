@@ -60,6 +60,13 @@ struct Waiter<T> {
 }
 
 impl<T> Waiter<T> {
+    /// Frees this entry, `key` in the waiter list, for reuse.
+    fn vacate(&mut self, key: usize, free: &mut Vec<usize>) {
+        self.state = WaitState::Vacant;
+        self.waker = None;
+        free.push(key);
+    }
+
     /// Whether the waiter may not be on the runtime `on` the alarm is set
     /// on: it was last polled on another one, or on one not known.
     fn elsewhere_than(&self, on: Option<tokio::runtime::Id>) -> bool {
@@ -282,9 +289,7 @@ impl<T, E> State<T, E> {
     }
 
     fn free_waiter(&mut self, key: usize) {
-        self.waiters[key].state = WaitState::Vacant;
-        self.waiters[key].waker = None;
-        self.free_waiters.push(key);
+        self.waiters[key].vacate(key, &mut self.free_waiters);
     }
 
     /// Marks the queued waiter `key` cancelled. Its entry is freed when the
@@ -309,8 +314,7 @@ impl<T, E> State<T, E> {
         queue.retain(|&key| {
             let cancelled = matches!(waiters[key].state, WaitState::Cancelled);
             if cancelled {
-                waiters[key].state = WaitState::Vacant;
-                free_waiters.push(key);
+                waiters[key].vacate(key, free_waiters);
             }
             !cancelled
         });
