@@ -23,94 +23,16 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use aqueduct_framing::{
-    DelimiterCodec, FrameWriter, LengthPrefixedCodec, LineCodec, Utf8LineCodec,
+use aqueduct_benches::framing::{
+    CHUNK, DELIMITED_SIZES, MAX, Run, SIZES, chunked, delimited_input, label, length_input,
+    line_input, ours_delimiter, ours_length, theirs_delimiter, theirs_length, whole,
 };
-use bytes::{BufMut, Bytes, BytesMut};
+use aqueduct_framing::{FrameWriter, LineCodec, Utf8LineCodec};
+use bytes::{Bytes, BytesMut};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use futures::SinkExt;
 use tokio::io::AsyncWrite;
-use tokio_util::codec::{
-    AnyDelimiterCodec, Decoder, FramedWrite, LengthDelimitedCodec, LinesCodec,
-};
-
-const SIZES: &[usize] = &[16, 64, 1024, 64 * 1024, 1024 * 1024];
-const CHUNK: usize = 4096;
-const MAX: usize = 2 * 1024 * 1024;
-
-fn label(size: usize) -> String {
-    match size {
-        s if s >= 1 << 20 => format!("{}MiB", s >> 20),
-        s if s >= 1 << 10 => format!("{}KiB", s >> 10),
-        s => format!("{s}B"),
-    }
-}
-
-/// Number of frames so each input is about 256 KiB (at least 4 frames).
-fn frames_for(size: usize) -> usize {
-    (256 * 1024 / size).max(4)
-}
-
-fn line_input(size: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    for i in 0..frames_for(size) {
-        out.extend((0..size).map(|j| b'a' + ((i + j) % 26) as u8));
-        out.push(b'\n');
-    }
-    out
-}
-
-fn length_input(size: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    for i in 0..frames_for(size) {
-        out.put_u32(size as u32);
-        out.extend((0..size).map(|j| ((i + j) % 251) as u8));
-    }
-    out
-}
-
-fn delimited_input(size: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    for i in 0..frames_for(size) {
-        out.extend((0..size).map(|j| b'a' + ((i + j) % 26) as u8));
-        out.push(if i % 2 == 0 { b',' } else { b';' });
-    }
-    out
-}
-
-/// Copies `input` into the read buffer and decodes every frame.
-fn decode_whole<D: Decoder>(codec: &mut D, buf: &mut BytesMut, input: &[u8]) -> usize
-where
-    D::Error: std::fmt::Debug,
-{
-    buf.clear();
-    buf.extend_from_slice(input);
-    let mut n = 0;
-    while let Some(frame) = codec.decode(buf).unwrap() {
-        black_box(&frame);
-        n += 1;
-    }
-    assert!(codec.decode_eof(buf).unwrap().is_none());
-    n
-}
-
-/// Feeds `input` in 4 KiB reads, decoding after each.
-fn decode_chunked<D: Decoder>(codec: &mut D, buf: &mut BytesMut, input: &[u8]) -> usize
-where
-    D::Error: std::fmt::Debug,
-{
-    buf.clear();
-    let mut n = 0;
-    for chunk in input.chunks(CHUNK) {
-        buf.extend_from_slice(chunk);
-        while let Some(frame) = codec.decode(buf).unwrap() {
-            black_box(&frame);
-            n += 1;
-        }
-    }
-    assert!(codec.decode_eof(buf).unwrap().is_none());
-    n
-}
+use tokio_util::codec::{FramedWrite, LinesCodec};
 
 fn memcpy_whole(buf: &mut BytesMut, input: &[u8]) -> usize {
     buf.clear();
@@ -131,30 +53,8 @@ fn memcpy_chunked(buf: &mut BytesMut, input: &[u8]) -> usize {
     n
 }
 
-/// One function under test, with its codec and read buffer: decodes (or
-/// copies) the input given.
-type Run = Box<dyn FnMut(&[u8]) -> usize>;
-
 /// Makes a function under test, in its fresh state.
 type MakeRun = fn() -> Run;
-
-/// `codec` with a read buffer of its own, fed whole.
-fn whole<D: Decoder + 'static>(mut codec: D) -> Run
-where
-    D::Error: std::fmt::Debug,
-{
-    let mut buf = BytesMut::new();
-    Box::new(move |input| decode_whole(&mut codec, &mut buf, input))
-}
-
-/// `codec` with a read buffer of its own, fed in 4 KiB reads.
-fn chunked<D: Decoder + 'static>(mut codec: D) -> Run
-where
-    D::Error: std::fmt::Debug,
-{
-    let mut buf = BytesMut::new();
-    Box::new(move |input| decode_chunked(&mut codec, &mut buf, input))
-}
 
 /// The copy alone, whole and in 4 KiB pieces.
 const MEMCPY: (&str, MakeRun, MakeRun) = (
@@ -230,16 +130,6 @@ fn lines(c: &mut Criterion) {
     );
 }
 
-fn ours_length() -> LengthPrefixedCodec {
-    LengthPrefixedCodec::builder().max_frame_length(MAX).build()
-}
-
-fn theirs_length() -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder()
-        .max_frame_length(MAX)
-        .new_codec()
-}
-
 fn length(c: &mut Criterion) {
     decode_group(
         c,
@@ -262,19 +152,11 @@ fn length(c: &mut Criterion) {
     );
 }
 
-fn ours_delimiter() -> DelimiterCodec {
-    DelimiterCodec::any_of(b",;").with_max_length(MAX)
-}
-
-fn theirs_delimiter() -> AnyDelimiterCodec {
-    AnyDelimiterCodec::new_with_max_length(b",;".to_vec(), vec![b','], MAX)
-}
-
 fn delimiter(c: &mut Criterion) {
     decode_group(
         c,
         "delimiter",
-        &[64, 1024],
+        DELIMITED_SIZES,
         delimited_input,
         &[
             (

@@ -1,5 +1,7 @@
 //! Shared helpers of the aqueduct benchmarks.
 
+pub mod framing;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
