@@ -51,8 +51,10 @@ pub(crate) fn run(args: &[String]) -> Result {
             cmd.env(COPY_TUNABLE.0, COPY_TUNABLE.1);
         }
         crate::run(cmd, &format!("bench {bench}"))?;
-        if *bench == "io" {
-            c10k()?;
+        match *bench {
+            "io" => c10k()?,
+            "framing" => framing_paired()?,
+            _ => {}
         }
     }
     let results = collect(&criterion_dir(), since)?;
@@ -70,6 +72,19 @@ fn c10k() -> Result {
         crate::release_run("aqueduct-benches", "--bin", "c10k"),
         "c10k",
     )
+}
+
+/// The framing goals measured in pairs (a binary of `aqueduct-benches`):
+/// both sides of each goal alternate within milliseconds, so a machine whose
+/// speed changes from second to second cannot set one side's time against
+/// the other's.
+fn framing_paired() -> Result {
+    step("framing goals, each pair measured side by side");
+    let mut cmd = crate::release_run("aqueduct-benches", "--bin", "framing_paired");
+    if std::env::var_os(COPY_TUNABLE.0).is_none() {
+        cmd.env(COPY_TUNABLE.0, COPY_TUNABLE.1);
+    }
+    crate::run(cmd, "framing_paired")
 }
 
 /// The key-value service load test.
