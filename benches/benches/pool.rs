@@ -17,172 +17,16 @@
 //!
 //! Run with `cargo xtask bench pool`, which prints the ratios.
 
-use std::convert::Infallible;
-use std::future::Future;
 use std::hint::black_box;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use aqueduct_pool::{Manager, Order, Pool};
+use aqueduct_benches::pool::{Floor, Noop, bb8_pool, deadpool_pool, ours, run_contended, runtime};
+use aqueduct_pool::{Order, Pool};
 use criterion::measurement::WallTime;
 use criterion::{
     BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
 };
-use tokio::runtime::{Builder, Runtime};
-use tokio::sync::Barrier;
-
-/// A manager whose objects cost nothing.
-struct Noop;
-
-impl Manager for Noop {
-    type Object = u64;
-    type Error = Infallible;
-
-    async fn create(&self) -> Result<u64, Infallible> {
-        Ok(0)
-    }
-}
-
-/// The same for deadpool.
-struct DpNoop;
-
-impl deadpool::managed::Manager for DpNoop {
-    type Type = u64;
-    type Error = Infallible;
-
-    async fn create(&self) -> Result<u64, Infallible> {
-        Ok(0)
-    }
-
-    async fn recycle(
-        &self,
-        _obj: &mut u64,
-        _metrics: &deadpool::managed::Metrics,
-    ) -> deadpool::managed::RecycleResult<Infallible> {
-        Ok(())
-    }
-}
-
-/// The same for bb8.
-struct Bb8Noop;
-
-impl bb8::ManageConnection for Bb8Noop {
-    type Connection = u64;
-    type Error = Infallible;
-
-    async fn connect(&self) -> Result<u64, Infallible> {
-        Ok(0)
-    }
-
-    async fn is_valid(&self, _conn: &mut u64) -> Result<(), Infallible> {
-        Ok(())
-    }
-
-    fn has_broken(&self, _conn: &mut u64) -> bool {
-        false
-    }
-}
-
-/// One checkout and give-back, optionally holding the object across a yield.
-trait Cycle: Clone + Send + Sync + 'static {
-    fn cycle(&self, hold: bool) -> impl Future<Output = ()> + Send;
-}
-
-impl Cycle for Pool<Noop> {
-    async fn cycle(&self, hold: bool) {
-        let obj = self.get().await.unwrap();
-        if hold {
-            tokio::task::yield_now().await;
-        }
-        black_box(*obj);
-    }
-}
-
-impl Cycle for deadpool::managed::Pool<DpNoop> {
-    async fn cycle(&self, hold: bool) {
-        let obj = self.get().await.unwrap();
-        if hold {
-            tokio::task::yield_now().await;
-        }
-        black_box(*obj);
-    }
-}
-
-impl Cycle for bb8::Pool<Bb8Noop> {
-    async fn cycle(&self, hold: bool) {
-        let obj = self.get().await.unwrap();
-        if hold {
-            tokio::task::yield_now().await;
-        }
-        black_box(*obj);
-    }
-}
-
-/// No pool: what the tasks cost by themselves.
-#[derive(Clone)]
-struct Floor;
-
-impl Cycle for Floor {
-    async fn cycle(&self, hold: bool) {
-        if hold {
-            tokio::task::yield_now().await;
-        }
-        black_box(self);
-    }
-}
-
-async fn ours(size: usize, order: Order) -> Pool<Noop> {
-    Pool::builder(Noop)
-        .max_size(size)
-        .min_idle(size)
-        .order(order)
-        .build()
-        .await
-        .unwrap()
-}
-
-async fn deadpool_pool(size: usize, wait: Option<Duration>) -> deadpool::managed::Pool<DpNoop> {
-    let pool = deadpool::managed::Pool::builder(DpNoop)
-        .max_size(size)
-        .wait_timeout(wait)
-        .runtime(deadpool::Runtime::Tokio1)
-        .build()
-        .unwrap();
-    // Prefill: check out every object at once, then give them all back.
-    let mut held = Vec::new();
-    for _ in 0..size {
-        held.push(pool.get().await.unwrap());
-    }
-    drop(held);
-    pool
-}
-
-async fn bb8_pool(size: usize, test_on_check_out: bool) -> bb8::Pool<Bb8Noop> {
-    let size32 = u32::try_from(size).unwrap();
-    let pool = bb8::Pool::builder()
-        .max_size(size32)
-        .min_idle(Some(size32))
-        .test_on_check_out(test_on_check_out)
-        .build(Bb8Noop)
-        .await
-        .unwrap();
-    while pool.state().idle_connections < size32 {
-        tokio::task::yield_now().await;
-    }
-    pool
-}
-
-fn runtime(multi: bool) -> Runtime {
-    if multi {
-        Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap()
-    } else {
-        Builder::new_current_thread().enable_all().build().unwrap()
-    }
-}
+use tokio::runtime::Runtime;
 
 /// The runtimes the single-checkout groups run on, by parameter.
 const RUNTIMES: [(&str, bool); 2] = [("current-thread", false), ("multi-thread", true)];
@@ -265,31 +109,6 @@ fn try_checkout(c: &mut Criterion) {
         });
     }
     group.finish();
-}
-
-/// `tasks` tasks, released together by a barrier, share `iters` cycles.
-async fn run_contended<P: Cycle>(pool: &P, tasks: usize, iters: u64, hold: bool) -> Duration {
-    let per_task = iters.div_ceil(tasks as u64);
-    let barrier = Arc::new(Barrier::new(tasks + 1));
-    let mut handles = Vec::with_capacity(tasks);
-    for _ in 0..tasks {
-        let pool = pool.clone();
-        let barrier = Arc::clone(&barrier);
-        handles.push(tokio::spawn(async move {
-            barrier.wait().await;
-            for _ in 0..per_task {
-                pool.cycle(hold).await;
-            }
-        }));
-    }
-    barrier.wait().await;
-    let start = Instant::now();
-    for h in handles {
-        h.await.unwrap();
-    }
-    let elapsed = start.elapsed();
-    // Scale to exactly `iters` cycles.
-    elapsed.mul_f64(iters as f64 / (per_task * tasks as u64) as f64)
 }
 
 fn contended_group(c: &mut Criterion, name: &str, hold: bool) {

@@ -1,6 +1,7 @@
 //! Shared helpers of the aqueduct benchmarks.
 
 pub mod framing;
+pub mod pool;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
