@@ -53,7 +53,8 @@ pub(crate) fn run(args: &[String]) -> Result {
         crate::run(cmd, &format!("bench {bench}"))?;
         match *bench {
             "io" => c10k()?,
-            "framing" => framing_paired()?,
+            "framing" => paired("framing_paired", "framing goals")?,
+            "pool" => paired("pool_paired", "pool contended goals")?,
             _ => {}
         }
     }
@@ -74,17 +75,17 @@ fn c10k() -> Result {
     )
 }
 
-/// The framing goals measured in pairs (a binary of `aqueduct-benches`):
-/// both sides of each goal alternate within milliseconds, so a machine whose
+/// A crate's goals measured in pairs (a binary of `aqueduct-benches`): the
+/// sides of each goal alternate within milliseconds, so a machine whose
 /// speed changes from second to second cannot set one side's time against
 /// the other's.
-fn framing_paired() -> Result {
-    step("framing goals, each pair measured side by side");
-    let mut cmd = crate::release_run("aqueduct-benches", "--bin", "framing_paired");
+fn paired(bin: &str, what: &str) -> Result {
+    step(&format!("{what}, each pair measured side by side ({bin})"));
+    let mut cmd = crate::release_run("aqueduct-benches", "--bin", bin);
     if std::env::var_os(COPY_TUNABLE.0).is_none() {
         cmd.env(COPY_TUNABLE.0, COPY_TUNABLE.1);
     }
-    crate::run(cmd, "framing_paired")
+    crate::run(cmd, bin)
 }
 
 /// The key-value service load test.
