@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use aqueduct_benches::framing::{
     CHUNK, DELIMITED_SIZES, MAX, Run, SIZES, chunked, delimited_input, label, length_input,
-    line_input, ours_delimiter, ours_length, theirs_delimiter, theirs_length, whole,
+    line_input, memcpy_whole, ours_delimiter, ours_length, theirs_delimiter, theirs_length, whole,
 };
 use aqueduct_framing::{FrameWriter, LineCodec, Utf8LineCodec};
 use bytes::{Bytes, BytesMut};
@@ -33,13 +33,6 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use futures::SinkExt;
 use tokio::io::AsyncWrite;
 use tokio_util::codec::{FramedWrite, LinesCodec};
-
-fn memcpy_whole(buf: &mut BytesMut, input: &[u8]) -> usize {
-    buf.clear();
-    buf.extend_from_slice(input);
-    black_box(&buf);
-    buf.len()
-}
 
 fn memcpy_chunked(buf: &mut BytesMut, input: &[u8]) -> usize {
     buf.clear();

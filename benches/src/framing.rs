@@ -185,6 +185,21 @@ where
     n
 }
 
+/// Copies `input` into the read buffer in one go, as [`decode_whole`]
+/// does, and decodes nothing: the ceiling of a decoder fed whole. The
+/// number of bytes copied.
+///
+/// ```
+/// let mut buf = bytes::BytesMut::new();
+/// assert_eq!(aqueduct_benches::framing::memcpy_whole(&mut buf, b"abc"), 3);
+/// ```
+pub fn memcpy_whole(buf: &mut BytesMut, input: &[u8]) -> usize {
+    buf.clear();
+    buf.extend_from_slice(input);
+    black_box(&buf);
+    buf.len()
+}
+
 /// One function under test, with its codec and read buffer kept across
 /// calls as a connection keeps its own: decodes (or copies) the input
 /// given.

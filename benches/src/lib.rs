@@ -3,6 +3,8 @@
 pub mod framing;
 pub mod pool;
 
+use std::fmt;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -37,4 +39,47 @@ pub fn spawn_tokio_echo(listener: TcpListener) {
             });
         }
     });
+}
+
+/// The median of some paired measurements' ratios and their quartiles, as
+/// the paired programs (`src/bin/*_paired.rs`) report them.
+///
+/// ```
+/// let spread = aqueduct_benches::Spread::of(vec![0.9, 0.5, 0.7, 0.6, 0.8]);
+/// assert_eq!((spread.low, spread.median, spread.high), (0.6, 0.7, 0.8));
+/// assert_eq!(spread.to_string(), "0.70 (0.60–0.80)");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spread {
+    /// The middle ratio.
+    pub median: f64,
+    /// The lower quartile.
+    pub low: f64,
+    /// The upper quartile.
+    pub high: f64,
+}
+
+impl Spread {
+    /// The median and quartiles of `ratios`.
+    ///
+    /// # Panics
+    ///
+    /// If `ratios` is empty.
+    #[must_use]
+    pub fn of(mut ratios: Vec<f64>) -> Self {
+        ratios.sort_by(f64::total_cmp);
+        let n = ratios.len();
+        Self {
+            median: ratios[n / 2],
+            low: ratios[n / 4],
+            high: ratios[n * 3 / 4],
+        }
+    }
+}
+
+/// `median (low–high)`, two decimals each.
+impl fmt::Display for Spread {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.2} ({:.2}–{:.2})", self.median, self.low, self.high)
+    }
 }

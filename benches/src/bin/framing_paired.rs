@@ -19,13 +19,14 @@
 
 use std::time::{Duration, Instant};
 
+use aqueduct_benches::Spread;
 use aqueduct_benches::framing::{
     CHUNK, DELIMITED_SIZES, MAX, Run, SIZES, chunked, delimited_input, label, length_input,
-    line_input, ours_delimiter, ours_length, theirs_length, whole,
+    line_input, memcpy_whole, ours_delimiter, ours_length, theirs_length, whole,
 };
 use aqueduct_framing::{LineCodec, Utf8LineCodec};
 use bytes::BytesMut;
-use tokio_util::codec::LinesCodec;
+use tokio_util::codec::{Decoder, LinesCodec};
 
 /// Rounds per pair; each gives one ratio.
 const ROUNDS: usize = 41;
@@ -44,13 +45,6 @@ struct Pair {
     ours: Run,
     other: Run,
     input: Vec<u8>,
-}
-
-/// The median ratio of a pair and its quartiles.
-struct Outcome {
-    median: f64,
-    low: f64,
-    high: f64,
 }
 
 fn main() {
@@ -98,42 +92,33 @@ fn main() {
             });
         }
     }
-    let chunked_goal = "ours chunked within 10% of ours whole";
     for &size in SIZES {
-        pairs.push(Pair {
-            goal: chunked_goal,
-            cell: format!("Utf8LineCodec {}", label(size)),
-            limit: Some(1.1),
-            ours: chunked(Utf8LineCodec::new().with_max_length(MAX)),
-            other: whole(Utf8LineCodec::new().with_max_length(MAX)),
-            input: line_input(size),
-        });
-        pairs.push(Pair {
-            goal: chunked_goal,
-            cell: format!("LineCodec {}", label(size)),
-            limit: Some(1.1),
-            ours: chunked(LineCodec::new().with_max_length(MAX)),
-            other: whole(LineCodec::new().with_max_length(MAX)),
-            input: line_input(size),
-        });
-        pairs.push(Pair {
-            goal: chunked_goal,
-            cell: format!("LengthPrefixedCodec {}", label(size)),
-            limit: Some(1.1),
-            ours: chunked(ours_length()),
-            other: whole(ours_length()),
-            input: length_input(size),
-        });
+        pairs.push(chunked_against_whole(
+            "Utf8LineCodec",
+            size,
+            Utf8LineCodec::new().with_max_length(MAX),
+            line_input,
+        ));
+        pairs.push(chunked_against_whole(
+            "LineCodec",
+            size,
+            LineCodec::new().with_max_length(MAX),
+            line_input,
+        ));
+        pairs.push(chunked_against_whole(
+            "LengthPrefixedCodec",
+            size,
+            ours_length(),
+            length_input,
+        ));
     }
     for &size in DELIMITED_SIZES {
-        pairs.push(Pair {
-            goal: chunked_goal,
-            cell: format!("DelimiterCodec {}", label(size)),
-            limit: Some(1.1),
-            ours: chunked(ours_delimiter()),
-            other: whole(ours_delimiter()),
-            input: delimited_input(size),
-        });
+        pairs.push(chunked_against_whole(
+            "DelimiterCodec",
+            size,
+            ours_delimiter(),
+            delimited_input,
+        ));
     }
 
     // What feeding in reads costs before any decoding: the bench's 4 KiB
@@ -159,12 +144,7 @@ fn main() {
                 }
                 region.len()
             }),
-            other: Box::new(move |input| {
-                all.clear();
-                all.extend_from_slice(input);
-                std::hint::black_box(&all);
-                all.len()
-            }),
+            other: Box::new(move |input| memcpy_whole(&mut all, input)),
             input: length_input(size),
         });
     }
@@ -198,8 +178,25 @@ fn main() {
     );
 }
 
+/// Our `codec` fed in chunks against a copy of it fed whole, on
+/// `input(size)`.
+fn chunked_against_whole<D>(name: &str, size: usize, codec: D, input: fn(usize) -> Vec<u8>) -> Pair
+where
+    D: Decoder + Clone + 'static,
+    D::Error: std::fmt::Debug,
+{
+    Pair {
+        goal: "ours chunked within 10% of ours whole",
+        cell: format!("{name} {}", label(size)),
+        limit: Some(1.1),
+        ours: chunked(codec.clone()),
+        other: whole(codec),
+        input: input(size),
+    }
+}
+
 /// Runs both sides of `pair` in alternating batches; the rounds' ratios.
-fn measure(pair: &mut Pair) -> Outcome {
+fn measure(pair: &mut Pair) -> Spread {
     let ours_calls = calls_per_batch(&mut pair.ours, &pair.input);
     let other_calls = calls_per_batch(&mut pair.other, &pair.input);
     let mut ratios = Vec::with_capacity(ROUNDS);
@@ -213,12 +210,7 @@ fn measure(pair: &mut Pair) -> Outcome {
         };
         ratios.push(ours / other);
     }
-    ratios.sort_by(f64::total_cmp);
-    Outcome {
-        median: ratios[ROUNDS / 2],
-        low: ratios[ROUNDS / 4],
-        high: ratios[ROUNDS * 3 / 4],
-    }
+    Spread::of(ratios)
 }
 
 /// Warms `run` up; how many calls take about [`BATCH`].

@@ -24,6 +24,7 @@
 
 use std::time::Duration;
 
+use aqueduct_benches::Spread;
 use aqueduct_benches::pool::{Cycle, Floor, bb8_pool, deadpool_pool, ours, run_contended, runtime};
 use aqueduct_pool::Order;
 use tokio::runtime::Runtime;
@@ -39,31 +40,6 @@ const TASKS: [usize; 6] = [2, 4, 8, 16, 32, 64];
 const DEADPOOL_GOAL: f64 = 0.5;
 /// Our time over bb8's at or below which the goal holds (1x).
 const BB8_GOAL: f64 = 1.0;
-
-/// The median of some ratios and their quartiles.
-struct Spread {
-    median: f64,
-    low: f64,
-    high: f64,
-}
-
-impl Spread {
-    fn of(mut ratios: Vec<f64>) -> Self {
-        ratios.sort_by(f64::total_cmp);
-        let n = ratios.len();
-        Self {
-            median: ratios[n / 2],
-            low: ratios[n / 4],
-            high: ratios[n * 3 / 4],
-        }
-    }
-}
-
-impl std::fmt::Display for Spread {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:.2} ({:.2}–{:.2})", self.median, self.low, self.high)
-    }
-}
 
 fn main() {
     let rt = runtime(true);
