@@ -47,9 +47,7 @@ pub(crate) fn run(args: &[String]) -> Result {
         step(&format!("cargo bench --bench {bench}"));
         let mut cmd = cargo();
         cmd.args(["bench", "-p", "aqueduct-benches", "--bench", bench]);
-        if std::env::var_os(COPY_TUNABLE.0).is_none() {
-            cmd.env(COPY_TUNABLE.0, COPY_TUNABLE.1);
-        }
+        with_copy_tunable(&mut cmd);
         crate::run(cmd, &format!("bench {bench}"))?;
         match *bench {
             "io" => c10k()?,
@@ -82,10 +80,16 @@ fn c10k() -> Result {
 fn paired(bin: &str, what: &str) -> Result {
     step(&format!("{what}, each pair measured side by side ({bin})"));
     let mut cmd = crate::release_run("aqueduct-benches", "--bin", bin);
+    with_copy_tunable(&mut cmd);
+    crate::run(cmd, bin)
+}
+
+/// Sets [`COPY_TUNABLE`] for `cmd`, unless the environment sets
+/// `GLIBC_TUNABLES` already.
+fn with_copy_tunable(cmd: &mut std::process::Command) {
     if std::env::var_os(COPY_TUNABLE.0).is_none() {
         cmd.env(COPY_TUNABLE.0, COPY_TUNABLE.1);
     }
-    crate::run(cmd, bin)
 }
 
 /// The key-value service load test.
