@@ -1105,22 +1105,34 @@ impl Decoder for LengthPrefixedCodec {
     type Item = Bytes;
     type Error = FrameError;
 
-    /// Always inlined: the fast path (a whole frame already buffered) is a
-    /// few instructions, and inlining keeps the result out of memory.
+    /// Always inlined: the two common cases are a few instructions each,
+    /// and inlining keeps the result out of memory. A whole frame already
+    /// buffered is split off; a frame still arriving, with room left for
+    /// the next read, returns at once (a 64 KiB frame fed in 4 KiB reads
+    /// is decoded sixteen times, fifteen of them this way).
     #[inline(always)]
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
-        if self.state == State::Head {
-            if let Ok(Some((header, value))) = self.read_head(buf) {
-                if let Ok(payload) = self.payload_length(value) {
-                    if payload <= self.config.max_frame_length as u64 {
-                        // `payload <= max`, a usize.
-                        let payload = payload as usize;
-                        if buf.len() - header >= payload {
-                            return Ok(Some(self.take(buf, header, payload)));
+        match self.state {
+            State::Head => {
+                if let Ok(Some((header, value))) = self.read_head(buf) {
+                    if let Ok(payload) = self.payload_length(value) {
+                        if payload <= self.config.max_frame_length as u64 {
+                            // `payload <= max`, a usize.
+                            let payload = payload as usize;
+                            if buf.len() - header >= payload {
+                                return Ok(Some(self.take(buf, header, payload)));
+                            }
                         }
                     }
                 }
             }
+            // A frame still arriving, with room for the next read.
+            State::Data { header, payload }
+                if buf.len() < header.saturating_add(payload) && buf.len() < buf.capacity() =>
+            {
+                return Ok(None);
+            }
+            _ => {}
         }
         self.decode_slow(buf)
     }
