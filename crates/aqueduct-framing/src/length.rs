@@ -117,6 +117,12 @@
 //! and one read (8 KiB) at most: a frame a few bytes longer than the room
 //! the last one left does not double the buffer.
 //!
+//! Besides a frame above that cap growing as it comes, the decoder copies
+//! only bytes that are not yet a frame: when a read brings a frame's last
+//! bytes and the next frame's first ones, those first bytes (at most one
+//! read) are moved to the front of the buffer if the rest of their frame
+//! does not fit behind them. Frames are split off where they lie.
+//!
 //! At end of stream, a partial header or payload is
 //! [`FrameError::Truncated`]. The one exception is an oversized frame being
 //! skipped: it was refused already (reported under [`Oversize::Error`],
