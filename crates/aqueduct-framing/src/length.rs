@@ -1441,6 +1441,39 @@ mod tests {
     }
 
     #[test]
+    fn a_short_frame_that_fits_waits_in_place_and_one_that_does_not_gets_room() {
+        let mut wire = BytesMut::new();
+        LengthPrefixedCodec::new()
+            .encode(vec![9u8; 100], &mut wire)
+            .unwrap();
+        // Room for the whole frame already: nothing is reserved or moved,
+        // and the frame is split off where it lies once it is complete.
+        let mut codec = LengthPrefixedCodec::new();
+        let mut buf = BytesMut::with_capacity(1024);
+        buf.extend_from_slice(&wire[..10]);
+        let (start, capacity) = (buf.as_ptr(), buf.capacity());
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        assert_eq!((buf.as_ptr(), buf.capacity()), (start, capacity));
+        buf.extend_from_slice(&wire[10..60]);
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        buf.extend_from_slice(&wire[60..]);
+        let frame = codec.decode(&mut buf).unwrap().unwrap();
+        assert_eq!((frame.as_ptr(), frame.len()), (start.wrapping_add(4), 100));
+        assert!(buf.is_empty());
+        // No room behind the bytes read: the header makes room for the rest
+        // of the frame at once.
+        let mut buf = BytesMut::from(&wire[..10]);
+        assert_eq!(buf.capacity(), 10);
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        assert!(buf.capacity() >= wire.len(), "{}", buf.capacity());
+        buf.extend_from_slice(&wire[10..]);
+        assert_eq!(
+            &codec.decode(&mut buf).unwrap().unwrap()[..],
+            &[9u8; 100][..]
+        );
+    }
+
+    #[test]
     fn capacity_is_kept_when_another_large_frame_follows() {
         let mut codec = LengthPrefixedCodec::builder()
             .release_threshold(1024)
