@@ -153,6 +153,19 @@ pub(crate) fn grow_within(buf: &mut BytesMut, limit: usize) {
     reserve_exact(buf, room);
 }
 
+/// `buf` is empty: starts its view again at the front of its allocation,
+/// if no frame split from that allocation is still alive (nothing is
+/// copied). The next read then lands at the front, and the frame it begins
+/// gets its room behind it without the move it would need if it had landed
+/// behind the frame before.
+#[cold]
+pub(crate) fn rewind(buf: &mut BytesMut) {
+    debug_assert!(buf.is_empty());
+    // Asks for more than the view has, so that the allocation is looked at:
+    // with nothing buffered, taking it back moves no byte.
+    let _ = buf.try_reclaim(buf.capacity().saturating_add(1));
+}
+
 /// After a frame larger than `threshold`, replaces `buf` by a copy of its
 /// remaining bytes when they are few (at most `threshold`). The old
 /// allocation is then owned only by the frames split from it and is freed

@@ -135,7 +135,8 @@ use tokio_util::codec::{Decoder, Framed, FramedRead, FramedWrite};
 
 use crate::FrameError;
 use crate::buf::{
-    DEFAULT_RELEASE_THRESHOLD, READ_SLACK, grow_within, release_slow, reserve_exact, truncated,
+    DEFAULT_RELEASE_THRESHOLD, READ_SLACK, grow_within, release_slow, reserve_exact, rewind,
+    truncated,
 };
 
 /// Most memory a header alone makes the decoder reserve: the default
@@ -1216,7 +1217,12 @@ impl LengthPrefixedCodec {
                     // error, so a caller that goes on is not stuck on it.
                     let (header, value) = match self.read_head(buf) {
                         Ok(Some(head)) => head,
-                        Ok(None) => return Ok(None),
+                        Ok(None) => {
+                            if buf.is_empty() {
+                                rewind(buf);
+                            }
+                            return Ok(None);
+                        }
                         Err(e) => {
                             if let FrameError::VarintOverflow { bytes } = e {
                                 buf.advance((self.config.offset + bytes).min(buf.len()));
@@ -1471,6 +1477,39 @@ mod tests {
             &codec.decode(&mut buf).unwrap().unwrap()[..],
             &[9u8; 100][..]
         );
+    }
+
+    #[test]
+    fn an_emptied_buffer_starts_again_at_the_front_once_its_frames_are_gone() {
+        let mut wire = BytesMut::new();
+        let mut encoder = LengthPrefixedCodec::new();
+        encoder.encode(vec![1u8; 60_000], &mut wire).unwrap();
+        encoder.encode(vec![2u8; 60_000], &mut wire).unwrap();
+        let first = 60_004;
+        let mut codec = LengthPrefixedCodec::new();
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&wire[..1000]);
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        let start = buf.as_ptr();
+        // The read that completes the first frame ends with it.
+        buf.extend_from_slice(&wire[1000..first]);
+        let frame = codec.decode(&mut buf).unwrap().unwrap();
+        assert_eq!(frame.as_ptr(), start.wrapping_add(4));
+        // While the frame is alive its allocation is not taken back.
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        assert_eq!(buf.as_ptr(), start.wrapping_add(first));
+        drop(frame);
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        assert_eq!(buf.as_ptr(), start, "the empty buffer starts at the front");
+        // The next frame's first read lands there, and its room is made
+        // behind it.
+        buf.extend_from_slice(&wire[first..first + 1000]);
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        assert_eq!(buf.as_ptr(), start);
+        buf.extend_from_slice(&wire[first + 1000..]);
+        let frame = codec.decode(&mut buf).unwrap().unwrap();
+        assert_eq!(frame.as_ptr(), start.wrapping_add(4));
+        assert!(frame.len() == 60_000 && frame.iter().all(|&b| b == 2));
     }
 
     #[test]
