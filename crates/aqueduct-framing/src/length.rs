@@ -121,7 +121,10 @@
 //! only bytes that are not yet a frame: when a read brings a frame's last
 //! bytes and the next frame's first ones, those first bytes (at most one
 //! read) are moved to the front of the buffer if the rest of their frame
-//! does not fit behind them. Frames are split off where they lie.
+//! does not fit behind them. When a read ends exactly with a frame there
+//! is nothing to move: once the frames split from the buffer are dropped,
+//! the next read starts at its front again. Frames are split off where
+//! they lie.
 //!
 //! At end of stream, a partial header or payload is
 //! [`FrameError::Truncated`]. The one exception is an oversized frame being
