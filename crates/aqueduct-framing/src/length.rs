@@ -146,6 +146,23 @@ use crate::buf::{
 /// maximum frame length and one read.
 const UP_FRONT: usize = DEFAULT_MAX_FRAME_LENGTH + READ_SLACK;
 
+/// The room a frame's header makes in the read buffer, past the bytes
+/// buffered, when `need` more bytes of the frame are still to come: all of
+/// them, once. A large frame gets one read's worth more: the read that
+/// brings its last bytes usually brings the next header too, and would
+/// otherwise grow (copy) the whole frame to fit it. Capped at
+/// [`UP_FRONT`] (see the module docs on cost): with a maximum of
+/// `usize::MAX` the header alone could ask for any amount.
+#[inline(always)]
+fn room_for(need: usize) -> usize {
+    let room = if need > READ_SLACK {
+        need.saturating_add(READ_SLACK)
+    } else {
+        need
+    };
+    room.min(UP_FRONT)
+}
+
 /// Default maximum frame length: 8 MiB.
 ///
 /// ```
@@ -1143,12 +1160,12 @@ impl Decoder for LengthPrefixedCodec {
         }
         // Still arriving. A frame whose header came earlier waits while
         // the buffer has room for the next read (a full one grows in the
-        // slow path). A header just read waits here when the frame already
-        // fits and is short: the slow path would reserve nothing more.
+        // slow path). A header just read waits here when the buffer has the
+        // room the slow path would make for the frame.
         let waits = if known {
             buf.len() < buf.capacity()
         } else {
-            buf.capacity() >= total && total - buf.len() <= READ_SLACK
+            buf.capacity() - buf.len() >= room_for(total - buf.len())
         };
         if waits {
             self.state = State::Data { header, payload };
@@ -1258,22 +1275,10 @@ impl LengthPrefixedCodec {
                     let payload = payload as usize;
                     self.state = State::Data { header, payload };
                     // Room for the whole frame, once, now that its length
-                    // is known to be within the maximum. A large frame gets
-                    // one read's worth more: the read that brings its last
-                    // bytes usually brings the next header too, and would
-                    // otherwise grow (copy) the whole frame to fit it.
-                    // Capped (see the module docs on cost): with a maximum
-                    // of `usize::MAX` the header alone could ask for any
-                    // amount.
+                    // is known to be within the maximum.
                     let total = header.saturating_add(payload);
                     if buf.len() < total {
-                        let need = total - buf.len();
-                        let room = if need > READ_SLACK {
-                            need.saturating_add(READ_SLACK)
-                        } else {
-                            need
-                        };
-                        reserve_exact(buf, room.min(UP_FRONT));
+                        reserve_exact(buf, room_for(total - buf.len()));
                         return Ok(None);
                     }
                 }
