@@ -861,7 +861,7 @@ pub struct LengthPrefixedCodec {
     release_pending: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 enum State {
     /// Waiting for a complete header.
     Head,
