@@ -2,8 +2,10 @@
 //! `FramedRead` over loopback TCP and `tokio::io::duplex`, as users run
 //! them.
 
+mod streams;
+
 use std::collections::VecDeque;
-use std::fmt::{Debug, Display};
+use std::fmt::Debug;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -12,36 +14,11 @@ use aqueduct_framing::{
     Utf8LineCodec,
 };
 use bytes::BytesMut;
-use futures::{FutureExt, SinkExt, Stream, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use proptest::prelude::*;
+use streams::{Check, every_codec, item, reads, step, steps};
 use tokio::io::{AsyncRead, AsyncWriteExt, DuplexStream, ReadBuf};
 use tokio_util::codec::{Decoder, Encoder, FramedRead, FramedWrite};
-
-/// One poll of `stream`: a frame (as text), an error (its message), `end`,
-/// or `waiting` when it has nothing to give without more bytes.
-fn step<S, T, E>(stream: &mut S) -> String
-where
-    S: Stream<Item = Result<T, E>> + Unpin,
-    T: AsRef<[u8]>,
-    E: Display,
-{
-    match stream.next().now_or_never() {
-        Some(Some(Ok(frame))) => String::from_utf8_lossy(frame.as_ref()).into_owned(),
-        Some(Some(Err(e))) => format!("error: {e}"),
-        Some(None) => "end".to_owned(),
-        None => "waiting".to_owned(),
-    }
-}
-
-/// `n` polls of `stream`, as [`step`] names them.
-fn steps<S, T, E>(stream: &mut S, n: usize) -> Vec<String>
-where
-    S: Stream<Item = Result<T, E>> + Unpin,
-    T: AsRef<[u8]>,
-    E: Display,
-{
-    (0..n).map(|_| step(stream)).collect()
-}
 
 /// A `FramedRead` with `codec` on one end of a duplex, and the other end.
 fn reader<D: Decoder>(codec: D) -> (DuplexStream, FramedRead<DuplexStream, D>) {
@@ -243,14 +220,6 @@ impl AsyncRead for Reads {
     }
 }
 
-/// A frame as text, or an error by its `Debug` (with its lengths).
-fn item<T: AsRef<[u8]>>(item: Result<T, FrameError>) -> String {
-    match item {
-        Ok(frame) => format!("{:?}", frame.as_ref()),
-        Err(e) => format!("{e:?}"),
-    }
-}
-
 /// What the crate docs say a `FramedRead` yields for `reads` with
 /// `codec`, its `None`s left out: after each read, frames up to the first
 /// error; at the end, frames up to the first error, which ends the stream.
@@ -307,9 +276,23 @@ where
     seen
 }
 
-fn reads() -> impl Strategy<Value = Vec<Vec<u8>>> {
-    let byte = prop::sample::select(vec![b'a', b'\n', b'\r', b'#', b',', 0, 1, 2, 3, 0xFF]);
-    prop::collection::vec(prop::collection::vec(byte, 0..12), 1..8)
+/// `FramedRead` yields for these reads what the crate docs describe.
+struct AsDocumented<'a>(&'a [Vec<u8>]);
+
+impl Check for AsDocumented<'_> {
+    fn check<D>(&mut self, codec: &D) -> Result<(), TestCaseError>
+    where
+        D: Decoder<Error = FrameError> + Clone + Debug,
+        D::Item: AsRef<[u8]>,
+    {
+        prop_assert_eq!(
+            driven(codec.clone(), self.0),
+            as_documented(codec.clone(), self.0),
+            "{:?}",
+            codec
+        );
+        Ok(())
+    }
 }
 
 proptest! {
@@ -322,42 +305,7 @@ proptest! {
         partial in any::<bool>(),
         skip in any::<bool>(),
     ) {
-        fn check<D>(codec: &D, reads: &[Vec<u8>]) -> Result<(), TestCaseError>
-        where
-            D: Decoder<Error = FrameError> + Clone + Debug,
-            D::Item: AsRef<[u8]>,
-        {
-            prop_assert_eq!(
-                driven(codec.clone(), reads),
-                as_documented(codec.clone(), reads),
-                "{:?}",
-                codec
-            );
-            Ok(())
-        }
-        let oversize = if skip { Oversize::Skip } else { Oversize::Error };
-        check(&LineCodec::new().with_max_length(max).with_partial_at_eof(partial), &reads)?;
-        check(&Utf8LineCodec::new().with_max_length(max).with_partial_at_eof(partial), &reads)?;
-        check(&DelimiterCodec::new(b"##").with_max_length(max).with_partial_at_eof(partial), &reads)?;
-        check(&DelimiterCodec::any_of(b"#,").with_max_length(max), &reads)?;
-        check(
-            &LengthPrefixedCodec::builder()
-                .length_field_width(1)
-                .max_frame_length(max)
-                .oversize(oversize)
-                .build(),
-            &reads,
-        )?;
-        check(
-            &LengthPrefixedCodec::builder()
-                .varint()
-                .length_adjustment(-1)
-                .max_frame_length(max)
-                .oversize(oversize)
-                .build(),
-            &reads,
-        )?;
-        check(&FixedSizeCodec::new(max + 1), &reads)?;
+        every_codec(max, partial, skip, &mut AsDocumented(&reads))?;
     }
 }
 
