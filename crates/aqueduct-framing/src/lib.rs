@@ -29,6 +29,7 @@
 //! | [`DelimiterCodec`] | [`delimiter`] | a byte sequence, or any byte of a set |
 //! | [`FixedSizeCodec`] | [`fixed`] | exactly `n` bytes |
 //! | [`FrameWriter`] | [`writer`] | length-prefixed, written with one `writev` and no copy |
+//! | [`FrameReader`] | [`reader`] | any codec's frames; the stream goes on after a bad frame |
 //!
 //! Each module's docs draw its wire format byte by byte.
 //!
@@ -241,8 +242,12 @@
 //! wait in the read buffer until more bytes come, so a peer that sent a bad
 //! request and a good one together and waits for both replies would wait
 //! forever. If the stream ends instead, they are yielded then, up to the
-//! next error, which ends the stream for good. A server that answers a bad
-//! frame and keeps the connection decodes them from the read buffer first:
+//! next error, which ends the stream for good.
+//!
+//! A server that answers a bad frame and keeps the connection reads with
+//! [`FrameReader`] instead, which yields those frames at once (see the
+//! [`reader`] module). With `Framed` or `FramedRead`, it decodes them from the read buffer
+//! first:
 //!
 //! ```
 //! use aqueduct_framing::{FrameError, LineCodec};
@@ -347,6 +352,7 @@ pub mod error;
 pub mod fixed;
 pub mod length;
 pub mod lines;
+pub mod reader;
 pub mod writer;
 
 pub use delimiter::DelimiterCodec;
@@ -354,6 +360,7 @@ pub use error::FrameError;
 pub use fixed::FixedSizeCodec;
 pub use length::{Endian, LengthField, LengthPrefixedBuilder, LengthPrefixedCodec, Oversize};
 pub use lines::{LineCodec, Utf8Bytes, Utf8LineCodec};
+pub use reader::FrameReader;
 pub use writer::FrameWriter;
 
 // The README's examples are compiled and run as doctests.
