@@ -61,6 +61,7 @@
 //! | frames ended by a byte sequence or any byte of a set | [`framing::DelimiterCodec`] |
 //! | records of a fixed size | [`framing::FixedSizeCodec`] |
 //! | large payloads you already hold as `Bytes` | [`framing::FrameWriter`] (header and payload in one vectored write, no copy) |
+//! | a connection that answers a bad frame and goes on | [`framing::FrameReader`] (yields the frames that came with the bad one at once, where `FramedRead` waits for the next read) |
 //!
 //! Every codec is bounded by default and reports [`framing::FrameError`]
 //! naming the limit and the value.
