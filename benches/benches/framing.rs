@@ -27,12 +27,12 @@ use aqueduct_benches::framing::{
     CHUNK, DELIMITED_SIZES, MAX, Run, SIZES, chunked, delimited_input, label, length_input,
     line_input, memcpy_whole, ours_delimiter, ours_length, theirs_delimiter, theirs_length, whole,
 };
-use aqueduct_framing::{FrameWriter, LineCodec, Utf8LineCodec};
+use aqueduct_framing::{FrameReader, FrameWriter, LineCodec, Utf8LineCodec};
 use bytes::{Bytes, BytesMut};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use futures::SinkExt;
+use futures::{FutureExt, SinkExt, Stream, StreamExt};
 use tokio::io::AsyncWrite;
-use tokio_util::codec::{FramedWrite, LinesCodec};
+use tokio_util::codec::{FramedRead, FramedWrite, LinesCodec};
 
 fn memcpy_chunked(buf: &mut BytesMut, input: &[u8]) -> usize {
     buf.clear();
@@ -241,5 +241,58 @@ fn writer(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, lines, length, delimiter, writer);
+/// Polls `frames` to its end; the input is in memory, so it is always
+/// ready. Returns the bytes framed.
+fn drain<S, T, E>(mut frames: S) -> usize
+where
+    S: Stream<Item = Result<T, E>> + Unpin,
+    T: AsRef<[u8]>,
+    E: std::fmt::Debug,
+{
+    let mut total = 0;
+    while let Some(frame) = frames.next().now_or_never().expect("in memory: ready") {
+        total += frame.unwrap().as_ref().len();
+    }
+    total
+}
+
+/// The streams that drive a codec: `FrameReader` beside `FramedRead`, both
+/// with our codec, over an in-memory reader (each read copies into the
+/// stream's buffer, as a socket read would). What differs is the driver.
+fn reader(c: &mut Criterion) {
+    type Input = fn(usize) -> Vec<u8>;
+    let cases: [(&str, usize, Input); 2] = [
+        ("lines", 64, line_input),
+        ("length", 64 * 1024, length_input),
+    ];
+    for (name, size, input) in cases {
+        let input = input(size);
+        let mut group = c.benchmark_group(format!("framing/read/{name}"));
+        group
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_millis(2000))
+            .sample_size(20)
+            .throughput(Throughput::Bytes(input.len() as u64));
+        let param = label(size);
+        let wire = &input[..];
+        if name == "lines" {
+            group.bench_function(BenchmarkId::new("aqueduct", &param), |b| {
+                b.iter(|| drain(FrameReader::new(wire, LineCodec::new())));
+            });
+            group.bench_function(BenchmarkId::new("tokio-util", &param), |b| {
+                b.iter(|| drain(FramedRead::new(wire, LineCodec::new())));
+            });
+        } else {
+            group.bench_function(BenchmarkId::new("aqueduct", &param), |b| {
+                b.iter(|| drain(FrameReader::new(wire, ours_length())));
+            });
+            group.bench_function(BenchmarkId::new("tokio-util", &param), |b| {
+                b.iter(|| drain(FramedRead::new(wire, ours_length())));
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, lines, length, delimiter, writer, reader);
 criterion_main!(benches);
