@@ -8,8 +8,9 @@
 //! replies, waits for good.
 //!
 //! [`FrameReader`] reads and decodes as `FramedRead` does, with any
-//! [`Decoder`] whose error converts from [`io::Error`], and differs after an
-//! error only:
+//! [`Decoder`] whose error converts from [`io::Error`]: it decodes until
+//! the buffered bytes hold no whole frame, then reads into the read
+//! buffer's spare room. It differs after an error only:
 //!
 //! - A decoding error is one item of the stream, never its end. The next
 //!   poll decodes the bytes already buffered before it reads: a good frame
@@ -113,8 +114,9 @@ pin_project! {
 
 impl<R, D> FrameReader<R, D> {
     /// Decodes the frames of `reader` with `codec`. The read buffer starts
-    /// empty and takes 8 KiB at the first read, as `FramedRead`'s does;
-    /// each codec of this crate sizes it for its frames from there.
+    /// empty (`FramedRead`'s starts with 8 KiB) and is given 8 KiB of room
+    /// whenever a read finds it full; each codec of this crate sizes it for
+    /// its frames from there.
     ///
     /// ```
     /// use aqueduct_framing::{FrameReader, LineCodec};
