@@ -29,6 +29,11 @@
 //!   item.
 //! - A failed read ends the stream: its error is the last item.
 //!
+//! It only reads. A connection that `Framed` would read and write is split
+//! (`TcpStream::into_split`, or `tokio::io::split` for any stream) and its
+//! write half framed with `FramedWrite` or [`FrameWriter`](crate::FrameWriter),
+//! as the `framing` walkthrough's line server does.
+//!
 //! ```
 //! use aqueduct_framing::{FrameError, FrameReader, LineCodec};
 //! use futures::StreamExt;
