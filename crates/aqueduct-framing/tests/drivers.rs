@@ -16,7 +16,7 @@ use aqueduct_framing::{
 use bytes::BytesMut;
 use futures::{FutureExt, SinkExt, StreamExt};
 use proptest::prelude::*;
-use streams::{Check, every_codec, item, reads, step, steps};
+use streams::{Check, OverLong, each_over_long, every_codec, item, reads, step, steps};
 use tokio::io::{AsyncRead, AsyncWriteExt, DuplexStream, ReadBuf};
 use tokio_util::codec::{Decoder, Encoder, FramedRead, FramedWrite};
 
@@ -121,68 +121,37 @@ async fn a_stream_ending_on_a_frame_boundary_ends_without_an_error() {
     assert_eq!(steps(&mut frames, 4), ["a", "tail", "end", "end"]);
 }
 
-/// Writes a frame too long for `codec` and a good frame in one write,
+/// Writes a frame too long for the codec and a good frame in one write,
 /// then `more` (one good frame) and closes. The error, the end, and then,
 /// polled again, the good frames: the one that came with the bad frame
 /// only after the next read.
-async fn goes_on_when_polled_after_the_end<D>(
-    codec: D,
-    bad_then_ok: &[u8],
-    more: &[u8],
-    error: &str,
-) where
-    D: Decoder<Error = FrameError> + Debug,
-    D::Item: AsRef<[u8]>,
-{
-    let (mut tx, mut frames) = reader(codec);
-    tx.write_all(bad_then_ok).await.unwrap();
-    let error = format!("error: {error}");
-    assert_eq!(
-        steps(&mut frames, 3),
-        [&*error, "end", "waiting"],
-        "{:?}",
-        frames.decoder()
-    );
-    tx.write_all(more).await.unwrap();
-    assert_eq!(steps(&mut frames, 3), ["ok", "more", "waiting"]);
-    drop(tx);
-    assert_eq!(steps(&mut frames, 2), ["end", "end"]);
+struct GoesOnWhenPolledAfterTheEnd;
+
+impl OverLong for GoesOnWhenPolledAfterTheEnd {
+    async fn check<D>(&mut self, codec: D, bad_then_ok: &[u8], more: &[u8], error: &str)
+    where
+        D: Decoder<Error = FrameError> + Debug,
+        D::Item: AsRef<[u8]>,
+    {
+        let (mut tx, mut frames) = reader(codec);
+        tx.write_all(bad_then_ok).await.unwrap();
+        let error = format!("error: {error}");
+        assert_eq!(
+            steps(&mut frames, 3),
+            [&*error, "end", "waiting"],
+            "{:?}",
+            frames.decoder()
+        );
+        tx.write_all(more).await.unwrap();
+        assert_eq!(steps(&mut frames, 3), ["ok", "more", "waiting"]);
+        drop(tx);
+        assert_eq!(steps(&mut frames, 2), ["end", "end"]);
+    }
 }
 
 #[tokio::test]
 async fn after_an_over_long_frame_the_stream_ends_and_goes_on_if_polled_again() {
-    let too_long = |len, max| format!("frame of {len} bytes exceeds the maximum of {max} bytes");
-    goes_on_when_polled_after_the_end(
-        LineCodec::new().with_max_length(4),
-        b"too long\nok\n",
-        b"more\n",
-        &too_long(8, 4),
-    )
-    .await;
-    goes_on_when_polled_after_the_end(
-        Utf8LineCodec::new().with_max_length(4),
-        b"too long\r\nok\n",
-        b"more\n",
-        &too_long(8, 4),
-    )
-    .await;
-    goes_on_when_polled_after_the_end(
-        DelimiterCodec::new(b"##").with_max_length(4),
-        b"too long##ok##",
-        b"more##",
-        &too_long(8, 4),
-    )
-    .await;
-    goes_on_when_polled_after_the_end(
-        LengthPrefixedCodec::builder()
-            .length_field_width(1)
-            .max_frame_length(4)
-            .build(),
-        b"\x08too long\x02ok",
-        b"\x04more",
-        &too_long(8, 4),
-    )
-    .await;
+    each_over_long(&mut GoesOnWhenPolledAfterTheEnd).await;
 }
 
 #[tokio::test]

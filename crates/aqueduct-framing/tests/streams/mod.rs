@@ -108,3 +108,33 @@ pub(crate) fn every_codec(
     )?;
     c.check(&FixedSizeCodec::new(max + 1))
 }
+
+/// A check that [`each_over_long`] runs with each codec.
+pub(crate) trait OverLong {
+    /// `bad_then_ok` is a frame too long for `codec` (8 bytes, the
+    /// maximum is 4), then the frame `ok`; `more` is the frame `more`.
+    /// `error` is the message of the over-long frame's error.
+    async fn check<D>(&mut self, codec: D, bad_then_ok: &[u8], more: &[u8], error: &str)
+    where
+        D: Decoder<Error = FrameError> + Debug,
+        D::Item: AsRef<[u8]>;
+}
+
+/// Runs `c` with every codec that has a maximum (the length-prefixed one
+/// refusing over-long frames).
+pub(crate) async fn each_over_long(c: &mut impl OverLong) {
+    let error = "frame of 8 bytes exceeds the maximum of 4 bytes";
+    let line = LineCodec::new().with_max_length(4);
+    c.check(line, b"too long\nok\n", b"more\n", error).await;
+    let text = Utf8LineCodec::new().with_max_length(4);
+    c.check(text, b"too long\r\nok\n", b"more\n", error).await;
+    let delimited = DelimiterCodec::new(b"##").with_max_length(4);
+    c.check(delimited, b"too long##ok##", b"more##", error)
+        .await;
+    let length = LengthPrefixedCodec::builder()
+        .length_field_width(1)
+        .max_frame_length(4)
+        .build();
+    c.check(length, b"\x08too long\x02ok", b"\x04more", error)
+        .await;
+}
