@@ -218,15 +218,22 @@ impl<T, E> State<T, E> {
     fn place(&mut self, key: usize, ahead_of_ties: bool) {
         let mine = self.waiters[key].deadline;
         let waiters = &self.waiters;
-        let at = self
-            .queue
-            .iter()
-            .rposition(|&k| {
-                let d = waiters[k].deadline;
-                if ahead_of_ties { d < mine } else { d <= mine }
-            })
-            .map_or(0, |i| i + 1);
-        self.queue.insert(at, key);
+        let behind = |k: usize| {
+            let d = waiters[k].deadline;
+            if ahead_of_ties { d < mine } else { d <= mine }
+        };
+        // Almost always at the back: a caller that queues for the first
+        // time has the latest deadline but for a few read just before it.
+        if self.queue.back().is_none_or(|&k| behind(k)) {
+            self.queue.push_back(key);
+        } else {
+            let at = self
+                .queue
+                .iter()
+                .rposition(|&k| behind(k))
+                .map_or(0, |i| i + 1);
+            self.queue.insert(at, key);
+        }
         self.waiting += 1;
         let earlier = self.alarm_at.is_some_and(|at| mine < at);
         if earlier && self.live_head() == Some(key) {
