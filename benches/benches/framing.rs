@@ -29,7 +29,10 @@ use aqueduct_benches::framing::{
 };
 use aqueduct_framing::{FrameReader, FrameWriter, LineCodec, Utf8LineCodec};
 use bytes::{Bytes, BytesMut};
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{
+    BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
+};
 use futures::{FutureExt, SinkExt, Stream, StreamExt};
 use tokio::io::AsyncWrite;
 use tokio_util::codec::{FramedRead, FramedWrite, LinesCodec};
@@ -62,6 +65,18 @@ const MEMCPY: (&str, MakeRun, MakeRun) = (
     },
 );
 
+/// A group named `name` whose functions each handle `bytes` bytes per
+/// iteration, with the timing every framing group uses.
+fn group(c: &mut Criterion, name: String, bytes: usize) -> BenchmarkGroup<'_, WallTime> {
+    let mut group = c.benchmark_group(name);
+    group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_millis(2000))
+        .sample_size(20)
+        .throughput(Throughput::Bytes(bytes as u64));
+    group
+}
+
 fn decode_group(
     c: &mut Criterion,
     name: &str,
@@ -74,12 +89,7 @@ fn decode_group(
         for (mode, whole) in [("whole", true), ("chunked", false)] {
             // The same group is opened once per size: its cells stay
             // together in the reports, and the order of measurement is ours.
-            let mut group = c.benchmark_group(format!("framing/{name}/{mode}"));
-            group
-                .warm_up_time(Duration::from_millis(500))
-                .measurement_time(Duration::from_millis(2000))
-                .sample_size(20)
-                .throughput(Throughput::Bytes(data.len() as u64));
+            let mut group = group(c, format!("framing/{name}/{mode}"), data.len());
             let order: Vec<_> = if whole {
                 functions.iter().rev().collect()
             } else {
@@ -211,12 +221,7 @@ fn writer(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let mut group = c.benchmark_group("framing/write");
-    group
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_millis(2000))
-        .sample_size(20)
-        .throughput(Throughput::Bytes((FRAMES * (size + 4)) as u64));
+    let mut group = group(c, "framing/write".to_owned(), FRAMES * (size + 4));
     let param = label(size);
     group.bench_function(BenchmarkId::new("aqueduct", &param), |b| {
         b.to_async(&rt).iter(|| async {
@@ -267,12 +272,7 @@ fn reader(c: &mut Criterion) {
     ];
     for (name, size, input) in cases {
         let input = input(size);
-        let mut group = c.benchmark_group(format!("framing/read/{name}"));
-        group
-            .warm_up_time(Duration::from_millis(500))
-            .measurement_time(Duration::from_millis(2000))
-            .sample_size(20)
-            .throughput(Throughput::Bytes(input.len() as u64));
+        let mut group = group(c, format!("framing/read/{name}"), input.len());
         let param = label(size);
         let wire = &input[..];
         if name == "lines" {
