@@ -35,7 +35,7 @@ use criterion::{
 };
 use futures::{FutureExt, SinkExt, Stream, StreamExt};
 use tokio::io::AsyncWrite;
-use tokio_util::codec::{FramedRead, FramedWrite, LinesCodec};
+use tokio_util::codec::{Decoder, FramedRead, FramedWrite, LinesCodec};
 
 fn memcpy_chunked(buf: &mut BytesMut, input: &[u8]) -> usize {
     buf.clear();
@@ -265,33 +265,28 @@ where
 /// with our codec, over an in-memory reader (each read copies into the
 /// stream's buffer, as a socket read would). What differs is the driver.
 fn reader(c: &mut Criterion) {
-    type Input = fn(usize) -> Vec<u8>;
-    let cases: [(&str, usize, Input); 2] = [
-        ("lines", 64, line_input),
-        ("length", 64 * 1024, length_input),
-    ];
-    for (name, size, input) in cases {
-        let input = input(size);
-        let mut group = group(c, format!("framing/read/{name}"), input.len());
-        let param = label(size);
-        let wire = &input[..];
-        if name == "lines" {
-            group.bench_function(BenchmarkId::new("aqueduct", &param), |b| {
-                b.iter(|| drain(FrameReader::new(wire, LineCodec::new())));
-            });
-            group.bench_function(BenchmarkId::new("tokio-util", &param), |b| {
-                b.iter(|| drain(FramedRead::new(wire, LineCodec::new())));
-            });
-        } else {
-            group.bench_function(BenchmarkId::new("aqueduct", &param), |b| {
-                b.iter(|| drain(FrameReader::new(wire, ours_length())));
-            });
-            group.bench_function(BenchmarkId::new("tokio-util", &param), |b| {
-                b.iter(|| drain(FramedRead::new(wire, ours_length())));
-            });
-        }
-        group.finish();
-    }
+    read_group(c, "lines", 64, line_input, &LineCodec::new());
+    read_group(c, "length", 64 * 1024, length_input, &ours_length());
+}
+
+/// `framing/read/{name}`: `input(size)` through each stream with `codec`.
+fn read_group<D>(c: &mut Criterion, name: &str, size: usize, input: fn(usize) -> Vec<u8>, codec: &D)
+where
+    D: Decoder + Clone,
+    D::Item: AsRef<[u8]>,
+    D::Error: std::fmt::Debug + From<io::Error>,
+{
+    let input = input(size);
+    let mut group = group(c, format!("framing/read/{name}"), input.len());
+    let param = label(size);
+    let wire = &input[..];
+    group.bench_function(BenchmarkId::new("aqueduct", &param), |b| {
+        b.iter(|| drain(FrameReader::new(wire, codec.clone())));
+    });
+    group.bench_function(BenchmarkId::new("tokio-util", &param), |b| {
+        b.iter(|| drain(FramedRead::new(wire, codec.clone())));
+    });
+    group.finish();
 }
 
 criterion_group!(benches, lines, length, delimiter, writer, reader);
