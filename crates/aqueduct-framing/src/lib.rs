@@ -246,8 +246,8 @@
 //!
 //! A server that answers a bad frame and keeps the connection reads with
 //! [`FrameReader`] instead, which yields those frames at once (see the
-//! [`reader`] module). With `Framed` or `FramedRead`, it decodes them from the read buffer
-//! first:
+//! [`reader`] module). With `Framed` or `FramedRead`, it decodes them from
+//! the read buffer first:
 //!
 //! ```
 //! use aqueduct_framing::{FrameError, LineCodec};
