@@ -556,6 +556,8 @@ pub(crate) struct Shared<M: Manager> {
     alarm: Mutex<Alarm>,
     /// Wakes [`Shared::on_alarm`].
     alarm_waker: Waker,
+    /// This, for the task that sets the alarm again ([`SetAlarm`]).
+    me: Weak<Shared<M>>,
 }
 
 impl<M: Manager> Drop for Shared<M> {
@@ -587,6 +589,34 @@ impl<M: Manager> Wake for AlarmWaker<M> {
     fn wake_by_ref(self: &Arc<Self>) {
         if let Some(shared) = self.shared.upgrade() {
             shared.on_alarm();
+        }
+    }
+}
+
+/// The task that sets the alarm again on the multi-thread runtime it fired
+/// on ([`Shared::on_alarm`]). Dropped before it ran (its runtime shut
+/// down), it undoes the record that the alarm is set and hands the duty to
+/// the head, which sets it on its own runtime.
+struct SetAlarm<M: Manager> {
+    shared: Weak<Shared<M>>,
+    arm: Option<Arm>,
+}
+
+impl<M: Manager> Future for SetAlarm<M> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        if let (Some(arm), Some(shared)) = (self.arm.take(), self.shared.upgrade()) {
+            shared.arm(arm);
+        }
+        Poll::Ready(())
+    }
+}
+
+impl<M: Manager> Drop for SetAlarm<M> {
+    fn drop(&mut self) {
+        if let (Some(arm), Some(shared)) = (self.arm.take(), self.shared.upgrade()) {
+            shared.alarm_not_set(arm.generation);
         }
     }
 }
@@ -647,7 +677,13 @@ impl<M: Manager> Shared<M> {
     }
 
     /// Times out the waiters at the head of the queue whose deadline passed,
-    /// then wakes the new head so that it sets the alarm again.
+    /// then sees that the alarm is set again for the new head's deadline.
+    ///
+    /// If it fired at its deadline on a multi-thread runtime, it is set
+    /// again there, by a task (see [`SetAlarm`]): that runtime's timers run
+    /// while it lives, whoever the head is. Otherwise (it fired early, as a
+    /// runtime that shuts down fires its timers, or on a current-thread
+    /// runtime) the new head is woken to set it on its own runtime.
     ///
     /// The waiter that set the alarm on the current-thread runtime it fired
     /// on is woken too, if it still waits behind a head that waits on
@@ -658,9 +694,17 @@ impl<M: Manager> Shared<M> {
         let now = Instant::now();
         let mut wakers = Vec::new();
         let mut st = self.lock();
+        let on_time = st.alarm_at.is_some_and(|at| at <= now);
         st.alarm_at = None;
         let setter = st.alarm_key.take();
         let on = st.alarm_on;
+        // Looked up only when the alarm fired at its deadline on a
+        // multi-thread runtime, the one it fires on.
+        let here = (on_time && on.is_none())
+            .then(tokio::runtime::Handle::try_current)
+            .and_then(Result::ok)
+            .filter(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let mut again = None;
         while let Some(&key) = st.queue.front() {
             let waiter = &mut st.waiters[key];
             match waiter.state {
@@ -673,6 +717,16 @@ impl<M: Manager> Shared<M> {
                     wakers.extend(waiter.waker.take());
                     st.queue.pop_front();
                     st.waiting -= 1;
+                }
+                WaitState::Waiting if here.is_some() => {
+                    let at = waiter.deadline;
+                    st.alarm_at = Some(at);
+                    st.alarm_gen += 1;
+                    again = Some(Arm {
+                        at,
+                        generation: st.alarm_gen,
+                    });
+                    break;
                 }
                 WaitState::Waiting => {
                     wakers.extend(waiter.waker.clone());
@@ -690,6 +744,33 @@ impl<M: Manager> Shared<M> {
         }
         drop(st);
         for w in wakers {
+            w.wake();
+        }
+        if let (Some(arm), Some(here)) = (again, here) {
+            // Not set from here: this may be the timer driver of a runtime
+            // that has begun to shut down, whose timers panic when polled.
+            // Its tasks are dropped instead of run, and the drop hands the
+            // duty to the head.
+            drop(here.spawn(SetAlarm {
+                shared: self.me.clone(),
+                arm: Some(arm),
+            }));
+        }
+    }
+
+    /// The alarm [`on_alarm`](Self::on_alarm) recorded as set, as of
+    /// `generation`, was not set after all: the record is undone, unless a
+    /// later setting replaced it, and the head is woken to set it on its
+    /// own runtime.
+    fn alarm_not_set(&self, generation: u64) {
+        let mut st = self.lock();
+        if st.alarm_gen == generation {
+            st.alarm_at = None;
+            st.alarm_key = None;
+        }
+        let duty = st.alarm_duty();
+        drop(st);
+        if let Some(w) = duty {
             w.wake();
         }
     }
@@ -1872,20 +1953,23 @@ async fn lazy_timeout<F: Future>(limit: Duration, fut: F) -> (Option<F::Output>,
 /// (in `block_on`): a waiter on another runtime does not rely on an alarm
 /// set there, but sets it again on its own; and once the waiter that set
 /// it leaves the queue, the alarm goes to the head's runtime if that is
-/// another one. When the alarm fires, the head sets it again; so does the
-/// waiter that set it on a current-thread runtime, if the head waits on
+/// another one. When the alarm fires at its deadline on a multi-thread
+/// runtime, that runtime sets it again for the new head, whatever runtime
+/// the head waits on. When it fires on a current-thread runtime (or early,
+/// as a runtime that shuts down fires it), the head sets it again; so does
+/// the waiter that set it on a current-thread runtime, if the head waits on
 /// another one.
 ///
 /// What is left are tasks queued on a current-thread runtime that stops
 /// being driven (its `block_on` returned, the runtime is kept). Such a
 /// task may be the one left to set the alarm again: as the head when the
-/// alarm fires on a multi-thread runtime, or when the waiter that set the
-/// alarm leaves the queue. The waiters behind it then time out only once
-/// a later waiter sets the alarm again, or that runtime is driven again or
-/// dropped; and so do the waiters on another current-thread runtime that
-/// queued before such a task that set the alarm. Waiters with no such task
-/// among them, on multi-thread runtimes, on one current-thread runtime, or
-/// each inside a `block_on` of its own, time out on time.
+/// alarm fires on a current-thread runtime, or when the waiter that set the
+/// alarm there leaves the queue. The waiters behind it then time out only
+/// once a later waiter sets the alarm again, or that runtime is driven
+/// again or dropped; and so do the waiters on another current-thread
+/// runtime that queued before such a task that set the alarm. Waiters with
+/// no such task among them time out on time, and so do all waiters while
+/// the alarm is on a multi-thread runtime.
 ///
 /// The task a checkout below `min_idle` starts to make one more object
 /// runs on the checkout's runtime; until it starts, a caller who finds no
@@ -1998,6 +2082,7 @@ impl<M: Manager> Pool<M> {
                 alarm_waker: Waker::from(Arc::new(AlarmWaker {
                     shared: weak.clone(),
                 })),
+                me: weak.clone(),
             }),
             anchors: (0..homes).map(|_| AnchorSlot(OnceLock::new())).collect(),
         }

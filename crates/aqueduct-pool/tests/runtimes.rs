@@ -22,6 +22,16 @@ fn paused() -> Runtime {
         .unwrap()
 }
 
+/// A multi-thread runtime of one worker, with timers (on real time: its
+/// clock cannot be paused).
+fn one_worker() -> Runtime {
+    Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_time()
+        .build()
+        .unwrap()
+}
+
 fn pool(wait: Duration) -> Pool<Steered> {
     Pool::builder(Steered::default())
         .max_size(1)
@@ -379,11 +389,7 @@ fn an_alarm_set_again_by_a_waiter_that_left_is_handed_back() {
 fn a_get_whose_runtime_shuts_down_under_it_leaves_nothing_behind() {
     let wait = Duration::from_secs(1);
     let pool = pool(wait);
-    let rt = Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_time()
-        .build()
-        .unwrap();
+    let rt = one_worker();
     let held = rt.block_on(pool.get()).unwrap();
     let handle = rt.handle().clone();
     let (queued, is_queued) = std::sync::mpsc::channel();
@@ -449,6 +455,67 @@ fn an_alarm_that_outlives_its_head_still_bounds_the_waiter_that_set_it() {
     });
     drop(task);
     drop(stuck);
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.in_use, s.waiting), (1, 1, 0, 0), "{s:?}");
+}
+
+/// The alarm, set on a multi-thread runtime, fires at the first waiter's
+/// deadline. The new head is a task on a current-thread runtime nobody
+/// drives any more: woken, it would never set the alarm again, and the
+/// waiter behind it, a task on the multi-thread runtime, relies on that
+/// alarm. The runtime the alarm fired on sets it again instead: the head
+/// times out at its deadline (unseen by its task), and the last waiter at
+/// its own.
+///
+/// On real time, as a multi-thread runtime's timers cannot be paused
+/// (waits of 200 ms, which leaves the set-up time to queue all three; the
+/// last waiter is given 5 s, which it would wait out without the alarm set
+/// again). The two later waiters are queued from paused runtimes whose
+/// clocks were moved on by 400 and 800 ms, which puts their deadlines that
+/// much later, in that order, without a sleep.
+#[test]
+fn an_alarm_fired_on_a_multi_thread_runtime_is_set_again_there() {
+    let wait = Duration::from_millis(200);
+    let pool = pool(wait);
+    let rt = one_worker();
+    let held = rt.block_on(pool.get()).unwrap();
+    let get = |pool: &Pool<Steered>| {
+        let pool = pool.clone();
+        Box::pin(async move { pool.get().await.map(drop) })
+    };
+    let first = rt.spawn(get(&pool));
+    while pool.status().waiting < 1 {
+        std::thread::yield_now();
+    }
+    let stuck = paused();
+    let task = stuck.spawn(get(&pool));
+    stuck.block_on(async {
+        tokio::time::advance(wait * 2).await;
+        common::settle().await;
+    });
+    let later = paused();
+    let mut last = get(&pool);
+    later.block_on(async {
+        tokio::time::advance(wait * 4).await;
+        assert!(futures::poll!(last.as_mut()).is_pending());
+    });
+    assert_eq!(pool.status().waiting, 3);
+    let last = rt.spawn(last);
+    rt.block_on(async {
+        let r = first.await.unwrap();
+        assert!(matches!(r, Err(PoolError::Timeout { .. })), "{r:?}");
+        let r = tokio::time::timeout(wait * 25, last).await;
+        assert!(
+            matches!(r, Ok(Ok(Err(PoolError::Timeout { .. })))),
+            "the waiter behind the stuck head times out: {r:?}"
+        );
+    });
+    let s = pool.status();
+    // The stuck task has not seen its timeout, so it is not counted yet.
+    assert_eq!((s.in_use, s.waiting, s.timeouts), (1, 0, 2), "{s:?}");
+    drop(task);
+    drop(stuck);
+    drop(held);
     let s = pool.status();
     assert_eq!((s.size, s.idle, s.in_use, s.waiting), (1, 1, 0, 0), "{s:?}");
 }
