@@ -295,6 +295,15 @@ impl<T, E> State<T, E> {
             .and_then(|key| self.waiters[key].waker.clone())
     }
 
+    /// The alarm decided as of `generation` was not set after all: it is
+    /// recorded as unset, unless a later decision replaced that one.
+    fn unset_alarm(&mut self, generation: u64) {
+        if self.alarm_gen == generation {
+            self.alarm_at = None;
+            self.alarm_key = None;
+        }
+    }
+
     fn free_waiter(&mut self, key: usize) {
         self.waiters[key].vacate(key, &mut self.free_waiters);
     }
@@ -665,12 +674,7 @@ impl<M: Manager> Shared<M> {
             Err(panic) => {
                 alarm.sleep = None;
                 drop(alarm);
-                let mut st = self.lock();
-                if st.alarm_gen == arm.generation {
-                    st.alarm_at = None;
-                    st.alarm_key = None;
-                }
-                drop(st);
+                self.lock().unset_alarm(arm.generation);
                 panic::resume_unwind(panic);
             }
         }
@@ -764,10 +768,7 @@ impl<M: Manager> Shared<M> {
     /// own runtime.
     fn alarm_not_set(&self, generation: u64) {
         let mut st = self.lock();
-        if st.alarm_gen == generation {
-            st.alarm_at = None;
-            st.alarm_key = None;
-        }
+        st.unset_alarm(generation);
         let duty = st.alarm_duty();
         drop(st);
         if let Some(w) = duty {
