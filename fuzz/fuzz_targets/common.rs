@@ -33,17 +33,27 @@ pub fn kind(error: &FrameError) -> &'static str {
     }
 }
 
+/// Most outcomes `input` may decode to: more means a decoder that loops,
+/// which is a failure, not a hang.
+fn limit(input: &[u8]) -> usize {
+    input.len() * 2 + 16
+}
+
 /// Decodes `input` fed in reads of `chunk` bytes (0 = all at once), going
-/// on after errors, then at end of stream. Bounded so a decoder that loops
-/// is a failure, not a hang.
-pub fn decode_all<D>(codec: &mut D, input: &[u8], chunk: usize) -> Vec<Outcome<D::Item>>
+/// on after errors, with no end of stream: the outcomes, and the bytes left
+/// buffered.
+pub fn decode_reads<D>(
+    codec: &mut D,
+    input: &[u8],
+    chunk: usize,
+) -> (Vec<Outcome<D::Item>>, BytesMut)
 where
     D: Decoder<Error = FrameError>,
 {
     let mut out = Vec::new();
     let mut buf = BytesMut::new();
     let chunk = if chunk == 0 { input.len().max(1) } else { chunk };
-    let limit = input.len() * 2 + 16;
+    let limit = limit(input);
     for piece in input.chunks(chunk) {
         buf.extend_from_slice(piece);
         loop {
@@ -55,6 +65,17 @@ where
             }
         }
     }
+    (out, buf)
+}
+
+/// Decodes `input` as [`decode_reads`] does, then at end of stream.
+/// Bounded so a decoder that loops is a failure, not a hang.
+pub fn decode_all<D>(codec: &mut D, input: &[u8], chunk: usize) -> Vec<Outcome<D::Item>>
+where
+    D: Decoder<Error = FrameError>,
+{
+    let (mut out, mut buf) = decode_reads(codec, input, chunk);
+    let limit = limit(input);
     loop {
         assert!(out.len() <= limit, "decoder does not make progress at eof");
         match codec.decode_eof(&mut buf) {

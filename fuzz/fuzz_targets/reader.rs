@@ -74,27 +74,6 @@ impl AsyncRead for Scripted<'_> {
     }
 }
 
-/// Decodes `input` whole, going on after errors, with no end of input: the
-/// frames a stream yields before a read fails.
-fn decode_before_failure<D>(codec: &mut D, input: &[u8]) -> Vec<Outcome<D::Item>>
-where
-    D: Decoder<Error = FrameError>,
-{
-    let mut buf = bytes::BytesMut::from(input);
-    let mut out = Vec::new();
-    loop {
-        assert!(
-            out.len() <= input.len() + 1,
-            "decoder does not make progress"
-        );
-        match codec.decode(&mut buf) {
-            Ok(Some(frame)) => out.push(Ok(frame)),
-            Ok(None) => return out,
-            Err(e) => out.push(Err(common::kind(&e))),
-        }
-    }
-}
-
 fn check<D>(make: impl Fn() -> D, input: &[u8], sizes: &[u8], fail_at: Option<usize>)
 where
     D: Decoder<Error = FrameError>,
@@ -103,7 +82,9 @@ where
     let expected = match fail_at {
         None => common::decode_all(&mut make(), input, 0),
         Some(at) => {
-            let mut out = decode_before_failure(&mut make(), &input[..at]);
+            // The frames of the bytes read before the failure, with no end
+            // of input.
+            let (mut out, _) = common::decode_reads(&mut make(), &input[..at], 0);
             out.push(Err("io"));
             out
         }
@@ -116,7 +97,8 @@ where
         fail_at,
         pending: false,
     };
-    let mut stream = FrameReader::with_capacity(reader, make(), usize::from(sizes.len() as u8));
+    // A small first buffer (0 to 7 bytes), so that reads fill it and it grows.
+    let mut stream = FrameReader::with_capacity(reader, make(), sizes.len());
     let mut cx = Context::from_waker(Waker::noop());
     let mut got = Vec::new();
     let mut polls = 0;
