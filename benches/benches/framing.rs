@@ -24,8 +24,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use aqueduct_benches::framing::{
-    CHUNK, DELIMITED_SIZES, MAX, Run, SIZES, chunked, delimited_input, label, length_input,
-    line_input, memcpy_whole, ours_delimiter, ours_length, theirs_delimiter, theirs_length, whole,
+    CHUNK, DELIMITED_SIZES, MAX, Run, SIZES, TEXT_SIZES, chunked, delimited_input, label,
+    length_input, line_input, memcpy_whole, ours_delimiter, ours_length, text_input,
+    theirs_delimiter, theirs_length, whole,
 };
 use aqueduct_framing::{FrameReader, FrameWriter, LineCodec, Utf8LineCodec};
 use bytes::{Bytes, BytesMut};
@@ -122,6 +123,29 @@ fn lines(c: &mut Criterion) {
                 "aqueduct-bytes",
                 || whole(LineCodec::new().with_max_length(MAX)),
                 || chunked(LineCodec::new().with_max_length(MAX)),
+            ),
+            (
+                "tokio-util",
+                || whole(LinesCodec::new_with_max_length(MAX)),
+                || chunked(LinesCodec::new_with_max_length(MAX)),
+            ),
+            MEMCPY,
+        ],
+    );
+}
+
+/// Lines of text that is mostly not ASCII: validation beyond an ASCII scan.
+fn text(c: &mut Criterion) {
+    decode_group(
+        c,
+        "text",
+        TEXT_SIZES,
+        text_input,
+        &[
+            (
+                "aqueduct",
+                || whole(Utf8LineCodec::new().with_max_length(MAX)),
+                || chunked(Utf8LineCodec::new().with_max_length(MAX)),
             ),
             (
                 "tokio-util",
@@ -289,5 +313,5 @@ where
     group.finish();
 }
 
-criterion_group!(benches, lines, length, delimiter, writer, reader);
+criterion_group!(benches, lines, text, length, delimiter, writer, reader);
 criterion_main!(benches);

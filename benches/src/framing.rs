@@ -11,6 +11,9 @@ use tokio_util::codec::{AnyDelimiterCodec, Decoder, LengthDelimitedCodec};
 /// The frame sizes every decode group measures.
 pub const SIZES: &[usize] = &[16, 64, 1024, 64 * 1024, 1024 * 1024];
 
+/// The line sizes the text group measures.
+pub const TEXT_SIZES: &[usize] = &[64, 1024];
+
 /// The frame sizes the delimiter groups measure.
 pub const DELIMITED_SIZES: &[usize] = &[64, 1024];
 
@@ -50,6 +53,44 @@ pub fn line_input(size: usize) -> Vec<u8> {
     let mut out = Vec::new();
     for i in 0..frames_for(size) {
         out.extend((0..size).map(|j| b'a' + ((i + j) % 26) as u8));
+        out.push(b'\n');
+    }
+    out
+}
+
+/// Text in several scripts, cut into the lines of [`text_input`].
+const TEXT: &str = "Grüße aus Köln, naïve café; Ελληνικά κείμενα; русский текст; \
+                    日本語の文章と漢字; 한국어 문장; العربية; emoji 🦀🚰 ";
+
+/// About 256 KiB of `size`-byte lines of text that is mostly not ASCII
+/// (Latin with accents, Greek, Cyrillic, Japanese, Korean, Arabic, emoji),
+/// each ended by `\n`: what validating text costs beyond an ASCII scan.
+///
+/// ```
+/// let input = aqueduct_benches::framing::text_input(64);
+/// assert_eq!(input.len(), 4096 * 65);
+/// assert_eq!(input[64], b'\n');
+/// assert!(std::str::from_utf8(&input).is_ok());
+/// ```
+pub fn text_input(size: usize) -> Vec<u8> {
+    let chars: Vec<char> = TEXT.chars().collect();
+    let mut out = Vec::new();
+    for i in 0..frames_for(size) {
+        let mut line = String::with_capacity(size);
+        let mut at = i;
+        loop {
+            let c = chars[at % chars.len()];
+            if line.len() + c.len_utf8() > size {
+                break;
+            }
+            line.push(c);
+            at += 1;
+        }
+        // Pads a cut character's place to exactly `size` bytes.
+        while line.len() < size {
+            line.push('.');
+        }
+        out.extend_from_slice(line.as_bytes());
         out.push(b'\n');
     }
     out
