@@ -25,7 +25,11 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(out.len(), bytes.len());
     for (text, raw) in out.iter().zip(&bytes) {
         match (text, raw) {
-            (Ok(t), Ok(r)) => assert_eq!(t.as_bytes(), &r[..]),
+            (Ok(t), Ok(r)) => {
+                assert_eq!(t.as_bytes(), &r[..]);
+                // Accepted text is text by std's check too.
+                assert!(std::str::from_utf8(r).is_ok());
+            }
             (Err("invalid utf-8"), Ok(r)) => assert!(std::str::from_utf8(r).is_err()),
             (Err(a), Err(b)) => assert_eq!(a, b),
             other => panic!("text and byte decoders disagree: {other:?}"),
