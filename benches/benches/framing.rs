@@ -66,6 +66,20 @@ const MEMCPY: (&str, MakeRun, MakeRun) = (
     },
 );
 
+/// Our text lines, whole and in 4 KiB pieces.
+const UTF8_LINES: (&str, MakeRun, MakeRun) = (
+    "aqueduct",
+    || whole(Utf8LineCodec::new().with_max_length(MAX)),
+    || chunked(Utf8LineCodec::new().with_max_length(MAX)),
+);
+
+/// tokio-util's text lines, whole and in 4 KiB pieces.
+const LINES_CODEC: (&str, MakeRun, MakeRun) = (
+    "tokio-util",
+    || whole(LinesCodec::new_with_max_length(MAX)),
+    || chunked(LinesCodec::new_with_max_length(MAX)),
+);
+
 /// A group named `name` whose functions each handle `bytes` bytes per
 /// iteration, with the timing every framing group uses.
 fn group(c: &mut Criterion, name: String, bytes: usize) -> BenchmarkGroup<'_, WallTime> {
@@ -114,21 +128,13 @@ fn lines(c: &mut Criterion) {
         SIZES,
         line_input,
         &[
-            (
-                "aqueduct",
-                || whole(Utf8LineCodec::new().with_max_length(MAX)),
-                || chunked(Utf8LineCodec::new().with_max_length(MAX)),
-            ),
+            UTF8_LINES,
             (
                 "aqueduct-bytes",
                 || whole(LineCodec::new().with_max_length(MAX)),
                 || chunked(LineCodec::new().with_max_length(MAX)),
             ),
-            (
-                "tokio-util",
-                || whole(LinesCodec::new_with_max_length(MAX)),
-                || chunked(LinesCodec::new_with_max_length(MAX)),
-            ),
+            LINES_CODEC,
             MEMCPY,
         ],
     );
@@ -141,19 +147,7 @@ fn text(c: &mut Criterion) {
         "text",
         TEXT_SIZES,
         text_input,
-        &[
-            (
-                "aqueduct",
-                || whole(Utf8LineCodec::new().with_max_length(MAX)),
-                || chunked(Utf8LineCodec::new().with_max_length(MAX)),
-            ),
-            (
-                "tokio-util",
-                || whole(LinesCodec::new_with_max_length(MAX)),
-                || chunked(LinesCodec::new_with_max_length(MAX)),
-            ),
-            MEMCPY,
-        ],
+        &[UTF8_LINES, LINES_CODEC, MEMCPY],
     );
 }
 
