@@ -938,12 +938,8 @@ impl TryFrom<Vec<u8>> for Utf8Bytes {
     type Error = FrameError;
 
     fn try_from(bytes: Vec<u8>) -> Result<Self, FrameError> {
-        match String::from_utf8(bytes) {
-            Ok(text) => Ok(Self::from(text)),
-            Err(err) => Err(FrameError::InvalidUtf8 {
-                source: err.utf8_error(),
-            }),
-        }
+        // `Bytes` takes the vector's allocation: no copy.
+        Self::try_from_bytes(Bytes::from(bytes))
     }
 }
 
