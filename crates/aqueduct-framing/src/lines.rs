@@ -1048,9 +1048,9 @@ impl PartialEq<Utf8Bytes> for String {
 /// Same framing, limits and options as [`LineCodec`] (it wraps one); each
 /// line is validated once, when complete (with SIMD where the CPU has it,
 /// so text in any script is checked at memory speed, not only ASCII), and
-/// shares the read buffer instead of being copied into a `String`. A line that is not UTF-8 is a
-/// [`FrameError::InvalidUtf8`] error; the codec stays in sync and the next
-/// call decodes the next line.
+/// shares the read buffer instead of being copied into a `String`. A line
+/// that is not UTF-8 is a [`FrameError::InvalidUtf8`] error; the codec
+/// stays in sync and the next call decodes the next line.
 ///
 /// Its encoders take text (`&str`, `String`, [`Utf8Bytes`]) and bytes
 /// (`&[u8]`, `Vec<u8>`, [`Bytes`]); bytes that are not UTF-8 are refused
