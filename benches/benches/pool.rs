@@ -8,7 +8,10 @@
 //! deadpool's and bb8's defaults keep a FIFO order too. In the groups that
 //! hold each object across a `yield_now()`, `yield-floor` is the same tasks
 //! yielding with no pool at all: the scheduler's cost, which no pool can
-//! go below.
+//! go below; `yield-handoff` is the same tasks taking and giving back a
+//! permit of a tokio `Semaphore` with one permit per object: the FIFO
+//! handoff alone, which a fair pool cannot skip where tasks outnumber
+//! objects.
 //! bb8 runs twice: `bb8` with `test_on_check_out(true)` (its default) and
 //! `bb8-nocheck` with it off. Every pool runs with its defaults, so deadpool
 //! waits without a bound while ours and bb8 bound every wait (30 s); in the
@@ -20,7 +23,9 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use aqueduct_benches::pool::{Floor, Noop, bb8_pool, deadpool_pool, ours, run_contended, runtime};
+use aqueduct_benches::pool::{
+    Floor, Handoff, Noop, bb8_pool, deadpool_pool, ours, run_contended, runtime,
+};
 use aqueduct_pool::{Order, Pool};
 use criterion::measurement::WallTime;
 use criterion::{
@@ -126,6 +131,7 @@ fn contended_group(c: &mut Criterion, name: &str, hold: bool) {
         let dp_wait = rt.block_on(deadpool_pool(size, Some(Duration::from_secs(30))));
         let bb = rt.block_on(bb8_pool(size, true));
         let bb_nocheck = rt.block_on(bb8_pool(size, false));
+        let handoff = Handoff::new(size);
         for tasks in [2, 4, 8, 16, 32, 64] {
             let param = format!("t{tasks}-p{size}");
             group.bench_function(BenchmarkId::new("aqueduct", &param), |b| {
@@ -156,6 +162,10 @@ fn contended_group(c: &mut Criterion, name: &str, hold: bool) {
                 group.bench_function(BenchmarkId::new("yield-floor", &param), |b| {
                     b.to_async(&rt)
                         .iter_custom(|iters| run_contended(&Floor, tasks, iters, hold));
+                });
+                group.bench_function(BenchmarkId::new("yield-handoff", &param), |b| {
+                    b.to_async(&rt)
+                        .iter_custom(|iters| run_contended(&handoff, tasks, iters, hold));
                 });
             }
         }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use aqueduct_pool::{Manager, Order, Pool};
 use tokio::runtime::{Builder, Runtime};
-use tokio::sync::Barrier;
+use tokio::sync::{Barrier, Semaphore};
 
 /// A manager whose objects cost nothing.
 #[derive(Debug)]
@@ -117,6 +117,44 @@ impl Cycle for Floor {
             tokio::task::yield_now().await;
         }
         black_box(self);
+    }
+}
+
+/// No pool, only the handoff a fair pool makes when tasks outnumber its
+/// objects: a tokio `Semaphore` with one permit per object, which serves
+/// its waiters first come, first served. A checkout takes a permit, or
+/// queues for one; a give-back hands the permit to the oldest waiter and
+/// wakes it. There is no object, no bound on the wait and no bookkeeping,
+/// so where every checkout waits, a FIFO pool built on tokio's wakers
+/// can hardly go below it.
+///
+/// ```
+/// use aqueduct_benches::pool::{Handoff, run_contended, runtime};
+///
+/// let took = runtime(true).block_on(run_contended(&Handoff::new(2), 8, 100, true));
+/// assert!(took > std::time::Duration::ZERO);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Handoff(Arc<Semaphore>);
+
+impl Handoff {
+    /// A handoff of `permits` permits, as a pool of that many objects.
+    ///
+    /// ```
+    /// let _four = aqueduct_benches::pool::Handoff::new(4);
+    /// ```
+    pub fn new(permits: usize) -> Self {
+        Self(Arc::new(Semaphore::new(permits)))
+    }
+}
+
+impl Cycle for Handoff {
+    async fn cycle(&self, hold: bool) {
+        let permit = self.0.acquire().await.unwrap();
+        if hold {
+            tokio::task::yield_now().await;
+        }
+        drop(black_box(permit));
     }
 }
 

@@ -16,8 +16,11 @@
 //! are set against these. `deadpool-wait` is deadpool with the 30 s bound on
 //! every wait that ours and bb8 keep by default, so that all three do the
 //! same work. In the cells that hold each object across a `yield_now()`, a
-//! last column sets the same tasks with no pool at all against deadpool:
-//! the scheduler's share, below which no pool can go.
+//! column sets the same tasks with no pool at all against deadpool: the
+//! scheduler's share, below which no pool can go. A last one sets the same
+//! tasks taking a permit of a tokio `Semaphore` with one permit per object
+//! against deadpool: the first-come, first-served handoff alone, which a
+//! fair pool makes on every checkout where tasks outnumber objects.
 //!
 //! `cargo run --release -p aqueduct-benches --bin pool_paired`
 //! (run by `cargo xtask bench pool`, after the criterion bench).
@@ -25,7 +28,9 @@
 use std::time::Duration;
 
 use aqueduct_benches::Spread;
-use aqueduct_benches::pool::{Cycle, Floor, bb8_pool, deadpool_pool, ours, run_contended, runtime};
+use aqueduct_benches::pool::{
+    Cycle, Floor, Handoff, bb8_pool, deadpool_pool, ours, run_contended, runtime,
+};
 use aqueduct_pool::Order;
 use tokio::runtime::Runtime;
 
@@ -56,9 +61,9 @@ fn main() {
         );
         if hold {
             println!(
-                "| cell | ours / deadpool | ≤ 0.50 | ours / bb8 | ≤ 1.00 | ours / deadpool-wait | no pool / deadpool |"
+                "| cell | ours / deadpool | ≤ 0.50 | ours / bb8 | ≤ 1.00 | ours / deadpool-wait | no pool / deadpool | handoff / deadpool |"
             );
-            println!("|---|---:|---|---:|---|---:|---:|");
+            println!("|---|---:|---|---:|---|---:|---:|---:|");
         } else {
             println!(
                 "| cell | ours / deadpool | ≤ 0.50 | ours / bb8 | ≤ 1.00 | ours / deadpool-wait |"
@@ -70,6 +75,7 @@ fn main() {
             let dp = rt.block_on(deadpool_pool(size, None));
             let bb = rt.block_on(bb8_pool(size, true));
             let dp_wait = rt.block_on(deadpool_pool(size, Some(Duration::from_secs(30))));
+            let handoff = Handoff::new(size);
             for tasks in TASKS {
                 let cell = Cell {
                     rt: &rt,
@@ -81,19 +87,22 @@ fn main() {
                 let bb_iters = cell.iters_per_batch(&bb);
                 let dp_wait_iters = cell.iters_per_batch(&dp_wait);
                 let floor_iters = cell.iters_per_batch(&Floor);
+                let handoff_iters = cell.iters_per_batch(&handoff);
                 let (mut vs_dp, mut vs_bb) = (Vec::new(), Vec::new());
                 let (mut vs_dp_wait, mut floor_dp) = (Vec::new(), Vec::new());
+                let mut handoff_dp = Vec::new();
                 for round in 0..ROUNDS {
-                    // Each pool goes first, second and last in turn.
-                    let mut times = [0.0; 5];
-                    for slot in 0..5 {
-                        let side = (slot + round) % 5;
+                    // Each side goes first, second and last in turn.
+                    let mut times = [0.0; 6];
+                    for slot in 0..6 {
+                        let side = (slot + round) % 6;
                         times[side] = match side {
                             0 => cell.per_checkout(&aq, aq_iters),
                             1 => cell.per_checkout(&dp, dp_iters),
                             2 => cell.per_checkout(&bb, bb_iters),
                             3 => cell.per_checkout(&dp_wait, dp_wait_iters),
-                            _ if hold => cell.per_checkout(&Floor, floor_iters),
+                            4 if hold => cell.per_checkout(&Floor, floor_iters),
+                            5 if hold => cell.per_checkout(&handoff, handoff_iters),
                             _ => 0.0,
                         };
                     }
@@ -101,6 +110,7 @@ fn main() {
                     vs_bb.push(times[0] / times[2]);
                     vs_dp_wait.push(times[0] / times[3]);
                     floor_dp.push(times[4] / times[1]);
+                    handoff_dp.push(times[5] / times[1]);
                 }
                 let (vs_dp, vs_bb) = (Spread::of(vs_dp), Spread::of(vs_bb));
                 let dp_ok = vs_dp.median <= DEADPOOL_GOAL;
@@ -116,7 +126,7 @@ fn main() {
                 );
                 print!(" {} |", Spread::of(vs_dp_wait));
                 if hold {
-                    print!(" {} |", Spread::of(floor_dp));
+                    print!(" {} | {} |", Spread::of(floor_dp), Spread::of(handoff_dp));
                 }
                 println!();
             }
