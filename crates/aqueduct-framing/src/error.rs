@@ -43,7 +43,8 @@ pub enum FrameError {
     ///
     /// `len` is the announced payload length, after the length adjustment
     /// (length-prefixed), or the number of bytes seen without a terminator
-    /// so far (lines, delimiters), which is at least `max + 1`. An encoder refusing an over-long payload says
+    /// so far (lines, delimiters), which is at least `max + 1`. An encoder
+    /// refusing an over-long payload says
     /// [`PayloadOverMax`](FrameError::PayloadOverMax) instead.
     #[error("frame of {len} bytes exceeds the maximum of {max} bytes")]
     TooLong {
@@ -120,7 +121,8 @@ pub enum FrameError {
     },
     /// A line decoded by [`Utf8LineCodec`](crate::Utf8LineCodec) (or bytes
     /// given to [`Utf8Bytes::try_from_bytes`](crate::Utf8Bytes::try_from_bytes)
-    /// or its `TryFrom` conversions) are not valid UTF-8. The message names the first bad byte.
+    /// or its `TryFrom` conversions) are not valid UTF-8. The message names
+    /// the first bad byte.
     ///
     /// ```
     /// use aqueduct_framing::{FrameError, Utf8LineCodec};
