@@ -392,20 +392,10 @@ fn fuzz(args: &[String]) -> Result {
             .output()
             .map_err(|e| format!("cargo fuzz run {target}: {e}"))?;
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let runs = stderr
-            .lines()
-            .rev()
-            .find_map(|l| {
-                l.strip_prefix("Done ")
-                    .and_then(|r| r.split_whitespace().next())
-                    .and_then(|n| n.parse::<u64>().ok())
-            })
-            .unwrap_or(0);
+        let runs = fuzz_executions(&stderr);
         if !out.status.success() {
             eprintln!("{stderr}");
-            return Err(format!(
-                "fuzz target `{target}` found a crash after {runs} runs"
-            ));
+            return Err(fuzz_failure(target, &stderr, runs));
         }
         match runs_goal {
             Some(goal) if runs < goal => {
@@ -420,6 +410,35 @@ fn fuzz(args: &[String]) -> Result {
         println!("| {t} | {n} |");
     }
     Ok(())
+}
+
+/// The executions a libFuzzer run reports: its closing `Done N runs`
+/// line, else the count on its last status line (`#N ...`), which is all
+/// a run stopped early leaves.
+fn fuzz_executions(stderr: &str) -> u64 {
+    stderr
+        .lines()
+        .rev()
+        .find_map(|l| {
+            l.strip_prefix("Done ")
+                .or_else(|| l.strip_prefix('#'))
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// What a fuzz run that did not succeed means: a crash only when libFuzzer
+/// reports one (an error of its own, or an input it kept); a run stopped by
+/// an interrupt, or a build that failed, is named as such.
+fn fuzz_failure(target: &str, stderr: &str, runs: u64) -> String {
+    if stderr.contains("ERROR: libFuzzer") || stderr.contains("Test unit written to") {
+        format!("fuzz target `{target}` found a crash after {runs} runs")
+    } else if stderr.contains("libFuzzer: run interrupted") {
+        format!("fuzz target `{target}` was interrupted after {runs} runs, with no crash")
+    } else {
+        format!("cargo fuzz run {target} failed before fuzzing (its output is above)")
+    }
 }
 
 /// The crates `publish-check` packages.
@@ -483,4 +502,42 @@ fn publish_check() -> Result {
     cmd.args(["publish", "--workspace", "--dry-run", "--allow-dirty"])
         .env("CARGO_TARGET_DIR", publish_target_dir());
     run(cmd, "publish dry run")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{fuzz_executions, fuzz_failure};
+
+    #[test]
+    fn a_finished_fuzz_run_counts_its_done_line() {
+        let stderr =
+            "#1048576\tpulse  cov: 911 exec/s: 2549\nDone 5000000 runs in 1961 second(s)\n";
+        assert_eq!(fuzz_executions(stderr), 5_000_000);
+    }
+
+    #[test]
+    fn a_stopped_fuzz_run_counts_its_last_status_line() {
+        let stderr = "#4510615\tREDUCE cov: 911 ft: 5844\n\
+                      #4512556\tREDUCE cov: 911 ft: 5844\n\
+                      ==28034== libFuzzer: run interrupted; exiting\n";
+        assert_eq!(fuzz_executions(stderr), 4_512_556);
+        let msg = fuzz_failure("delimiter", stderr, 4_512_556);
+        assert_eq!(
+            msg,
+            "fuzz target `delimiter` was interrupted after 4512556 runs, with no crash"
+        );
+    }
+
+    #[test]
+    fn only_a_reported_crash_is_called_one() {
+        let crash = "#812\tNEW cov: 40\n==7== ERROR: libFuzzer: deadly signal\n\
+                     artifact_prefix='artifacts/'; Test unit written to artifacts/crash-1\n";
+        assert_eq!(
+            fuzz_failure("lines", crash, fuzz_executions(crash)),
+            "fuzz target `lines` found a crash after 812 runs"
+        );
+        let build = "error[E0425]: cannot find value `x` in this scope\n";
+        assert_eq!(fuzz_executions(build), 0);
+        assert!(fuzz_failure("lines", build, 0).contains("failed before fuzzing"));
+    }
 }
