@@ -382,11 +382,11 @@ impl LineCodec {
                 }
                 // Validated here, in the call that yields the line: the
                 // buffer is the caller's and may change between calls.
-                #[cfg(test)]
                 if self.utf8 {
-                    self.validated += content;
-                }
-                if self.utf8 {
+                    #[cfg(test)]
+                    {
+                        self.validated += content;
+                    }
                     if let Err(source) = check_utf8(&buf[..content]) {
                         buf.advance(newline + 1);
                         self.sizing.frame(buf, content, self.release_threshold);
@@ -1138,7 +1138,7 @@ const SIMD_BLOCK: usize = 64;
 /// on text that is not ASCII. Only invalid input is looked at twice, to
 /// say where the error is.
 #[inline]
-pub(crate) fn check_utf8(bytes: &[u8]) -> Result<(), std::str::Utf8Error> {
+fn check_utf8(bytes: &[u8]) -> Result<(), std::str::Utf8Error> {
     if bytes.len() <= SIMD_BLOCK && bytes.is_ascii() {
         return Ok(());
     }
