@@ -86,8 +86,12 @@ fn main() {
                 let dp_iters = cell.iters_per_batch(&dp);
                 let bb_iters = cell.iters_per_batch(&bb);
                 let dp_wait_iters = cell.iters_per_batch(&dp_wait);
-                let floor_iters = cell.iters_per_batch(&Floor);
-                let handoff_iters = cell.iters_per_batch(&handoff);
+                // The references run only where objects are held across a yield.
+                let (floor_iters, handoff_iters) = if hold {
+                    (cell.iters_per_batch(&Floor), cell.iters_per_batch(&handoff))
+                } else {
+                    (0, 0)
+                };
                 let (mut vs_dp, mut vs_bb) = (Vec::new(), Vec::new());
                 let (mut vs_dp_wait, mut floor_dp) = (Vec::new(), Vec::new());
                 let mut handoff_dp = Vec::new();
