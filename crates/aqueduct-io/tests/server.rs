@@ -361,3 +361,34 @@ fn accept_backs_off_on_emfile() {
     );
     assert!(stdout.contains("EMFILE-OK"), "{stdout}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_socket_taken_with_into_inner_is_not_closed_as_idle() {
+    // The handler takes the raw socket (as a protocol library would) and
+    // echoes through it: the server can no longer see the bytes arrive.
+    let handle = Server::builder()
+        .idle_timeout(Duration::from_secs(10))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .serve(|conn: Connection<TcpStream>| async move {
+            let mut socket = conn.into_inner();
+            let mut b = [0u8; 1];
+            while socket.read(&mut b).await? == 1 {
+                socket.write_all(&b).await?;
+            }
+            Ok::<_, std::io::Error>(())
+        });
+    let mut client = net::tcp::connect(handle.local_addr(), SECOND)
+        .await
+        .unwrap();
+    // A byte every 4 s for 40 s: never idle for 10 s.
+    for i in 0..10u8 {
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        client.write_all(&[i]).await.unwrap();
+        let mut b = [0u8; 1];
+        assert_eq!(client.read(&mut b).await.unwrap(), 1, "closed at byte {i}");
+        assert_eq!(b[0], i);
+    }
+    assert_eq!(handle.stats().closed_idle, 0);
+}

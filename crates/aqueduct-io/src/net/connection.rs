@@ -187,6 +187,13 @@ impl ConnShared {
         self.last_epoch
             .store(self.clock.epoch.load(Ordering::Relaxed), Ordering::Relaxed);
     }
+
+    /// Exempts the connection from the idle timeout: its bytes no longer
+    /// pass through a [`Connection`], so the server cannot see them arrive.
+    /// An epoch in the future reads as "never silent" to the sweep.
+    fn untrack(&self) {
+        self.last_epoch.store(u64::MAX, Ordering::Relaxed);
+    }
 }
 
 /// One accepted connection, as a [`Server`](super::Server) handler gets it.
@@ -311,7 +318,9 @@ impl<S: Socket> Connection<S> {
         &mut self.io
     }
 
-    /// The socket; the server stops tracking idleness for this connection.
+    /// The socket; the server stops tracking idleness for this connection:
+    /// the idle timeout no longer applies to it, since its bytes no longer
+    /// pass through the `Connection`. The graceful shutdown still does.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -322,6 +331,9 @@ impl<S: Socket> Connection<S> {
     /// # }
     /// ```
     pub fn into_inner(self) -> S {
+        if let Some(shared) = &self.shared {
+            shared.untrack();
+        }
         self.io
     }
 
