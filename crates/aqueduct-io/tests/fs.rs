@@ -158,3 +158,26 @@ async fn copy_with_progress_reports_monotonically() {
     let err = fs::copy(dir.path().join("nope"), &dst).await.unwrap_err();
     assert!(matches!(err, FsError::Copy { .. }));
 }
+
+#[tokio::test]
+async fn an_unlimited_line_length_reads_lines_spanning_chunks() {
+    // `usize::MAX` is how a caller says "no limit"; a line longer than a
+    // chunk must still come through whole, from both line streams.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long.txt");
+    let long = "z".repeat(10_000);
+    std::fs::write(&path, format!("{long}\r\nshort\n{long}")).unwrap();
+    let opts = LineOptions::new()
+        .chunk_size(4096)
+        .max_line_length(usize::MAX);
+    let text: Vec<String> = fs::read_lines_with(&path, opts)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(text, [long.as_str(), "short", long.as_str()]);
+    let bytes: Vec<bytes::Bytes> = fs::read_byte_lines(&path, opts)
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(bytes, [long.as_bytes(), b"short", long.as_bytes()]);
+}

@@ -75,7 +75,8 @@ impl LineOptions {
         self
     }
 
-    /// The longest accepted line, without its terminator.
+    /// The longest accepted line, without its terminator (`usize::MAX`:
+    /// no limit).
     ///
     /// ```
     /// use aqueduct_io::fs::LineOptions;
@@ -227,7 +228,7 @@ impl Splitter {
                     self.line += 1;
                     return Poll::Ready(Some(Ok(out)));
                 }
-                if self.partial.len() + i > self.opts.max_line_length + 1 {
+                if self.partial.len() + i > self.opts.max_line_length.saturating_add(1) {
                     return Poll::Ready(Some(Err(self.too_long())));
                 }
                 self.partial.extend_from_slice(&self.chunk[..i]);
@@ -236,7 +237,9 @@ impl Splitter {
             }
             if !self.chunk.is_empty() {
                 // `+ 1` leaves room for a `\r` that the next chunk's `\n` ends.
-                if self.partial.len() + self.chunk.len() > self.opts.max_line_length + 1 {
+                if self.partial.len() + self.chunk.len()
+                    > self.opts.max_line_length.saturating_add(1)
+                {
                     return Poll::Ready(Some(Err(self.too_long())));
                 }
                 self.partial.extend_from_slice(&self.chunk);
@@ -461,7 +464,7 @@ fn read_text_chunks(path: &Path, opts: LineOptions, tx: &mpsc::Sender<Result<Str
             i + 1
         } else {
             // No line break yet: the line goes on into the next chunk.
-            if buf.len() > opts.max_line_length + 1 {
+            if buf.len() > opts.max_line_length.saturating_add(1) {
                 send(Err(FsError::LineTooLong {
                     path: path.to_path_buf(),
                     line: lines_before + 1,
