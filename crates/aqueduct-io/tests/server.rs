@@ -392,3 +392,24 @@ async fn a_socket_taken_with_into_inner_is_not_closed_as_idle() {
     }
     assert_eq!(handle.stats().closed_idle, 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_handle_ends_idle_echo_connections() {
+    let handle = Server::builder()
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .serve(net::echo);
+    let mut client = net::tcp::connect(handle.local_addr(), SECOND)
+        .await
+        .unwrap();
+    client.write_all(b"x").await.unwrap();
+    client.read_exact(&mut [0u8; 1]).await.unwrap();
+    // The handle goes: the echo handler, idle, is signalled and ends.
+    drop(handle);
+    let n = tokio::time::timeout(Duration::from_secs(60), client.read(&mut [0u8; 1]))
+        .await
+        .expect("the idle echo connection outlived its server")
+        .unwrap();
+    assert_eq!(n, 0);
+}

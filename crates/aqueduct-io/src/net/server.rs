@@ -744,9 +744,15 @@ impl<A> ServerHandle<A> {
 }
 
 impl<A> Drop for ServerHandle<A> {
-    /// Stops accepting; connections in progress carry on until they end.
+    /// Stops accepting and signals the handlers, polling each connection
+    /// once as [`shutdown`](Self::shutdown) does (so idle
+    /// [`echo`](super::echo) connections end at once); the others carry on
+    /// until they end.
     fn drop(&mut self) {
         self.shared.token.cancel();
+        // A task first polled after the cancel sees it; one polled before
+        // was registered before it was spawned, so it is in the list now.
+        self.shared.for_each_live(|conn| conn.signal.wake());
     }
 }
 
