@@ -413,3 +413,36 @@ async fn dropping_the_handle_ends_idle_echo_connections() {
         .unwrap();
     assert_eq!(n, 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn idle_timeout_still_applies_after_the_handle_is_dropped() {
+    // A line handler that does not watch the shutdown token: after the
+    // handle is dropped it carries on, but a silent peer is still closed.
+    let handle = Server::builder()
+        .idle_timeout(Duration::from_secs(10))
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .serve(slow_answer(Duration::ZERO));
+    let mut client = BufReader::new(
+        net::tcp::connect(handle.local_addr(), SECOND)
+            .await
+            .unwrap(),
+    );
+    client.get_mut().write_all(b"one\n").await.unwrap();
+    let mut line = String::new();
+    client.read_line(&mut line).await.unwrap();
+    assert_eq!(line, "done one\n");
+    drop(handle);
+    let quiet_from = Instant::now();
+    let n = tokio::time::timeout(Duration::from_secs(60), client.read(&mut [0u8; 1]))
+        .await
+        .expect("the silent connection outlived the idle timeout")
+        .unwrap();
+    assert_eq!(n, 0);
+    assert!(
+        quiet_from.elapsed() <= Duration::from_millis(10_625),
+        "{:?}",
+        quiet_from.elapsed()
+    );
+}

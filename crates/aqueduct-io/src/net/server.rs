@@ -4,7 +4,7 @@ use std::fmt;
 use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -339,7 +339,9 @@ impl<L: Listener> Server<L> {
     /// [`ServerStats::failed`] and ends that connection only.
     ///
     /// Dropping the returned handle stops accepting and signals the
-    /// handlers, without waiting; call [`ServerHandle::shutdown`] to wait.
+    /// handlers, without waiting (the idle timeout keeps closing silent
+    /// connections until none is left); call [`ServerHandle::shutdown`] to
+    /// wait.
     ///
     /// # Panics
     ///
@@ -390,6 +392,10 @@ struct Shared {
     conns: Mutex<Vec<Weak<ConnShared>>>,
     token: CancellationToken,
     drain: Drain,
+    /// Set when the handle is dropped without a shutdown: no grace period
+    /// will end the connections, so the accept loop, its listener closed,
+    /// keeps closing idle ones until none is left.
+    detached: AtomicBool,
 }
 
 impl Shared {
@@ -400,6 +406,7 @@ impl Shared {
             conns: Mutex::new(Vec::new()),
             token: CancellationToken::new(),
             drain: Drain::new(),
+            detached: AtomicBool::new(false),
         }
     }
 
@@ -489,20 +496,20 @@ where
         if config.on_limit == LimitPolicy::Wait && reserved.is_none() {
             tokio::select! {
                 biased;
-                () = token.cancelled() => return,
+                () = token.cancelled() => break,
                 _ = sweeper.tick(), if idle => {
                     sweep(&shared);
                     continue;
                 }
                 p = Arc::clone(&limit).acquire_owned() => match p {
                     Ok(p) => reserved = Some(p),
-                    Err(_) => return,
+                    Err(_) => break,
                 },
             }
         }
         let accepted = tokio::select! {
             biased;
-            () = token.cancelled() => return,
+            () = token.cancelled() => break,
             _ = sweeper.tick(), if idle => {
                 sweep(&shared);
                 continue;
@@ -525,7 +532,7 @@ where
                 let _ = e;
                 tokio::select! {
                     biased;
-                    () = token.cancelled() => return,
+                    () = token.cancelled() => break,
                     () = tokio::time::sleep(backoff) => {}
                 }
                 backoff = (backoff * 2).min(BACKOFF_MAX);
@@ -578,6 +585,17 @@ where
             conn: conn_shared,
             slot,
         });
+    }
+    drop(listener);
+    if idle && shared.detached.load(Ordering::Acquire) {
+        drop(reserved);
+        loop {
+            sweeper.tick().await;
+            sweep(&shared);
+            if shared.conns().is_empty() {
+                return;
+            }
+        }
     }
 }
 
@@ -747,8 +765,9 @@ impl<A> Drop for ServerHandle<A> {
     /// Stops accepting and signals the handlers, polling each connection
     /// once as [`shutdown`](Self::shutdown) does (so idle
     /// [`echo`](super::echo) connections end at once); the others carry on
-    /// until they end.
+    /// until they end, and the idle timeout still closes silent ones.
     fn drop(&mut self) {
+        self.shared.detached.store(true, Ordering::Release);
         self.shared.token.cancel();
         // A task first polled after the cancel sees it; one polled before
         // was registered before it was spawned, so it is in the list now.
