@@ -113,3 +113,22 @@ async fn unix_server_and_client() {
         Err(NetError::Connect { .. })
     ));
 }
+
+#[tokio::test]
+async fn a_udp_reply_holds_only_its_own_bytes() {
+    // Replies are often kept (cached, queued): a 2-byte reply must not pin
+    // the 64 KiB receive buffer.
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(udp::echo(socket, stop.clone()));
+    let client = udp::Client::connect(addr, Duration::from_secs(1))
+        .await
+        .unwrap();
+    let reply = client.request(b"hi").await.unwrap();
+    assert_eq!(&reply[..], b"hi");
+    let owned = reply.try_into_mut().expect("the reply is not shared");
+    assert!(owned.capacity() < 1024, "capacity {}", owned.capacity());
+    stop.cancel();
+    server.await.unwrap().unwrap();
+}

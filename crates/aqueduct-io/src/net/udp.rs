@@ -141,7 +141,8 @@ impl Client {
         self.peer
     }
 
-    /// Sends `payload` and returns the first datagram that comes back.
+    /// Sends `payload` and returns the first datagram that comes back, in a
+    /// buffer of its own size.
     ///
     /// # Errors
     ///
@@ -178,17 +179,16 @@ impl Client {
             source,
         };
         self.socket.send(payload).await.map_err(io)?;
-        let mut buf = vec![0u8; MAX_DATAGRAM];
-        match tokio::time::timeout(self.timeout, self.socket.recv(&mut buf)).await {
+        // Received into spare capacity (not zeroed), then copied out: the
+        // reply owns its own bytes, not the whole 64 KiB buffer.
+        let mut buf = Vec::with_capacity(MAX_DATAGRAM);
+        match tokio::time::timeout(self.timeout, self.socket.recv_buf(&mut buf)).await {
             Err(_) => Err(NetError::ReplyTimeout {
                 addr: self.peer.to_string(),
                 timeout: self.timeout,
             }),
             Ok(Err(source)) => Err(io(source)),
-            Ok(Ok(n)) => {
-                buf.truncate(n);
-                Ok(Bytes::from(buf))
-            }
+            Ok(Ok(_)) => Ok(Bytes::copy_from_slice(&buf)),
         }
     }
 }
