@@ -72,10 +72,7 @@ async fn udp_echo_and_client() {
     let big = vec![0u8; udp::MAX_DATAGRAM + 1];
     assert!(matches!(
         a.request(&big).await,
-        Err(NetError::DatagramTooLarge {
-            max: udp::MAX_DATAGRAM,
-            ..
-        })
+        Err(NetError::DatagramTooLarge { max, .. }) if max == a.max_payload()
     ));
     stop.cancel();
     assert_eq!(server.await.unwrap().unwrap(), 20);
@@ -129,6 +126,34 @@ async fn a_udp_reply_holds_only_its_own_bytes() {
     assert_eq!(&reply[..], b"hi");
     let owned = reply.try_into_mut().expect("the reply is not shared");
     assert!(owned.capacity() < 1024, "capacity {}", owned.capacity());
+    stop.cancel();
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_udp_request_over_the_ip_payload_limit_is_datagram_too_large() {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(udp::echo(socket, stop.clone()));
+    let client = udp::Client::connect(addr, Duration::from_secs(1))
+        .await
+        .unwrap();
+    // The largest UDP payload over IPv4 goes through...
+    let largest = vec![7u8; 65_507];
+    assert_eq!(client.request(&largest).await.unwrap().len(), 65_507);
+    // ...one byte more cannot be sent, and the error names the limit.
+    let err = client.request(&[7u8; 65_508]).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            NetError::DatagramTooLarge {
+                len: 65_508,
+                max: 65_507
+            }
+        ),
+        "{err:?}"
+    );
     stop.cancel();
     server.await.unwrap().unwrap();
 }

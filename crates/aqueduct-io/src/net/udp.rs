@@ -9,8 +9,17 @@ use tokio_util::sync::CancellationToken;
 
 use super::NetError;
 
-/// The largest datagram handled: 64 KiB, the UDP maximum.
+/// The receive buffer: 64 KiB, room for any UDP datagram. The largest
+/// payload that can be sent is smaller: 65,507 bytes over IPv4, 65,527
+/// over IPv6 ([`Client::max_payload`]).
 pub const MAX_DATAGRAM: usize = 65_536;
+
+/// The largest UDP payload over IPv4: 65,535 bytes less the IP and UDP
+/// headers.
+const MAX_PAYLOAD_V4: usize = 65_507;
+/// The largest UDP payload over IPv6 (without jumbograms): 65,535 bytes
+/// less the UDP header.
+const MAX_PAYLOAD_V6: usize = 65_527;
 
 /// Sends every datagram back to its sender until `stop` is signalled, and
 /// returns how many it echoed. One 64 KiB buffer for the whole loop.
@@ -141,12 +150,34 @@ impl Client {
         self.peer
     }
 
+    /// The largest payload [`request`](Self::request) can send to this peer:
+    /// 65,507 bytes over IPv4 (IPv4-mapped IPv6 addresses included), 65,527
+    /// over IPv6.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # use std::time::Duration;
+    /// let c = aqueduct_io::net::udp::Client::connect("127.0.0.1:9".parse().unwrap(), Duration::from_millis(50)).await.unwrap();
+    /// assert_eq!(c.max_payload(), 65_507);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn max_payload(&self) -> usize {
+        match self.peer {
+            // An IPv4-mapped IPv6 peer is reached over IPv4.
+            SocketAddr::V6(a) if a.ip().to_ipv4_mapped().is_none() => MAX_PAYLOAD_V6,
+            _ => MAX_PAYLOAD_V4,
+        }
+    }
+
     /// Sends `payload` and returns the first datagram that comes back, in a
     /// buffer of its own size.
     ///
     /// # Errors
     ///
-    /// [`NetError::DatagramTooLarge`], [`NetError::ReplyTimeout`] (no reply
+    /// [`NetError::DatagramTooLarge`] (over [`max_payload`](Self::max_payload);
+    /// nothing is sent), [`NetError::ReplyTimeout`] (no reply
     /// within the timeout: UDP may drop either datagram; retry if the
     /// request is idempotent) or [`NetError::Io`].
     ///
@@ -168,10 +199,11 @@ impl Client {
     /// # }
     /// ```
     pub async fn request(&self, payload: &[u8]) -> Result<Bytes, NetError> {
-        if payload.len() > MAX_DATAGRAM {
+        let max = self.max_payload();
+        if payload.len() > max {
             return Err(NetError::DatagramTooLarge {
                 len: payload.len(),
-                max: MAX_DATAGRAM,
+                max,
             });
         }
         let io = |source| NetError::Io {
