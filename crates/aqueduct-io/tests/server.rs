@@ -446,3 +446,30 @@ async fn idle_timeout_still_applies_after_the_handle_is_dropped() {
         quiet_from.elapsed()
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_handler_that_panics_during_shutdown_is_reported_aborted() {
+    let handle = Server::builder().bind("127.0.0.1:0").await.unwrap().serve(
+        |conn: Connection<TcpStream>| async move {
+            conn.shutdown_token().cancelled().await;
+            if conn.is_shutting_down() {
+                panic!("a handler bug met at shutdown");
+            }
+            Ok::<_, std::io::Error>(())
+        },
+    );
+    let _client = net::tcp::connect(handle.local_addr(), SECOND)
+        .await
+        .unwrap();
+    while handle.stats().active == 0 {
+        tokio::task::yield_now().await;
+    }
+    let report = handle.shutdown().await;
+    assert_eq!(
+        (report.in_flight, report.finished, report.aborted),
+        (1, 0, 1),
+        "{report}"
+    );
+    assert!(!report.is_clean());
+    assert_eq!(handle.stats().active, 0);
+}

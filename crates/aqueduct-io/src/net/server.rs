@@ -448,11 +448,17 @@ const BACKOFF_MAX: Duration = Duration::from_secs(1);
 struct Slot {
     server: Arc<Shared>,
     _permit: OwnedSemaphorePermit,
+    /// Set once the task has counted how it ended; a task dropped before
+    /// (its handler panicked) counts as aborted if a shutdown is under way.
+    ended: bool,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         self.server.counters.active.fetch_sub(1, Ordering::Relaxed);
+        if !self.ended && self.server.token.is_cancelled() {
+            self.server.drain.count_aborted();
+        }
     }
 }
 
@@ -579,6 +585,7 @@ where
         let slot = Slot {
             server: Arc::clone(&shared),
             _permit: permit,
+            ended: false,
         };
         shared.drain.tracker.spawn(ConnTask {
             handler: handler(conn),
@@ -620,12 +627,14 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.project();
-        let server = &this.slot.server;
+        let slot = this.slot;
+        let server = &slot.server;
         // Registers the waker, then reads the flags: a flag raised after
         // the read wakes this task.
         let flags = this.conn.signal.poll_flags(cx);
         if flags & ABORT != 0 {
             server.drain.count_aborted();
+            slot.ended = true;
             return Poll::Ready(());
         }
         if flags & IDLE != 0 {
@@ -635,6 +644,7 @@ where
             }
             #[cfg(feature = "tracing")]
             tracing::debug!("connection closed after idle timeout");
+            slot.ended = true;
             return Poll::Ready(());
         }
         let result = std::task::ready!(this.handler.poll(cx));
@@ -647,6 +657,7 @@ where
         if server.token.is_cancelled() {
             server.drain.count_finished();
         }
+        slot.ended = true;
         Poll::Ready(())
     }
 }
@@ -796,6 +807,7 @@ mod tests {
             slot: Slot {
                 server: shared,
                 _permit: permit,
+                ended: false,
             },
         };
         // An idle echo connection's whole task state; the 8 KiB burst buffer
