@@ -181,3 +181,23 @@ async fn an_unlimited_line_length_reads_lines_spanning_chunks() {
         .unwrap();
     assert_eq!(bytes, [long.as_bytes(), b"short", long.as_bytes()]);
 }
+
+#[tokio::test]
+async fn a_reader_that_fails_ends_the_stream_with_an_error_not_a_silent_end() {
+    // A chunk too large to allocate makes the reader thread panic; the
+    // stream must not look like a file that simply has no (more) lines.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.txt");
+    std::fs::write(&path, "one\ntwo\n").unwrap();
+    let opts = LineOptions::new().chunk_size(usize::MAX);
+    let text: Vec<_> = fs::read_lines_with(&path, opts).collect().await;
+    assert!(
+        matches!(text[..], [Err(FsError::TaskFailed { .. })]),
+        "{text:?}"
+    );
+    let bytes: Vec<_> = fs::read_byte_lines(&path, opts).collect().await;
+    assert!(
+        matches!(bytes[..], [Err(FsError::TaskFailed { .. })]),
+        "{bytes:?}"
+    );
+}

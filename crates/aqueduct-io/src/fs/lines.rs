@@ -1,6 +1,7 @@
 //! Line streams, `head` and `count_lines`.
 
 use std::fmt;
+use std::future::Future;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -10,6 +11,7 @@ use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use super::FsError;
 
@@ -137,8 +139,23 @@ impl LineOptions {
 
 enum Source {
     NotStarted,
-    Running(mpsc::Receiver<Result<Bytes, FsError>>),
+    Running(mpsc::Receiver<Result<Bytes, FsError>>, JoinHandle<()>),
     Done,
+}
+
+/// Once the reader's channel is closed: `Ok` if the reader thread returned
+/// (at the end of the file, or after sending its error), `TaskFailed` if it
+/// panicked, so a failed reader never looks like the end of the file.
+fn poll_reader_end(
+    reader: &mut JoinHandle<()>,
+    cx: &mut Context<'_>,
+    path: &Path,
+) -> Poll<Result<(), FsError>> {
+    Poll::Ready(
+        ready!(Pin::new(reader).poll(cx)).map_err(|_| FsError::TaskFailed {
+            path: path.to_path_buf(),
+        }),
+    )
 }
 
 /// The engine shared by [`Lines`] and [`ByteLines`]: a reader on the
@@ -165,16 +182,16 @@ impl Splitter {
         }
     }
 
-    fn start(&mut self) -> mpsc::Receiver<Result<Bytes, FsError>> {
+    fn start(&mut self) -> Source {
         let (tx, rx) = mpsc::channel(self.opts.read_ahead);
         let path = self.path.clone();
         let chunk = self.opts.chunk_size;
         // The reader stops as soon as the stream is dropped: `blocking_send`
         // fails once the receiver is gone.
-        drop(tokio::task::spawn_blocking(move || {
+        let reader = tokio::task::spawn_blocking(move || {
             read_chunks(&path, chunk, &tx);
-        }));
-        rx
+        });
+        Source::Running(rx, reader)
     }
 
     fn too_long(&mut self) -> FsError {
@@ -245,13 +262,12 @@ impl Splitter {
                 self.partial.extend_from_slice(&self.chunk);
                 self.chunk = Bytes::new();
             }
-            let rx = match &mut self.source {
+            let (rx, reader) = match &mut self.source {
                 Source::NotStarted => {
-                    let rx = self.start();
-                    self.source = Source::Running(rx);
+                    self.source = self.start();
                     continue;
                 }
-                Source::Running(rx) => rx,
+                Source::Running(rx, reader) => (rx, reader),
                 Source::Done => return Poll::Ready(None),
             };
             match ready!(rx.poll_recv(cx)) {
@@ -262,7 +278,12 @@ impl Splitter {
                     return Poll::Ready(Some(Err(e)));
                 }
                 None => {
+                    let end = ready!(poll_reader_end(reader, cx, &self.path));
                     self.source = Source::Done;
+                    if let Err(e) = end {
+                        self.partial = BytesMut::new();
+                        return Poll::Ready(Some(Err(e)));
+                    }
                     if self.partial.is_empty() {
                         return Poll::Ready(None);
                     }
@@ -324,7 +345,7 @@ pub struct Lines {
 
 enum TextSource {
     NotStarted,
-    Running(mpsc::Receiver<Result<String, FsError>>),
+    Running(mpsc::Receiver<Result<String, FsError>>, JoinHandle<()>),
     Done,
 }
 
@@ -391,18 +412,18 @@ impl Stream for Lines {
                 this.line += 1;
                 return Poll::Ready(Some(Ok(line.to_owned())));
             }
-            let rx = match &mut this.source {
+            let (rx, reader) = match &mut this.source {
                 TextSource::NotStarted => {
                     let (tx, rx) = mpsc::channel(this.opts.read_ahead);
                     let (path, opts) = (this.path.clone(), this.opts);
                     // The reader stops as soon as the stream is dropped.
-                    drop(tokio::task::spawn_blocking(move || {
+                    let reader = tokio::task::spawn_blocking(move || {
                         read_text_chunks(&path, opts, &tx);
-                    }));
-                    this.source = TextSource::Running(rx);
+                    });
+                    this.source = TextSource::Running(rx, reader);
                     continue;
                 }
-                TextSource::Running(rx) => rx,
+                TextSource::Running(rx, reader) => (rx, reader),
                 TextSource::Done => return Poll::Ready(None),
             };
             match ready!(rx.poll_recv(cx)) {
@@ -415,8 +436,9 @@ impl Stream for Lines {
                     return Poll::Ready(Some(Err(e)));
                 }
                 None => {
+                    let end = ready!(poll_reader_end(reader, cx, &this.path));
                     this.stop();
-                    return Poll::Ready(None);
+                    return Poll::Ready(end.err().map(Err));
                 }
             }
         }
@@ -560,7 +582,8 @@ impl Stream for ByteLines {
 /// # Errors
 ///
 /// Items are [`FsError::Open`], [`FsError::Read`], [`FsError::LineTooLong`]
-/// (longer than 1 MiB) or [`FsError::InvalidUtf8`].
+/// (longer than 1 MiB), [`FsError::InvalidUtf8`] or [`FsError::TaskFailed`]
+/// (the reader thread panicked).
 ///
 /// # Panics
 ///
@@ -617,7 +640,8 @@ pub fn read_lines_with(path: impl AsRef<Path>, opts: LineOptions) -> Lines {
 ///
 /// # Errors
 ///
-/// Items are [`FsError::Open`], [`FsError::Read`] or [`FsError::LineTooLong`].
+/// Items are [`FsError::Open`], [`FsError::Read`], [`FsError::LineTooLong`]
+/// or [`FsError::TaskFailed`] (the reader thread panicked).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
