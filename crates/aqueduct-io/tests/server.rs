@@ -473,3 +473,40 @@ async fn a_handler_that_panics_during_shutdown_is_reported_aborted() {
     assert!(!report.is_clean());
     assert_eq!(handle.stats().active, 0);
 }
+
+#[tokio::test]
+async fn a_handler_that_panics_fails_its_connection_only() {
+    // The first connection panics in the handler itself, the second in its
+    // future; the third is served.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = Arc::clone(&calls);
+    let handle = Server::builder().bind("127.0.0.1:0").await.unwrap().serve(
+        move |mut conn: Connection<TcpStream>| {
+            let call = c.fetch_add(1, Ordering::SeqCst);
+            assert_ne!(call, 0, "a handler bug before its future");
+            async move {
+                assert_ne!(call, 1, "a handler bug in its future");
+                conn.write_all(b"served\n").await
+            }
+        },
+    );
+    let addr = handle.local_addr();
+    for _ in 0..2 {
+        let mut client = net::tcp::connect(addr, SECOND).await.unwrap();
+        let mut rest = Vec::new();
+        // The connection is closed without a byte.
+        client.read_to_end(&mut rest).await.unwrap_or_default();
+        assert!(rest.is_empty());
+    }
+    let client = net::tcp::connect(addr, SECOND).await.unwrap();
+    let mut line = String::new();
+    BufReader::new(client).read_line(&mut line).await.unwrap();
+    assert_eq!(line, "served\n");
+    while handle.stats().active > 0 {
+        tokio::task::yield_now().await;
+    }
+    let stats = handle.stats();
+    assert_eq!((stats.accepted, stats.failed, stats.active), (3, 2, 0));
+    let report = handle.shutdown().await;
+    assert!(report.is_clean(), "{report}");
+}

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::io;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -60,7 +61,8 @@ pub struct ServerStats {
     pub refused: u64,
     /// Connections closed by the idle timeout.
     pub closed_idle: u64,
-    /// Handlers that returned an error.
+    /// Handlers that returned an error or panicked (making their future or
+    /// running it).
     pub failed: u64,
     /// Accept errors (such as `EMFILE`) after which the server backed off.
     pub accept_errors: u64,
@@ -335,7 +337,7 @@ impl<L: Listener> Server<L> {
     }
 
     /// Starts serving: spawns the accept loop, which spawns `handler(conn)`
-    /// for each connection. A handler's `Err` is counted in
+    /// for each connection. A handler's `Err` or panic is counted in
     /// [`ServerStats::failed`] and ends that connection only.
     ///
     /// Dropping the returned handle stops accepting and signals the
@@ -449,7 +451,7 @@ struct Slot {
     server: Arc<Shared>,
     _permit: OwnedSemaphorePermit,
     /// Set once the task has counted how it ended; a task dropped before
-    /// (its handler panicked) counts as aborted if a shutdown is under way.
+    /// (by the runtime, say) counts as aborted if a shutdown is under way.
     ended: bool,
 }
 
@@ -582,13 +584,20 @@ where
             conns.push(Arc::downgrade(&conn_shared));
         }
         let conn = Connection::new(io, token.clone(), idle.then(|| Arc::clone(&conn_shared)));
-        let slot = Slot {
+        let mut slot = Slot {
             server: Arc::clone(&shared),
             _permit: permit,
             ended: false,
         };
+        // A handler that panics before returning its future fails this
+        // connection only: the accept loop goes on serving the others.
+        let Ok(handler) = std::panic::catch_unwind(AssertUnwindSafe(|| handler(conn))) else {
+            shared.counters.failed.fetch_add(1, Ordering::Relaxed);
+            slot.ended = true;
+            continue;
+        };
         shared.drain.tracker.spawn(ConnTask {
-            handler: handler(conn),
+            handler,
             conn: conn_shared,
             slot,
         });
@@ -647,12 +656,29 @@ where
             slot.ended = true;
             return Poll::Ready(());
         }
-        let result = std::task::ready!(this.handler.poll(cx));
-        if let Err(e) = result {
-            server.counters.failed.fetch_add(1, Ordering::Relaxed);
-            #[cfg(feature = "tracing")]
-            tracing::debug!(error = %e, "connection handler failed");
-            let _ = e;
+        // A panic (already reported by the panic hook) ends this connection
+        // as a failure, counted like an error, and the task with it.
+        let handler = this.handler;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| handler.poll(cx))) {
+            Ok(Poll::Pending) => return Poll::Pending,
+            Ok(Poll::Ready(Ok(()))) => {}
+            Ok(Poll::Ready(Err(e))) => {
+                server.counters.failed.fetch_add(1, Ordering::Relaxed);
+                #[cfg(feature = "tracing")]
+                tracing::debug!(error = %e, "connection handler failed");
+                let _ = e;
+            }
+            Err(_) => {
+                server.counters.failed.fetch_add(1, Ordering::Relaxed);
+                #[cfg(feature = "tracing")]
+                tracing::debug!("connection handler panicked");
+                // As a shutdown counts a panicked task: cut short.
+                if server.token.is_cancelled() {
+                    server.drain.count_aborted();
+                }
+                slot.ended = true;
+                return Poll::Ready(());
+            }
         }
         if server.token.is_cancelled() {
             server.drain.count_finished();
