@@ -510,3 +510,22 @@ async fn a_handler_that_panics_fails_its_connection_only() {
     let report = handle.shutdown().await;
     assert!(report.is_clean(), "{report}");
 }
+
+#[tokio::test]
+async fn a_shutdown_called_again_after_a_dropped_one_waits_for_the_listener() {
+    use futures::FutureExt;
+    let handle = Server::builder()
+        .bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .serve(net::echo);
+    let addr = handle.local_addr();
+    // Polled once, before the accept loop could see the signal, then
+    // dropped.
+    assert!(handle.shutdown().now_or_never().is_none());
+    let report = handle.shutdown().await;
+    assert!(report.is_clean(), "{report}");
+    // The listener is closed: nothing accepts at the address any more.
+    let refused = TcpStream::connect(addr).await.unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+}

@@ -13,9 +13,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::connection::{Clock, ConnShared};
 use super::signal::{ABORT, IDLE};
@@ -373,11 +372,12 @@ impl<L: Listener> Server<L> {
             .expect("the listener has a local address");
         let grace = self.config.shutdown_grace;
         let shared = Arc::new(Shared::new());
-        let acceptor = tokio::spawn(accept_loop(self, handler, Arc::clone(&shared)));
+        // Dropped when the accept loop ends (or its task is dropped unrun).
+        let stopped = shared.stopped.clone().drop_guard();
+        tokio::spawn(accept_loop(self, handler, Arc::clone(&shared), stopped));
         ServerHandle {
             local_addr,
             shared,
-            acceptor: Mutex::new(Some(acceptor)),
             grace,
         }
     }
@@ -393,6 +393,8 @@ struct Shared {
     /// accept, on each idle sweep and at shutdown; never by a connection.
     conns: Mutex<Vec<Weak<ConnShared>>>,
     token: CancellationToken,
+    /// Cancelled once the accept loop has ended and closed its listener.
+    stopped: CancellationToken,
     drain: Drain,
     /// Set when the handle is dropped without a shutdown: no grace period
     /// will end the connections, so the accept loop, its listener closed,
@@ -407,6 +409,7 @@ impl Shared {
             clock: Arc::new(Clock::default()),
             conns: Mutex::new(Vec::new()),
             token: CancellationToken::new(),
+            stopped: CancellationToken::new(),
             drain: Drain::new(),
             detached: AtomicBool::new(false),
         }
@@ -476,8 +479,12 @@ fn sweep(shared: &Shared) {
     });
 }
 
-async fn accept_loop<L, H, F, E>(server: Server<L>, handler: H, shared: Arc<Shared>)
-where
+async fn accept_loop<L, H, F, E>(
+    server: Server<L>,
+    handler: H,
+    shared: Arc<Shared>,
+    _stopped: DropGuard,
+) where
     L: Listener,
     H: Fn(Connection<L::Io>) -> F + Send + Sync + 'static,
     F: Future<Output = Result<(), E>> + Send + 'static,
@@ -692,7 +699,6 @@ where
 pub struct ServerHandle<A> {
     local_addr: A,
     shared: Arc<Shared>,
-    acceptor: Mutex<Option<JoinHandle<()>>>,
     grace: Duration,
 }
 
@@ -780,14 +786,9 @@ impl<A> ServerHandle<A> {
         let start = Instant::now();
         let shared = &self.shared;
         shared.token.cancel();
-        let acceptor = self
-            .acceptor
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(acceptor) = acceptor {
-            let _ = acceptor.await;
-        }
+        // Every call waits here, also one after an earlier call was
+        // dropped while it waited.
+        shared.stopped.cancelled().await;
         shared.for_each_live(|conn| conn.signal.wake());
         shared
             .drain
