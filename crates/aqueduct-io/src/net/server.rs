@@ -437,13 +437,28 @@ impl Shared {
 /// after its last byte.
 const IDLE_TICKS: u32 = 16;
 
+/// An accept error that belongs to one pending connection, not to the
+/// listener: accepting again at once is right. Besides an aborted or reset
+/// handshake, accept(2) on Linux passes on the network errors of the
+/// connection it dequeued (`ENETDOWN`, `EPROTO`, `ENOPROTOOPT`, `EHOSTDOWN`,
+/// `ENONET`, `EHOSTUNREACH`, `EOPNOTSUPP`, `ENETUNREACH`) and asks callers to
+/// treat them as `EAGAIN`.
 fn is_transient(e: &io::Error) -> bool {
-    matches!(
+    use io::ErrorKind as K;
+    if matches!(
         e.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::Interrupted
-    )
+        K::ConnectionAborted
+            | K::ConnectionReset
+            | K::Interrupted
+            | K::NetworkDown
+            | K::NetworkUnreachable
+            | K::HostUnreachable
+    ) {
+        return true;
+    }
+    // The ones with no `ErrorKind` of their own: EPROTO, ENOPROTOOPT,
+    // EHOSTDOWN, ENONET, EOPNOTSUPP.
+    cfg!(target_os = "linux") && matches!(e.raw_os_error(), Some(71 | 92 | 112 | 64 | 95))
 }
 
 const BACKOFF_MIN: Duration = Duration::from_millis(5);
@@ -816,6 +831,30 @@ impl<A> Drop for ServerHandle<A> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accept_errors_of_one_connection_are_retried_at_once() {
+        for kind in [
+            io::ErrorKind::ConnectionAborted,
+            io::ErrorKind::ConnectionReset,
+            io::ErrorKind::NetworkDown,
+            io::ErrorKind::HostUnreachable,
+        ] {
+            assert!(is_transient(&io::Error::from(kind)), "{kind:?}");
+        }
+        // EMFILE and ENOBUFS concern the process or the host: back off.
+        for errno in [24, 105] {
+            assert!(
+                !is_transient(&io::Error::from_raw_os_error(errno)),
+                "{errno}"
+            );
+        }
+        // EPROTO: a handshake that went wrong.
+        assert_eq!(
+            is_transient(&io::Error::from_raw_os_error(71)),
+            cfg!(target_os = "linux")
+        );
+    }
 
     #[tokio::test]
     async fn a_connection_task_stays_small() {
