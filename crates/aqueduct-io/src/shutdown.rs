@@ -380,9 +380,11 @@ impl Shutdown {
         })
     }
 
-    /// Shuts down: signals the token, stops tracking new tasks, waits up to
-    /// `grace` for the tracked tasks, then drops those still running (at
-    /// their next `.await`) and reports.
+    /// Shuts down: signals the token, waits up to `grace` for the tracked
+    /// tasks, then drops those still running (at their next `.await`) and
+    /// reports. A task spawned while this runs is tracked and waited for
+    /// like the others. Once a grace period has run out with tasks still
+    /// running, a task spawned later is dropped as soon as it has to wait.
     ///
     /// # Cancel safety
     ///

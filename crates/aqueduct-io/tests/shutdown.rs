@@ -44,3 +44,48 @@ async fn aborted_tasks_yield_none_and_drop_their_state() {
     assert_eq!(h.await.unwrap(), None);
     assert!(rx.await.is_err(), "the task's state was dropped");
 }
+
+#[tokio::test(start_paused = true)]
+async fn tasks_spawned_during_a_shutdown_are_waited_for_until_the_grace_ends() {
+    let shutdown = Shutdown::new();
+    let token = shutdown.token();
+    let s = shutdown.clone();
+    // Spawned once the shutdown has begun: waited for like the others.
+    let during = shutdown.spawn(async move {
+        token.cancelled().await;
+        s.spawn(tokio::time::sleep(Duration::from_millis(500)))
+            .await
+            .unwrap()
+    });
+    let report = shutdown.shutdown(Duration::from_secs(1)).await;
+    assert_eq!((report.finished, report.aborted), (2, 0), "{report}");
+    assert_eq!(report.elapsed, Duration::from_millis(500));
+    assert_eq!(during.await.unwrap(), Some(Some(())));
+    // The grace period did not run out: a task spawned now runs.
+    let after = shutdown.spawn(async {
+        tokio::task::yield_now().await;
+        7
+    });
+    assert_eq!(after.await.unwrap(), Some(7));
+}
+
+#[tokio::test(start_paused = true)]
+async fn tasks_spawned_after_the_grace_ran_out_stop_when_they_wait() {
+    let shutdown = Shutdown::new();
+    let token = shutdown.token();
+    shutdown.spawn(async move {
+        token.cancelled().await;
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
+    let report = shutdown.shutdown(Duration::from_secs(1)).await;
+    assert_eq!((report.finished, report.aborted), (0, 1), "{report}");
+    let start = Instant::now();
+    let after = shutdown.spawn(async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        7
+    });
+    assert_eq!(after.await.unwrap(), None);
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    // One that needs no `.await` still completes.
+    assert_eq!(shutdown.spawn(async { 7 }).await.unwrap(), Some(7));
+}
