@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aqueduct_flow::{Clock, ManualClock, Quota, RateLimitError, RateLimiter};
+use aqueduct_flow::{Clock, KeyedRateLimiter, ManualClock, Quota, RateLimitError, RateLimiter};
 use proptest::prelude::*;
 use tokio::time::Instant;
 
@@ -231,6 +231,44 @@ fn works_without_a_runtime_on_a_manual_clock() {
     assert!(limiter.try_acquire().is_err());
     clock.advance(Duration::from_secs(30));
     assert!(limiter.try_acquire().is_ok());
+}
+
+#[test]
+fn quotas_slower_than_the_time_line_still_limit() {
+    // A budget that never refills, and a burst whose refill would take
+    // thousands of years: `burst * interval` does not fit 64-bit
+    // nanoseconds. Neither may turn into "admit everything".
+    let clock = ManualClock::new();
+    let never = RateLimiter::with_clock(
+        Quota::with_period(Duration::MAX).burst(2),
+        Clock::Manual(clock.clone()),
+    );
+    assert!(never.try_acquire().is_ok());
+    assert!(never.try_acquire().is_ok());
+    assert!(matches!(
+        never.try_acquire(),
+        Err(RateLimitError::RateLimited { retry_after }) if retry_after > Duration::from_secs(3600 * 24 * 365)
+    ));
+    clock.advance(Duration::from_secs(3600 * 24 * 365));
+    assert!(never.try_acquire().is_err(), "still nothing after a year");
+    assert_eq!(never.quota().max_burst(), 2);
+
+    let huge = Quota::per_minute(1).burst(u32::MAX);
+    let limiter = RateLimiter::with_clock(huge, Clock::Manual(ManualClock::new()));
+    assert_eq!(limiter.quota().max_burst(), u32::MAX, "the burst is kept");
+    assert!(limiter.try_acquire_n(u32::MAX).is_ok());
+    assert!(limiter.try_acquire().is_err());
+    // Reservations queued far past the time line never come due early.
+    let queued: Vec<_> = (0..4).map(|_| limiter.acquire_n(u32::MAX)).collect();
+    assert!(limiter.try_acquire().is_err());
+    drop(queued);
+
+    let keyed = KeyedRateLimiter::with_clock(
+        Quota::with_period(Duration::MAX).burst(2),
+        Clock::Manual(ManualClock::new()),
+    );
+    assert!(keyed.try_acquire_n(&"k", 2).is_ok());
+    assert!(keyed.try_acquire(&"k").is_err());
 }
 
 /// A token bucket counted in nanoseconds of credit: the textbook model the

@@ -328,7 +328,8 @@ impl RateLimiter {
         tracing::debug!(?quota, "rate limiter quota changed");
     }
 
-    /// The quota in force.
+    /// The quota in force, as the limiter keeps it (a quota slower than
+    /// the limiter's time line has a [shorter interval](Quota)).
     ///
     /// ```
     /// use aqueduct_flow::{Quota, RateLimiter};

@@ -42,6 +42,11 @@ pub use limiter::{Acquire, AcquireN, RateLimiter, RateSnapshot};
 
 use gcra::Params;
 
+/// The longest burst period (`burst * interval`) a limiter keeps: 2^62 ns,
+/// about 146 years. A limiter's time line is 64-bit nanoseconds; below this
+/// bound its arithmetic never saturates.
+const HORIZON_NANOS: u64 = 1 << 62;
+
 /// How many cells a limiter admits: one every [`interval`](Quota::interval),
 /// and up to [`max_burst`](Quota::max_burst) at once when it has been idle.
 ///
@@ -52,6 +57,25 @@ use gcra::Params;
 /// let q = Quota::per_second(100).burst(10);
 /// assert_eq!(q.interval(), Duration::from_millis(10));
 /// assert_eq!(q.max_burst(), 10);
+/// ```
+///
+/// A limiter counts time in nanoseconds on a 64-bit time line, so it keeps
+/// a quota's burst period (`burst * interval`) within about 146 years: a
+/// quota slower than that (`Quota::with_period(Duration::MAX)`, say, for a
+/// budget that never refills) keeps its burst, and its interval is
+/// shortened until the burst period fits. The next cell after the burst
+/// still comes only years later.
+///
+/// ```
+/// use aqueduct_flow::{Quota, RateLimiter};
+/// use std::time::Duration;
+///
+/// // Three cells, then practically never another.
+/// let limiter = RateLimiter::new(Quota::with_period(Duration::MAX).burst(3));
+/// assert!(limiter.try_acquire_n(3).is_ok());
+/// assert!(limiter.try_acquire().is_err());
+/// assert_eq!(limiter.quota().max_burst(), 3);
+/// assert!(limiter.quota().interval() > Duration::from_secs(365 * 24 * 3600));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Quota {
@@ -159,10 +183,14 @@ impl Quota {
     }
 
     pub(crate) fn params(self) -> Params {
-        let interval = clock::saturating_nanos(self.interval).max(1);
+        let burst = u64::from(self.burst);
+        // The whole burst must fit the horizon, so that the TAT arithmetic
+        // never saturates into admitting everything: shorten the interval,
+        // keep the burst.
+        let interval = clock::saturating_nanos(self.interval).clamp(1, HORIZON_NANOS / burst);
         Params {
             interval,
-            tolerance: interval.saturating_mul(u64::from(self.burst)),
+            tolerance: interval * burst,
         }
     }
 
