@@ -140,3 +140,34 @@ async fn slow_successes_count_as_congestion() {
         .unwrap();
     assert_eq!(limit.snapshot().decreases, 1);
 }
+
+#[test]
+fn huge_limits_are_capped_at_the_semaphore_maximum_not_a_panic() {
+    let max = tokio::sync::Semaphore::MAX_PERMITS;
+    // "No limit in practice", written the obvious way.
+    let unlimited = ConcurrencyLimit::new(usize::MAX);
+    assert_eq!(unlimited.limit(), max);
+    let _held = unlimited.try_acquire().unwrap();
+    assert_eq!(unlimited.snapshot().in_flight, 1);
+
+    // Growing saturates instead of panicking half way through a resize.
+    let limit = ConcurrencyLimit::new(1);
+    let a = limit.try_acquire().unwrap();
+    limit.grow(usize::MAX);
+    assert_eq!(limit.limit(), max);
+    let b = limit.try_acquire().unwrap();
+    assert_eq!(limit.snapshot().in_flight, 2);
+    limit.set_limit(1);
+    drop((a, b));
+    let _c = limit.try_acquire().unwrap();
+    assert!(matches!(
+        limit.try_acquire(),
+        Err(LimitError::Full { limit: 1 })
+    ));
+
+    let adaptive = AdaptiveLimit::builder()
+        .initial(usize::MAX)
+        .max(usize::MAX)
+        .build();
+    assert_eq!(adaptive.limit(), max);
+}

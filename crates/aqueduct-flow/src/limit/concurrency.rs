@@ -118,13 +118,19 @@ impl Drop for WaitGuard<'_> {
 
 impl ConcurrencyLimit {
     /// A limit of `limit` permits (0 is allowed: everyone waits until it
-    /// grows).
+    /// grows). A limit is at most tokio's
+    /// [`Semaphore::MAX_PERMITS`](tokio::sync::Semaphore::MAX_PERMITS)
+    /// (`usize::MAX >> 3`); a larger one, here or in a resize, is capped at
+    /// it, so `ConcurrencyLimit::new(usize::MAX)` is "no limit in practice".
     ///
     /// ```
-    /// assert_eq!(aqueduct_flow::ConcurrencyLimit::new(8).limit(), 8);
+    /// use aqueduct_flow::ConcurrencyLimit;
+    /// assert_eq!(ConcurrencyLimit::new(8).limit(), 8);
+    /// assert_eq!(ConcurrencyLimit::new(usize::MAX).limit(), tokio::sync::Semaphore::MAX_PERMITS);
     /// ```
     #[must_use]
     pub fn new(limit: usize) -> Self {
+        let limit = limit.min(Semaphore::MAX_PERMITS);
         Self {
             shared: Arc::new(Shared {
                 sem: Arc::new(Semaphore::new(limit)),
@@ -268,7 +274,9 @@ impl ConcurrencyLimit {
 
     /// Sets the limit. Growing frees waiters at once; shrinking below the
     /// permits in use retires permits as they come back, so the new limit
-    /// holds once enough holders finish (no holder is interrupted).
+    /// holds once enough holders finish (no holder is interrupted). A limit
+    /// above [`Semaphore::MAX_PERMITS`](tokio::sync::Semaphore::MAX_PERMITS)
+    /// is capped at it.
     ///
     /// ```
     /// let limit = aqueduct_flow::ConcurrencyLimit::new(1);
@@ -285,7 +293,8 @@ impl ConcurrencyLimit {
         self.resize_with(|_| limit);
     }
 
-    /// Grows the limit by `n`.
+    /// Grows the limit by `n` (not above
+    /// [`Semaphore::MAX_PERMITS`](tokio::sync::Semaphore::MAX_PERMITS)).
     ///
     /// ```
     /// let limit = aqueduct_flow::ConcurrencyLimit::new(1);
@@ -312,7 +321,7 @@ impl ConcurrencyLimit {
         let s = &self.shared;
         let _serial = s.resize.lock().unwrap_or_else(PoisonError::into_inner);
         let old = s.limit.load(Ordering::Relaxed);
-        let limit = f(old);
+        let limit = f(old).min(Semaphore::MAX_PERMITS);
         s.limit.store(limit, Ordering::Relaxed);
         #[cfg(feature = "tracing")]
         if limit != old {
