@@ -85,3 +85,25 @@ async fn receiver_is_a_stream() {
     });
     assert_eq!(rx.collect::<Vec<_>>().await, [0, 1, 2]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn sends_through_reserve_count_towards_the_high_water_mark() {
+    // `reserve` is the cancel-safe way to send; its sends fill the queue
+    // as much as `send`'s do.
+    let (tx, mut rx) = bounded(3);
+    for i in 0..3 {
+        tx.reserve().await.unwrap().send(i);
+    }
+    assert_eq!(tx.stats().high_water, 3);
+    let consumer = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let first = rx.recv().await;
+        (rx, first)
+    });
+    // A reservation that had to wait fills the queue up again.
+    tx.reserve().await.unwrap().send(3);
+    let (_rx, first) = consumer.await.unwrap();
+    assert_eq!(first, Some(0));
+    let s = tx.stats();
+    assert_eq!((s.len, s.high_water, s.waited_sends), (3, 3, 1));
+}

@@ -59,7 +59,9 @@ pub struct ChannelStats {
     pub len: usize,
     /// The bound.
     pub capacity: usize,
-    /// The most messages ever queued at once (as seen by senders).
+    /// The most messages ever queued at once, counting slots reserved
+    /// for a send (as seen by senders, whether they send with `send`,
+    /// `try_send` or a [`reserve`](Sender::reserve)d permit).
     pub high_water: usize,
     /// Sends that found the queue full and had to wait.
     pub waited_sends: u64,
@@ -247,7 +249,6 @@ impl<T> Sender<T> {
         match self.reserve().await {
             Ok(p) => {
                 p.send(value);
-                self.note_len();
                 Ok(())
             }
             Err(SendError(())) => Err(SendError(value)),
@@ -275,8 +276,13 @@ impl<T> Sender<T> {
     /// # }
     /// ```
     pub async fn reserve(&self) -> Result<mpsc::Permit<'_, T>, SendError<()>> {
+        // The high-water mark counts the reserved slot as taken: every send
+        // goes through here or through `try_send`, which notes it too.
         match self.tx.try_reserve() {
-            Ok(p) => Ok(p),
+            Ok(p) => {
+                self.note_len();
+                Ok(p)
+            }
             Err(mpsc::error::TrySendError::Closed(())) => Err(SendError(())),
             Err(mpsc::error::TrySendError::Full(())) => {
                 // Only a send that has to wait reads the clock.
@@ -284,6 +290,7 @@ impl<T> Sender<T> {
                 let r = self.tx.reserve().await.map_err(|_| SendError(()));
                 if r.is_ok() {
                     self.note_wait(since);
+                    self.note_len();
                 }
                 r
             }
@@ -343,7 +350,6 @@ impl<T> Sender<T> {
         match tokio::time::timeout(timeout, self.reserve()).await {
             Ok(Ok(p)) => {
                 p.send(value);
-                self.note_len();
                 Ok(())
             }
             Ok(Err(_)) => Err(SendTimeoutError::Closed(value)),
