@@ -74,3 +74,38 @@ async fn try_generator_ends_with_the_error_after_the_items() {
     });
     assert_eq!(ok.collect::<Vec<_>>().await, [Ok(1)]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn items_from_a_sender_the_producer_handed_on_are_neither_lost_nor_late() {
+    // The producer gives its sender to a task of its own and returns: the
+    // stream ends when that sender is gone, not when the producer is.
+    let handed_on = generator(4, |tx| async move {
+        tokio::spawn(async move {
+            for i in 0..3 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                if tx.send(i).await.is_err() {
+                    return;
+                }
+            }
+        });
+    });
+    assert_eq!(handed_on.collect::<Vec<_>>().await, [0, 1, 2]);
+
+    // The producer waits on something else meanwhile: an item that arrives
+    // wakes the consumer at once.
+    let start = tokio::time::Instant::now();
+    let s = try_generator(4, |tx| async move {
+        let feeder = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            tx.send(7).await.ok();
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        feeder.await.ok();
+        Err("done")
+    });
+    let mut s = std::pin::pin!(s);
+    assert_eq!(s.next().await, Some(Ok(7)));
+    assert_eq!(start.elapsed(), Duration::from_millis(10));
+    assert_eq!(s.next().await, Some(Err("done")));
+    assert_eq!(s.next().await, None);
+}

@@ -73,6 +73,9 @@ pin_project_lite::pin_project! {
     /// polled, so no task is spawned, no runtime handle is needed, and
     /// dropping the stream drops (stops) the producer at its current
     /// `.await`. It can run at most `capacity` items ahead of the consumer.
+    /// The stream ends once the producer has returned and its sender is
+    /// gone: a sender handed on to a task keeps the stream open until that
+    /// task drops it.
     pub struct Generator<T, F> {
         rx: mpsc::Receiver<T>,
         #[pin]
@@ -136,12 +139,14 @@ impl<T, F: Future<Output = ()>> Stream for Generator<T, F> {
                 this.producer.set(None);
             }
         }
-        match this.rx.try_recv() {
-            Ok(item) => Poll::Ready(Some(item)),
-            Err(_) if this.producer.is_none() => Poll::Ready(None),
-            // The producer is pending on its own I/O or on a full buffer
-            // (impossible with an empty one); its waker is ours.
-            Err(_) => Poll::Pending,
+        // The stream ends once the producer is done and every sender is
+        // gone (the producer may have handed its sender on, to a task say,
+        // and the receiver's waker catches that sender's items). Otherwise
+        // the producer is pending, and its waker is ours too.
+        match this.rx.poll_recv(cx) {
+            Poll::Ready(Some(item)) => Poll::Ready(Some(item)),
+            Poll::Ready(None) if this.producer.is_none() => Poll::Ready(None),
+            Poll::Ready(None) | Poll::Pending => Poll::Pending,
         }
     }
 
@@ -222,10 +227,11 @@ impl<T, E, F: Future<Output = Result<(), E>>> Stream for TryGenerator<T, E, F> {
                 *this.error = r.err();
             }
         }
-        match this.rx.try_recv() {
-            Ok(item) => Poll::Ready(Some(Ok(item))),
-            Err(_) if this.producer.is_none() => Poll::Ready(this.error.take().map(Err)),
-            Err(_) => Poll::Pending,
+        // As in `Generator`; the error comes after every item.
+        match this.rx.poll_recv(cx) {
+            Poll::Ready(Some(item)) => Poll::Ready(Some(Ok(item))),
+            Poll::Ready(None) if this.producer.is_none() => Poll::Ready(this.error.take().map(Err)),
+            Poll::Ready(None) | Poll::Pending => Poll::Pending,
         }
     }
 }
