@@ -94,3 +94,37 @@ async fn adaptive_layer_reports_outcomes() {
     }
     assert_eq!(limit.limit(), 5);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_rate_service_dropped_after_poll_ready_gives_its_cell_back() {
+    // A server polls readiness before the next request arrives; when the
+    // connection closes instead, the cell it took must not be lost.
+    let limiter = RateLimiter::new(Quota::per_second(1).burst(1));
+    let mut svc = RateLimitLayer::new(limiter.clone()).layer(echo());
+    svc.ready().await.unwrap();
+    drop(svc);
+    assert!(
+        limiter.try_acquire().is_ok(),
+        "the free cell was given back"
+    );
+
+    // The same for a cell the service waited for.
+    let mut svc = RateLimitLayer::new(limiter.clone()).layer(echo());
+    let start = Instant::now();
+    svc.ready().await.unwrap();
+    assert_eq!(start.elapsed(), Duration::from_secs(1));
+    drop(svc);
+    assert!(
+        limiter.try_acquire().is_ok(),
+        "the awaited cell was given back"
+    );
+
+    // A cell used by a call stays spent.
+    let mut svc = RateLimitLayer::new(limiter.clone())
+        .layer(service_fn(|x: u32| async move { Ok::<_, Infallible>(x) }));
+    tokio::time::advance(Duration::from_secs(1)).await;
+    svc.ready().await.unwrap();
+    assert_eq!(svc.call(5).await.unwrap(), 5);
+    drop(svc);
+    assert!(limiter.try_acquire().is_err());
+}

@@ -131,6 +131,25 @@ impl RateLimiter {
         }
     }
 
+    /// Takes one cell now, if it conforms now, as a reservation that can be
+    /// given back with [`give_back`](Self::give_back).
+    #[cfg(feature = "tower")]
+    #[inline]
+    pub(crate) fn try_reserve(&self) -> Option<Reservation> {
+        let p = self.shared.quota.load();
+        let now = self.shared.clock.now();
+        self.shared
+            .gcra
+            .reserve(now, p.interval, p.tolerance, now)
+            .ok()
+    }
+
+    /// Gives a reservation back by the give-back rule.
+    #[cfg(feature = "tower")]
+    pub(crate) fn give_back(&self, r: Reservation) {
+        self.shared.gcra.give_back(r);
+    }
+
     /// Takes `n` cells at once now, or none and fails without waiting.
     ///
     /// # Errors
@@ -432,6 +451,12 @@ impl Acquire {
             sleep: None,
             now,
         }
+    }
+
+    /// The slot this future reserved.
+    #[cfg(feature = "tower")]
+    pub(crate) fn reservation(&self) -> Reservation {
+        self.reservation
     }
 
     /// How long after the call that made it this reservation conforms.

@@ -7,21 +7,32 @@ use tower_service::Service;
 
 use super::future::{Held, Rejection, ResponseFuture};
 use super::{Error, Limit, Mode};
+use crate::rate::gcra::Reservation;
 use crate::{Acquire, LimitError, RateLimiter};
 
 /// A service admitted by a shared [`RateLimiter`] (see
 /// [`RateLimitLayer`](super::RateLimitLayer)).
 ///
-/// In [`Mode::Wait`], `poll_ready` reserves a cell (FIFO) and waits for it;
-/// a service dropped while waiting gives the cell back by the limiter's
-/// give-back rule. In [`Mode::Reject`], `call` fails at once when no cell is
-/// available.
+/// In [`Mode::Wait`], `poll_ready` reserves a cell (FIFO) and waits for it,
+/// and `call` spends it; a service dropped while waiting, or ready but not
+/// called, gives the cell back by the limiter's [give-back
+/// rule](crate::rate#waiting). In [`Mode::Reject`], `call` fails at once
+/// when no cell is available.
 pub struct RateLimitService<S> {
     inner: S,
     limiter: RateLimiter,
     mode: Mode,
-    admitted: bool,
+    /// The cell `poll_ready` took and `call` has not spent yet.
+    admitted: Option<Reservation>,
     wait: Option<Pin<Box<Acquire>>>,
+}
+
+impl<S> Drop for RateLimitService<S> {
+    fn drop(&mut self) {
+        if let Some(r) = self.admitted.take() {
+            self.limiter.give_back(r);
+        }
+    }
 }
 
 impl<S: fmt::Debug> fmt::Debug for RateLimitService<S> {
@@ -47,7 +58,7 @@ impl<S> RateLimitService<S> {
             inner,
             limiter,
             mode,
-            admitted: false,
+            admitted: None,
             wait: None,
         }
     }
@@ -62,12 +73,12 @@ where
     type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        if self.mode == Mode::Wait && !self.admitted {
+        if self.mode == Mode::Wait && self.admitted.is_none() {
             let wait = match self.wait.as_mut() {
                 Some(w) => w,
                 None => {
-                    if self.limiter.try_acquire().is_ok() {
-                        self.admitted = true;
+                    if let Some(r) = self.limiter.try_reserve() {
+                        self.admitted = Some(r);
                         return self.inner.poll_ready(cx).map_err(Error::Inner);
                     }
                     self.wait.insert(Box::pin(self.limiter.acquire()))
@@ -76,8 +87,10 @@ where
             if wait.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
+            // Done: the future no longer gives the cell back; the service
+            // does if it is dropped before `call`.
+            self.admitted = Some(wait.reservation());
             self.wait = None;
-            self.admitted = true;
         }
         self.inner.poll_ready(cx).map_err(Error::Inner)
     }
@@ -88,7 +101,7 @@ where
                 return ResponseFuture::rejected(Rejection::Rate(e));
             }
         }
-        self.admitted = false;
+        self.admitted = None;
         ResponseFuture::admitted(self.inner.call(req), None)
     }
 }
