@@ -154,3 +154,21 @@ async fn a_panicking_supervised_task_is_restarted() {
     });
     assert!(matches!(t.join().await, Exit::Completed { restarts: 1 }));
 }
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_pool_after_a_cancelled_close_still_stops_its_workers() {
+    let pool = WorkerPool::new(1, 1);
+    let stuck = pool.submit(std::future::pending::<()>()).await.unwrap();
+    // A shutdown with an overall deadline shorter than the grace period.
+    let r = tokio::time::timeout(
+        Duration::from_millis(10),
+        pool.close(Duration::from_secs(60)),
+    )
+    .await;
+    assert!(r.is_err());
+    drop(pool);
+    // The pool owned its workers: the stuck job is dropped, not left
+    // running detached.
+    let cancelled = tokio::time::timeout(Duration::from_secs(1), stuck).await;
+    assert_eq!(cancelled, Ok(Err(JobError::Cancelled)));
+}

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 
 use crate::panic::CatchUnwind;
 
@@ -45,7 +45,10 @@ pub struct WorkerPool {
     tx: RwLock<Option<mpsc::Sender<Job>>>,
     capacity: usize,
     worker_count: usize,
+    /// Taken by `close`, which joins them.
     workers: Mutex<Vec<JoinHandle<()>>>,
+    /// Every worker, for `Drop`, even after a `close` that was cancelled.
+    aborts: Box<[AbortHandle]>,
     counters: Arc<Counters>,
 }
 
@@ -224,11 +227,12 @@ impl WorkerPool {
                     }
                 })
             })
-            .collect();
+            .collect::<Vec<JoinHandle<()>>>();
         Self {
             tx: RwLock::new(Some(tx)),
             capacity,
             worker_count,
+            aborts: handles.iter().map(JoinHandle::abort_handle).collect(),
             workers: Mutex::new(handles),
             counters,
         }
@@ -329,7 +333,8 @@ impl WorkerPool {
     /// # Cancel safety
     ///
     /// Intake stays stopped; if dropped during the grace period, the workers
-    /// keep draining in the background and are not aborted.
+    /// keep draining in the background and are not aborted, until the pool
+    /// is dropped (which aborts them, as always).
     ///
     /// ```
     /// use std::time::Duration;
@@ -395,13 +400,9 @@ impl WorkerPool {
 
 impl Drop for WorkerPool {
     fn drop(&mut self) {
-        // Owned tasks: stop them (abort is synchronous and never blocks).
-        for h in self
-            .workers
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-        {
+        // Owned tasks: stop them (abort is synchronous and never blocks,
+        // and does nothing to a worker that has already finished).
+        for h in &self.aborts {
             h.abort();
         }
     }
