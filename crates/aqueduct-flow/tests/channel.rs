@@ -107,3 +107,25 @@ async fn sends_through_reserve_count_towards_the_high_water_mark() {
     let s = tx.stats();
     assert_eq!((s.len, s.high_water, s.waited_sends), (3, 3, 1));
 }
+
+#[tokio::test]
+async fn huge_capacities_are_capped_at_the_channel_maximum_not_a_panic() {
+    let max = tokio::sync::Semaphore::MAX_PERMITS;
+    let (tx, mut rx) = bounded(usize::MAX);
+    assert_eq!(tx.stats().capacity, max);
+    tx.try_send(1).unwrap();
+    assert_eq!(rx.recv().await, Some(1));
+
+    let pool = aqueduct_flow::channel::WorkerPool::new(1, usize::MAX);
+    assert_eq!(pool.stats().capacity, max);
+    assert_eq!(pool.submit(async { 2 }).await.unwrap().await, Ok(2));
+
+    let s = aqueduct_flow::channel::generator(usize::MAX, |tx| async move {
+        tx.send(3).await.ok();
+    });
+    assert_eq!(s.collect::<Vec<_>>().await, [3]);
+    let s = aqueduct_flow::channel::try_generator(usize::MAX, |tx| async move {
+        tx.send(4).await.map_err(|_| ())
+    });
+    assert_eq!(s.collect::<Vec<_>>().await, [Ok(4)]);
+}

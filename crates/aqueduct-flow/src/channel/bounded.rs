@@ -19,7 +19,9 @@ struct Stats {
 ///
 /// # Panics
 ///
-/// If `capacity` is zero (as tokio's `mpsc::channel`).
+/// If `capacity` is zero (as tokio's `mpsc::channel`). A capacity above
+/// tokio's [`Semaphore::MAX_PERMITS`](tokio::sync::Semaphore::MAX_PERMITS)
+/// (`usize::MAX >> 3`) is capped at it.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -34,7 +36,7 @@ struct Stats {
 /// ```
 #[must_use]
 pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
-    let (tx, rx) = mpsc::channel(capacity);
+    let (tx, rx) = mpsc::channel(super::capped(capacity));
     let stats = Arc::new(Stats::default());
     (
         Sender {

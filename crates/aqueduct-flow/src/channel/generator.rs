@@ -97,7 +97,9 @@ impl<T, F> fmt::Debug for Generator<T, F> {
 ///
 /// # Panics
 ///
-/// If `capacity` is zero.
+/// If `capacity` is zero. A capacity above tokio's
+/// [`Semaphore::MAX_PERMITS`](tokio::sync::Semaphore::MAX_PERMITS) is
+/// capped at it.
 ///
 /// ```
 /// use futures::StreamExt;
@@ -119,7 +121,7 @@ where
     F: FnOnce(GeneratorSender<T>) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let (tx, rx) = mpsc::channel(capacity);
+    let (tx, rx) = mpsc::channel(super::capped(capacity));
     Generator {
         rx,
         producer: Some(producer(GeneratorSender { tx })),
@@ -186,7 +188,9 @@ impl<T, E, F> fmt::Debug for TryGenerator<T, E, F> {
 ///
 /// # Panics
 ///
-/// If `capacity` is zero.
+/// If `capacity` is zero. A capacity above tokio's
+/// [`Semaphore::MAX_PERMITS`](tokio::sync::Semaphore::MAX_PERMITS) is
+/// capped at it.
 ///
 /// ```
 /// use futures::StreamExt;
@@ -205,7 +209,7 @@ where
     F: FnOnce(GeneratorSender<T>) -> Fut,
     Fut: Future<Output = Result<(), E>>,
 {
-    let (tx, rx) = mpsc::channel(capacity);
+    let (tx, rx) = mpsc::channel(super::capped(capacity));
     TryGenerator {
         rx,
         producer: Some(producer(GeneratorSender { tx })),

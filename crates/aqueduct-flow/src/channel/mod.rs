@@ -15,3 +15,10 @@ pub use bounded::{
 };
 pub use generator::{Generator, GeneratorSender, TryGenerator, generator, try_generator};
 pub use worker::{CloseReport, JobError, JobHandle, SubmitError, WorkerPool, WorkerPoolStats};
+
+/// A queue bound as tokio's mpsc takes it: capacities above its maximum
+/// (`Semaphore::MAX_PERMITS`, `usize::MAX >> 3`) are capped at it, so that
+/// `usize::MAX` means "no bound in practice" rather than a panic.
+fn capped(capacity: usize) -> usize {
+    capacity.min(tokio::sync::Semaphore::MAX_PERMITS)
+}

@@ -190,7 +190,8 @@ impl<T> Future for JobHandle<T> {
 
 impl WorkerPool {
     /// Spawns `workers` tasks (at least 1) on the current runtime over a
-    /// queue of `capacity` jobs (at least 1).
+    /// queue of `capacity` jobs (at least 1, and at most tokio's
+    /// [`Semaphore::MAX_PERMITS`](tokio::sync::Semaphore::MAX_PERMITS)).
     ///
     /// # Panics
     ///
@@ -205,7 +206,7 @@ impl WorkerPool {
     /// ```
     #[must_use]
     pub fn new(workers: usize, capacity: usize) -> Self {
-        let capacity = capacity.max(1);
+        let capacity = super::capped(capacity.max(1));
         let (tx, rx) = mpsc::channel::<Job>(capacity);
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
         let counters = Arc::new(Counters::default());
