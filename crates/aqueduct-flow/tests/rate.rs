@@ -355,3 +355,21 @@ fn the_fast_clock_limits_like_the_default_one() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_on_another_clock_counts_from_its_first_poll_not_its_call() {
+    // A manual clock moved in step with tokio's stands for a real clock
+    // (as `Clock::Fast` is) that tokio's timer does not read.
+    let clock = ManualClock::new();
+    let limiter =
+        RateLimiter::with_clock(Quota::per_second(10).burst(1), Clock::Manual(clock.clone()));
+    limiter.try_acquire().unwrap();
+    let slot = limiter.acquire();
+    assert_eq!(slot.wait(), Duration::from_millis(100));
+    // The caller does other work before awaiting; the slot comes due.
+    clock.advance(Duration::from_millis(100));
+    tokio::time::advance(Duration::from_millis(100)).await;
+    let start = Instant::now();
+    slot.await;
+    assert_eq!(start.elapsed(), Duration::ZERO, "the slot was already due");
+}

@@ -17,7 +17,8 @@ use std::time::Duration;
 ///   without any clock cost.
 ///
 /// Waits (`acquire().await`) always sleep on tokio's timer; with a clock
-/// other than `Tokio` they sleep for the predicted duration.
+/// other than `Tokio` they sleep for the time left until their slot on that
+/// clock, as read when the wait starts (at the first poll).
 ///
 /// ```
 /// use aqueduct_flow::{Clock, ManualClock, Quota, RateLimiter};
@@ -148,6 +149,16 @@ impl TimeBase {
         match self {
             Self::Tokio(base) => *base + Duration::from_nanos(at),
             _ => tokio::time::Instant::now() + Duration::from_nanos(at.saturating_sub(now)),
+        }
+    }
+
+    /// The tokio instant at which this time line reaches `at`, reading this
+    /// clock now if it is not tokio's (a wait that starts later than the
+    /// call that predicted it must not sleep the whole prediction).
+    pub(crate) fn instant_at_now(&self, at: u64) -> tokio::time::Instant {
+        match self {
+            Self::Tokio(base) => *base + Duration::from_nanos(at),
+            _ => self.instant_at(at, self.now()),
         }
     }
 

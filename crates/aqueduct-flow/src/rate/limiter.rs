@@ -488,10 +488,7 @@ impl Future for Acquire {
         }
         if !*this.ready_now {
             if this.sleep.is_none() {
-                let at = this
-                    .shared
-                    .clock
-                    .instant_at(this.reservation.ready_at, *this.now);
+                let at = this.shared.clock.instant_at_now(this.reservation.ready_at);
                 this.sleep.set(Some(tokio::time::sleep_until(at)));
             }
             if let Some(sleep) = this.sleep.as_pin_mut() {
