@@ -172,3 +172,16 @@ async fn dropping_the_pool_after_a_cancelled_close_still_stops_its_workers() {
     let cancelled = tokio::time::timeout(Duration::from_secs(1), stuck).await;
     assert_eq!(cancelled, Ok(Err(JobError::Cancelled)));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_job_cut_short_by_close_is_no_longer_counted_busy() {
+    let pool = WorkerPool::new(2, 4);
+    for _ in 0..2 {
+        drop(pool.submit(std::future::pending::<()>()).await.unwrap());
+    }
+    tokio::task::yield_now().await;
+    assert_eq!(pool.stats().busy, 2);
+    let report = pool.close(Duration::from_secs(1)).await;
+    assert_eq!(report.aborted, 2);
+    assert_eq!(pool.stats().busy, 0);
+}

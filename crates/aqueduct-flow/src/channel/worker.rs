@@ -221,9 +221,11 @@ impl WorkerPool {
                         // others wait for the lock.
                         let job = rx.lock().await.recv().await;
                         let Some(job) = job else { break };
-                        counters.busy.fetch_add(1, Ordering::Relaxed);
+                        // Counted busy until the job ends or is dropped
+                        // (an aborted worker drops it mid-way).
+                        let busy = Busy::new(&counters);
                         job.await;
-                        counters.busy.fetch_sub(1, Ordering::Relaxed);
+                        drop(busy);
                         counters.completed.fetch_add(1, Ordering::Relaxed);
                     }
                 })
@@ -396,6 +398,22 @@ impl WorkerPool {
             completed: self.counters.completed.load(Ordering::Relaxed),
             panicked: self.counters.panicked.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// Counts a worker busy while it lives.
+struct Busy<'a>(&'a Counters);
+
+impl<'a> Busy<'a> {
+    fn new(counters: &'a Counters) -> Self {
+        counters.busy.fetch_add(1, Ordering::Relaxed);
+        Self(counters)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
