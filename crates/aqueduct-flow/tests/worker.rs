@@ -174,6 +174,34 @@ async fn dropping_the_pool_after_a_cancelled_close_still_stops_its_workers() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_submit_waiting_when_close_begins_is_refused() {
+    let pool = Arc::new(WorkerPool::new(1, 1));
+    let (release, hold) = tokio::sync::oneshot::channel::<()>();
+    // The worker is busy and the queue is full.
+    let first = pool
+        .submit(async move {
+            let _ = hold.await;
+        })
+        .await
+        .unwrap();
+    tokio::task::yield_now().await;
+    let queued = pool.submit(async {}).await.unwrap();
+    let p = Arc::clone(&pool);
+    let waiting = tokio::spawn(async move { p.submit(async {}).await.map(drop) });
+    tokio::task::yield_now().await;
+    assert!(!waiting.is_finished());
+    let p = Arc::clone(&pool);
+    let close = tokio::spawn(async move { p.close(Duration::from_secs(1)).await });
+    tokio::task::yield_now().await;
+    // The queue drains, which frees a slot for the waiting submit.
+    release.send(()).unwrap();
+    assert!(matches!(waiting.await.unwrap(), Err(SubmitError::Closed)));
+    let report = close.await.unwrap();
+    assert_eq!((report.completed, report.aborted), (2, 0));
+    assert!(first.await.is_ok() && queued.await.is_ok());
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_job_cut_short_by_close_is_no_longer_counted_busy() {
     let pool = WorkerPool::new(2, 4);
     for _ in 0..2 {

@@ -293,8 +293,16 @@ impl WorkerPool {
     {
         let tx = self.sender().ok_or(SubmitError::Closed)?;
         let permit = tx.reserve().await.map_err(|_| SubmitError::Closed)?;
+        // A submit that waited holds a sender of its own, which `close`
+        // cannot take: look again, and queue under the same lock `close`
+        // takes to stop intake, so no job lands after it began.
+        let open = self.tx.read().unwrap_or_else(PoisonError::into_inner);
+        if open.is_none() {
+            return Err(SubmitError::Closed);
+        }
         let (job, handle) = self.wrap(job);
         permit.send(job);
+        drop(open);
         Ok(handle)
     }
 
@@ -317,7 +325,9 @@ impl WorkerPool {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let tx = self.sender().ok_or(SubmitError::Closed)?;
+        // Queued under the lock `close` takes to stop intake.
+        let open = self.tx.read().unwrap_or_else(PoisonError::into_inner);
+        let tx = open.as_ref().ok_or(SubmitError::Closed)?;
         let permit = tx.try_reserve().map_err(|e| match e {
             mpsc::error::TrySendError::Full(()) => SubmitError::Full {
                 capacity: self.capacity,
