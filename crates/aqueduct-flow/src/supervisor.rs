@@ -262,7 +262,8 @@ impl<E> Supervised<E> {
 }
 
 /// Runs the task `factory` makes on a spawned tokio task, and makes and runs
-/// a new one after each failure or panic, by `policy`.
+/// a new one after each failure or panic, by `policy`. A panic of `factory`
+/// itself counts as a panic of the task it was making.
 ///
 /// # Panics
 ///
@@ -297,7 +298,10 @@ where
         let mut attempt = 0u32;
         loop {
             let started = Instant::now();
-            let failure = match CatchUnwind::new(factory()).await {
+            // The factory is called inside the catch too: a factory that
+            // panics is a failed run like a task that panics.
+            let run = async { factory().await };
+            let failure = match CatchUnwind::new(run).await {
                 Ok(Ok(())) if !policy.restart_on_success => {
                     return Exit::Completed {
                         restarts: counter.load(Ordering::Relaxed),

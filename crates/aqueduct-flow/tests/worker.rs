@@ -213,3 +213,16 @@ async fn a_job_cut_short_by_close_is_no_longer_counted_busy() {
     assert_eq!(report.aborted, 2);
     assert_eq!(pool.stats().busy, 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_factory_that_panics_is_restarted_like_a_task_that_panics() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = Arc::clone(&calls);
+    let task = supervise(RestartPolicy::new().max_restarts(3), move || {
+        // Panics while making the first task, not while running it.
+        assert_ne!(c.fetch_add(1, Ordering::SeqCst), 0, "no connection yet");
+        async { Ok::<(), ()>(()) }
+    });
+    assert!(matches!(task.join().await, Exit::Completed { restarts: 1 }));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
