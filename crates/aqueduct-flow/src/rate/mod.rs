@@ -86,6 +86,11 @@ pub struct Quota {
 impl Quota {
     /// `n` cells per second, with a burst of `n`.
     ///
+    /// The interval is whole nanoseconds, rounded down, so the rate kept is
+    /// `1e9 / floor(1e9 / n)` per second: within 0.1% of `n` up to a million
+    /// a second, but 1e9 for any `n` from 500 million up. For byte rates in
+    /// the hundreds of megabytes a second, count cells in KiB.
+    ///
     /// # Panics
     ///
     /// If `n` is zero.
@@ -94,6 +99,8 @@ impl Quota {
     /// let q = aqueduct_flow::Quota::per_second(4);
     /// assert_eq!(q.interval().as_millis(), 250);
     /// assert_eq!(q.max_burst(), 4);
+    /// // 3 ns rather than 3.33: a tenth faster than asked.
+    /// assert_eq!(aqueduct_flow::Quota::per_second(300_000_000).interval().as_nanos(), 3);
     /// ```
     #[must_use]
     pub fn per_second(n: u32) -> Self {
