@@ -210,3 +210,101 @@ async fn hedge_layer_answers_with_the_fast_copy() {
     assert_eq!(v, (7, 1));
     assert_eq!(start.elapsed(), MS(25));
 }
+
+type Acquiring = std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = Result<tokio::sync::OwnedSemaphorePermit, tokio::sync::AcquireError>,
+            > + Send,
+    >,
+>;
+
+/// A service that, like tower's `ConcurrencyLimit` or `Buffer`, reserves a
+/// slot in `poll_ready` and spends it in `call`; a clone starts without one.
+struct Reserving {
+    slots: Arc<tokio::sync::Semaphore>,
+    reserved: Option<tokio::sync::OwnedSemaphorePermit>,
+    acquiring: Option<Acquiring>,
+    calls: Arc<AtomicU32>,
+}
+
+impl Reserving {
+    fn new(slots: usize, calls: Arc<AtomicU32>) -> Self {
+        Self {
+            slots: Arc::new(tokio::sync::Semaphore::new(slots)),
+            reserved: None,
+            acquiring: None,
+            calls,
+        }
+    }
+}
+
+impl Clone for Reserving {
+    fn clone(&self) -> Self {
+        Self {
+            slots: self.slots.clone(),
+            reserved: None,
+            acquiring: None,
+            calls: self.calls.clone(),
+        }
+    }
+}
+
+impl Service<()> for Reserving {
+    type Response = u32;
+    type Error = &'static str;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<u32, &'static str>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        if self.reserved.is_some() {
+            return Poll::Ready(Ok(()));
+        }
+        let slots = self.slots.clone();
+        let acquiring = self
+            .acquiring
+            .get_or_insert_with(|| Box::pin(slots.acquire_owned()));
+        match acquiring.as_mut().poll(cx) {
+            Poll::Ready(permit) => {
+                self.acquiring = None;
+                self.reserved = Some(permit.expect("never closed"));
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn call(&mut self, (): ()) -> Self::Future {
+        let permit = self.reserved.take().expect("poll_ready before call");
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move {
+            let _permit = permit;
+            // The first call fails slowly; the others answer quickly.
+            if n == 0 {
+                sleep(MS(500)).await;
+                Err("first call fails")
+            } else {
+                sleep(MS(5)).await;
+                Ok(n)
+            }
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_layer_spends_the_reservation_poll_ready_made() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let mut svc = ServiceBuilder::new()
+        .layer(RetryLayer::new(
+            Retry::new()
+                .max_attempts(2)
+                .backoff(Backoff::constant(MS(10))),
+        ))
+        .service(Reserving::new(1, calls.clone()));
+    let call = svc.ready().await.unwrap().call(());
+    // With one slot, an attempt made on a fresh clone waits for the slot
+    // the ready service holds: forever.
+    let r = tokio::time::timeout(Duration::from_secs(60), call).await;
+    assert_eq!(r.expect("the retried call finishes").unwrap(), 1);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}

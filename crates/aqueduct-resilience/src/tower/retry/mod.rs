@@ -11,8 +11,10 @@
 //!   `None` means "this request cannot be sent again": it gets one attempt,
 //!   and its error comes back as [`RetryError::Stopped`](crate::RetryError::Stopped).
 //!
-//! The inner service must be `Clone` (each attempt calls a clone, made
-//! ready first). The future is boxed: one allocation per call.
+//! The inner service must be `Clone`: the first attempt calls the service
+//! `poll_ready` made ready (so whatever it reserved, such as a concurrency
+//! slot, is spent on it), and each retry calls a clone, made ready first.
+//! The future is boxed: one allocation per call.
 //! For a per-attempt timeout, put a timeout layer (or a
 //! [`DeadlineLayer`](super::DeadlineLayer)) under this one.
 

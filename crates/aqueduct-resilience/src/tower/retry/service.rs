@@ -157,7 +157,17 @@ where
                 copies: &copies,
             };
             let shared = &copies;
-            let attempt = move || ready_call(svc.clone(), prepared(shared));
+            // The first attempt goes to the service `poll_ready` made ready,
+            // spending what it reserved (a concurrency slot, a buffer place);
+            // a retry goes to a fresh clone, made ready in turn. Calling only
+            // clones would leave that reservation held, unused, for the
+            // whole call: with a limit of one, every attempt would wait on it.
+            let template = svc.clone();
+            let mut ready = Some(svc);
+            let attempt = move || {
+                let svc = ready.take().unwrap_or_else(|| template.clone());
+                ready_call(svc, prepared(shared))
+            };
             drive(policy, attempt, &refill, hook).await
         })
     }
