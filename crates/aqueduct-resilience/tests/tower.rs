@@ -308,3 +308,17 @@ async fn retry_layer_spends_the_reservation_poll_ready_made() {
     assert_eq!(r.expect("the retried call finishes").unwrap(), 1);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn hedge_layer_spends_the_reservation_poll_ready_made() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let mut svc = ServiceBuilder::new()
+        .layer(HedgeLayer::new(Hedge::fixed(MS(20))))
+        .service(Reserving::new(2, calls.clone()));
+    let start = Instant::now();
+    let call = svc.ready().await.unwrap().call(());
+    // Two slots: the first attempt and the hedge each get one.
+    let r = tokio::time::timeout(Duration::from_secs(60), call).await;
+    assert_eq!(r.expect("the hedged call finishes").unwrap(), 1);
+    assert_eq!(start.elapsed(), MS(25));
+}

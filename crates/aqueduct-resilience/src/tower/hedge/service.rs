@@ -59,8 +59,15 @@ where
         let svc = std::mem::replace(&mut self.inner, clone);
         let hedge = self.hedge.clone();
         Box::pin(async move {
+            // The first attempt goes to the service `poll_ready` made ready,
+            // spending what it reserved; each hedge goes to a fresh clone.
+            let template = svc.clone();
+            let mut ready = Some(svc);
             hedge
-                .run(move || ready_call(svc.clone(), req.clone()))
+                .run(move || {
+                    let svc = ready.take().unwrap_or_else(|| template.clone());
+                    ready_call(svc, req.clone())
+                })
                 .await
         })
     }
