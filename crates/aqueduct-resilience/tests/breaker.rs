@@ -236,6 +236,18 @@ async fn count_window_waits_for_minimum_calls() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_count_window_smaller_than_minimum_calls_still_trips() {
+    // The default minimum is 10 calls; a window of 4 can never hold 10.
+    let b = CircuitBreaker::builder().count_window(4).build();
+    for _ in 0..3 {
+        fail(&b);
+    }
+    assert_eq!(b.state(), State::Closed);
+    fail(&b);
+    assert_eq!(b.state(), State::Open);
+}
+
+#[tokio::test(start_paused = true)]
 async fn time_window_buckets_expire() {
     let b = CircuitBreaker::builder()
         .time_window(Duration::from_secs(10), 10)

@@ -130,6 +130,8 @@ impl<C> Builder<C> {
     }
 
     /// Trips on the failure (or slow-call) rate of the last `size` calls.
+    /// A window smaller than [`minimum_calls`](Builder::minimum_calls)
+    /// counts its rates once it is full.
     ///
     /// ```
     /// let b = aqueduct_resilience::CircuitBreaker::builder().count_window(50).build();
@@ -179,7 +181,8 @@ impl<C> Builder<C> {
     }
 
     /// The fewest calls a window must hold before its rates count
-    /// (default 10).
+    /// (default 10; for a count window, at most its size, so that a
+    /// window of 5 calls does count once it holds 5).
     ///
     /// ```
     /// let b = aqueduct_resilience::CircuitBreaker::builder().count_window(100).minimum_calls(50).build();
@@ -299,7 +302,12 @@ impl<C> Builder<C> {
     /// assert_eq!(b.state(), aqueduct_resilience::breaker::State::Closed);
     /// ```
     #[must_use]
-    pub fn build(self) -> CircuitBreaker<C> {
+    pub fn build(mut self) -> CircuitBreaker<C> {
+        // A count window never holds more calls than its size: a larger
+        // minimum would keep the breaker from ever tripping.
+        if let Mode::Count(size) = self.config.mode {
+            self.config.minimum_calls = self.config.minimum_calls.min(size);
+        }
         CircuitBreaker::from_parts(self.config, self.classifier)
     }
 }
