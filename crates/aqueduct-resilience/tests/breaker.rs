@@ -294,6 +294,30 @@ async fn slow_calls_trip_the_breaker() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_slow_probe_counts_as_a_failure_in_consecutive_mode() {
+    let b = CircuitBreaker::builder()
+        .consecutive_failures(1)
+        .slow_calls(MS(100), 1.0)
+        .open_duration(MS(1000))
+        .build();
+    let slow_ok = || async {
+        sleep(MS(200)).await;
+        Ok::<_, ()>(())
+    };
+    assert!(b.call(slow_ok).await.is_ok());
+    assert_eq!(b.state(), State::Open);
+    sleep(MS(1000)).await;
+    // The dependency is as slow as when it tripped: the probe must not
+    // close the breaker.
+    assert!(b.call(slow_ok).await.is_ok());
+    assert_eq!(b.state(), State::Open);
+    sleep(MS(1000)).await;
+    // A fast probe closes it.
+    assert!(b.call(|| async { Ok::<_, ()>(()) }).await.is_ok());
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[tokio::test(start_paused = true)]
 async fn classifier_decides_what_counts() {
     let b = CircuitBreaker::builder()
         .consecutive_failures(2)

@@ -196,8 +196,8 @@ impl<C> Builder<C> {
 
     /// Calls taking `threshold` or longer are slow; a window trips when the
     /// slow-call rate reaches `rate`. In consecutive-failures mode a slow
-    /// call counts as a failure. Tracking slow calls costs two clock reads
-    /// per call.
+    /// call counts as a failure, a half-open probe's too. Tracking slow
+    /// calls costs two clock reads per call.
     ///
     /// ```
     /// use std::time::Duration;

@@ -498,7 +498,16 @@ impl Core {
     fn record_slow(&self, token: Token, failed: bool) {
         match token.track() {
             Track::Closed | Track::Metrics => self.record_closed(token, failed),
-            Track::Probe => self.record_probe(token, failed),
+            Track::Probe => {
+                // In consecutive mode a slow call is a failure, a probe too:
+                // a probe as slow as the calls that tripped the breaker must
+                // not close it.
+                let failed = match self.window {
+                    WindowKind::Consecutive(_) => self.outcome(&token, failed).0 != 0,
+                    _ => failed,
+                };
+                self.record_probe(token, failed);
+            }
             Track::None | Track::Done => {}
         }
     }
