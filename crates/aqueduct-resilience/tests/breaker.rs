@@ -273,6 +273,20 @@ async fn time_window_buckets_expire() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_busy_time_window_trips_past_a_million_failures() {
+    // Every call fails, in one bucket that holds more than 2^20 of them.
+    let b = CircuitBreaker::builder()
+        .time_window(Duration::from_secs(60), 1)
+        .minimum_calls(1_100_000)
+        .failure_rate(1.0)
+        .build();
+    for _ in 0..1_100_000 {
+        fail(&b);
+    }
+    assert_eq!(b.state(), State::Open);
+}
+
+#[tokio::test(start_paused = true)]
 async fn slow_calls_trip_the_breaker() {
     let b = CircuitBreaker::builder()
         .count_window(10)

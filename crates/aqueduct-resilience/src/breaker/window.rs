@@ -92,22 +92,21 @@ const TAG_BITS: u32 = 24;
 const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
 const LOW_BITS: u32 = 64 - TAG_BITS;
 const LOW_MASK: u64 = (1 << LOW_BITS) - 1;
-const HALF_BITS: u32 = LOW_BITS / 2;
-const HALF_MASK: u64 = (1 << HALF_BITS) - 1;
 
 /// The outcomes of the last `window`, in `buckets` buckets. Each bucket is
-/// two atomic words, each tagged with the bucket's epoch: word one counts
-/// calls, word two failures and slow calls. A stale tag means the bucket
-/// is from an older epoch and counts as empty, so buckets expire lazily and
-/// never need a sweep.
+/// three atomic words, calls, failures and slow calls, each tagged with
+/// the bucket's epoch and counting up to 2^40 - 1. A stale tag means the
+/// bucket is from an older epoch and counts as empty, so buckets expire
+/// lazily and never need a sweep.
 #[derive(Debug)]
 pub(crate) struct TimeWindow {
     bucket_nanos: u64,
     calls: Box<[AtomicU64]>,
-    bad: Box<[AtomicU64]>,
+    failures: Box<[AtomicU64]>,
+    slow: Box<[AtomicU64]>,
 }
 
-fn tagged_add(word: &AtomicU64, tag: u64, add: u64, split: bool) {
+fn tagged_add(word: &AtomicU64, tag: u64) {
     let mut cur = word.load(Ordering::Relaxed);
     loop {
         let low = if cur >> LOW_BITS == tag {
@@ -115,12 +114,7 @@ fn tagged_add(word: &AtomicU64, tag: u64, add: u64, split: bool) {
         } else {
             0
         };
-        let sum = if split {
-            add_low(low, add)
-        } else {
-            (low + add).min(LOW_MASK)
-        };
-        let next = (tag << LOW_BITS) | sum;
+        let next = (tag << LOW_BITS) | (low + 1).min(LOW_MASK);
         match word.compare_exchange_weak(cur, next, Ordering::Relaxed, Ordering::Relaxed) {
             Ok(_) => return,
             Err(actual) => cur = actual,
@@ -128,21 +122,19 @@ fn tagged_add(word: &AtomicU64, tag: u64, add: u64, split: bool) {
     }
 }
 
-/// Adds `add` to the failures/slow word, saturating each half.
-fn add_low(low: u64, add: u64) -> u64 {
-    let lo = ((low & HALF_MASK) + (add & HALF_MASK)).min(HALF_MASK);
-    let hi = ((low >> HALF_BITS) + (add >> HALF_BITS)).min(HALF_MASK);
-    (hi << HALF_BITS) | lo
-}
-
 impl TimeWindow {
     pub(crate) fn new(window_nanos: u64, buckets: usize) -> Self {
         let buckets = buckets.clamp(1, 1024);
-        let stale = TAG_MASK << LOW_BITS;
+        let stale = || {
+            (0..buckets)
+                .map(|_| AtomicU64::new(TAG_MASK << LOW_BITS))
+                .collect()
+        };
         Self {
             bucket_nanos: (window_nanos / buckets as u64).max(1),
-            calls: (0..buckets).map(|_| AtomicU64::new(stale)).collect(),
-            bad: (0..buckets).map(|_| AtomicU64::new(stale)).collect(),
+            calls: stale(),
+            failures: stale(),
+            slow: stale(),
         }
     }
 
@@ -156,10 +148,12 @@ impl TimeWindow {
     #[inline]
     pub(crate) fn record(&self, now_nanos: u64, outcome: u8) {
         let (tag, i) = self.epoch(now_nanos);
-        tagged_add(&self.calls[i], tag, 1, false);
-        let bad = u64::from(outcome & FAILURE != 0) | u64::from(outcome & SLOW != 0) << HALF_BITS;
-        if bad != 0 {
-            tagged_add(&self.bad[i], tag, bad, true);
+        tagged_add(&self.calls[i], tag);
+        if outcome & FAILURE != 0 {
+            tagged_add(&self.failures[i], tag);
+        }
+        if outcome & SLOW != 0 {
+            tagged_add(&self.slow[i], tag);
         }
     }
 
@@ -167,7 +161,12 @@ impl TimeWindow {
         let (tag, _) = self.epoch(now_nanos);
         // A tag half the tag space away is stale for any epoch near now.
         let stale = (tag.wrapping_add(1 << (TAG_BITS - 1)) & TAG_MASK) << LOW_BITS;
-        for w in self.calls.iter().chain(self.bad.iter()) {
+        for w in self
+            .calls
+            .iter()
+            .chain(self.failures.iter())
+            .chain(self.slow.iter())
+        {
             w.store(stale, Ordering::Relaxed);
         }
     }
@@ -175,20 +174,20 @@ impl TimeWindow {
     pub(crate) fn totals(&self, now_nanos: u64) -> Totals {
         let (tag, _) = self.epoch(now_nanos);
         let n = self.calls.len() as u64;
-        let live = |w: u64| (tag.wrapping_sub(w >> LOW_BITS) & TAG_MASK) < n;
-        let mut t = Totals::default();
-        for (c, b) in self.calls.iter().zip(self.bad.iter()) {
-            let c = c.load(Ordering::Relaxed);
-            if live(c) {
-                t.calls += c & LOW_MASK;
+        let live = |w: &AtomicU64| {
+            let w = w.load(Ordering::Relaxed);
+            if (tag.wrapping_sub(w >> LOW_BITS) & TAG_MASK) < n {
+                w & LOW_MASK
+            } else {
+                0
             }
-            let b = b.load(Ordering::Relaxed);
-            if live(b) {
-                t.failures += b & HALF_MASK;
-                t.slow += (b >> HALF_BITS) & HALF_MASK;
-            }
+        };
+        let sum = |words: &[AtomicU64]| words.iter().map(live).sum();
+        Totals {
+            calls: sum(&self.calls),
+            failures: sum(&self.failures),
+            slow: sum(&self.slow),
         }
-        t
     }
 }
 
@@ -234,6 +233,25 @@ mod tests {
         );
         w.reset();
         assert_eq!(w.totals(), Totals::default());
+    }
+
+    #[test]
+    fn time_window_counts_more_than_a_million_failures_in_a_bucket() {
+        let s = 1_000_000_000;
+        let w = TimeWindow::new(60 * s, 1);
+        let n = (1 << 20) + 10;
+        for _ in 0..n {
+            w.record(0, FAILURE);
+        }
+        w.record(0, SLOW);
+        assert_eq!(
+            w.totals(0),
+            Totals {
+                calls: n + 1,
+                failures: n,
+                slow: 1
+            }
+        );
     }
 
     #[test]
