@@ -224,6 +224,9 @@ impl Backoff {
         let raw = match self.growth {
             Growth::Constant => Some(self.base),
             Growth::Linear { step } => step.checked_mul(n).and_then(|s| s.checked_add(self.base)),
+            // Zero times any factor is zero, even one that overflowed to
+            // infinity (where the product would be NaN).
+            Growth::Exponential { .. } if self.base.is_zero() => Some(Duration::ZERO),
             Growth::Exponential { factor } => {
                 let f = factor.powi(i32::try_from(n).unwrap_or(i32::MAX));
                 Duration::try_from_secs_f64(self.base.as_secs_f64() * f).ok()
@@ -366,6 +369,17 @@ mod tests {
         let s = Duration::from_secs;
         let d: Vec<_> = Backoff::exponential(s(3)).iter().take(3).collect();
         assert_eq!(d, [s(3), s(6), s(12)]);
+    }
+
+    #[test]
+    fn a_zero_base_stays_zero_however_many_retries() {
+        // base * factor^n is zero for any n; factor^n overflowing to
+        // infinity must not turn it into the longest possible sleep.
+        let b = Backoff::exponential(Duration::ZERO);
+        assert_eq!(b.nominal(1024), Duration::ZERO);
+        assert_eq!(b.iter().nth(5000), Some(Duration::ZERO));
+        let steep = Backoff::exponential(Duration::ZERO).factor(1e300);
+        assert_eq!(steep.nominal(2), Duration::ZERO);
     }
 
     #[test]
