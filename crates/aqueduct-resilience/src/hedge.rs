@@ -59,6 +59,8 @@ pub enum HedgeError<E> {
 
 const RING: usize = 256;
 const RECOMPUTE_EVERY: u64 = 16;
+/// `cached_micros` before the first percentile is computed.
+const NOT_YET: u64 = u64::MAX;
 
 /// Recent latencies, in microseconds, in an atomic ring; the percentile is
 /// recomputed every 16 samples, not on every call.
@@ -89,13 +91,16 @@ impl Latencies {
             )]
             let idx = ((self.quantile * (filled - 1) as f64).round() as usize).min(filled - 1);
             let (_, p, _) = v.select_nth_unstable(idx);
-            self.cached_micros.store(*p, Ordering::Relaxed);
+            self.cached_micros
+                .store((*p).min(NOT_YET - 1), Ordering::Relaxed);
         }
     }
 
+    /// The percentile last computed; none before the first (the count of
+    /// samples can pass 16 before that computation has stored anything).
     fn current(&self) -> Option<Duration> {
-        (self.count.load(Ordering::Relaxed) >= RECOMPUTE_EVERY)
-            .then(|| Duration::from_micros(self.cached_micros.load(Ordering::Relaxed)))
+        let micros = self.cached_micros.load(Ordering::Relaxed);
+        (micros != NOT_YET).then(|| Duration::from_micros(micros))
     }
 }
 
@@ -191,7 +196,7 @@ impl Hedge {
                 latencies: Arc::new(Latencies {
                     ring: std::array::from_fn(|_| AtomicU64::new(0)),
                     count: AtomicU64::new(0),
-                    cached_micros: AtomicU64::new(0),
+                    cached_micros: AtomicU64::new(NOT_YET),
                     quantile,
                 }),
                 initial,
@@ -344,5 +349,39 @@ impl Hedge {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn latencies() -> Latencies {
+        let Delay::Percentile { latencies, .. } = Hedge::percentile(0.5, Duration::ZERO).delay
+        else {
+            unreachable!("a percentile hedge")
+        };
+        Arc::into_inner(latencies).unwrap()
+    }
+
+    #[test]
+    fn no_percentile_is_used_before_the_first_is_computed() {
+        let l = latencies();
+        // Sixteen samples counted, the sixteenth not yet stored or computed
+        // (another thread is between its count and its computation).
+        for _ in 0..15 {
+            l.record(Duration::from_millis(40));
+        }
+        l.count.fetch_add(1, Ordering::Relaxed);
+        assert_eq!(l.current(), None);
+    }
+
+    #[test]
+    fn the_percentile_is_used_once_computed() {
+        let l = latencies();
+        for _ in 0..16 {
+            l.record(Duration::from_millis(40));
+        }
+        assert_eq!(l.current(), Some(Duration::from_millis(40)));
     }
 }
