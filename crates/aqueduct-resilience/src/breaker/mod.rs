@@ -24,6 +24,10 @@
 //! rejected with [`Rejected::HalfOpenFull`] (no stampede onto a
 //! recovering service). A probe dropped before it records an outcome (a
 //! cancelled call) frees its slot without counting as success or failure.
+//! A probe that never ends holds its slot for good, and the breaker stays
+//! half-open: give the calls it guards a timeout (a
+//! [`timeout`](fn@crate::timeout) or a [`Deadline`](crate::Deadline) inside
+//! [`call`](CircuitBreaker::call)), so that a hung probe ends as a failure.
 
 mod config;
 mod state;
