@@ -3,16 +3,33 @@
 // Under `--cfg loom` tokio has no sockets, files or signals to test.
 #![cfg(not(loom))]
 
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use aqueduct_io::net::{self, Connection, LimitPolicy, Server};
+use aqueduct_io::net::{self, Connection, LimitPolicy, Server, ServerBuilder, ServerHandle};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 const SECOND: Duration = Duration::from_secs(1);
+
+/// Serves `handler` on a loopback port, as `builder` sets it up.
+async fn serve<H, F, E>(builder: ServerBuilder, handler: H) -> ServerHandle<SocketAddr>
+where
+    H: Fn(Connection<TcpStream>) -> F + Send + Sync + 'static,
+    F: Future<Output = Result<(), E>> + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    builder.bind("127.0.0.1:0").await.unwrap().serve(handler)
+}
+
+/// Closes connections silent for 10 s.
+fn idle_10s() -> ServerBuilder {
+    Server::builder().idle_timeout(Duration::from_secs(10))
+}
 
 #[tokio::test(start_paused = true)]
 async fn limit_is_never_exceeded_under_4x_load() {
@@ -100,12 +117,7 @@ async fn refuse_policy_replies_and_closes() {
 
 #[tokio::test(start_paused = true)]
 async fn idle_connection_is_closed_after_idle_timeout() {
-    let handle = Server::builder()
-        .idle_timeout(Duration::from_secs(10))
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .serve(net::echo);
+    let handle = serve(idle_10s(), net::echo).await;
     let addr = handle.local_addr();
     let start = Instant::now();
     // A silent client and a chatty one.
@@ -243,7 +255,8 @@ async fn connections_past_the_grace_period_are_aborted() {
 #[tokio::test]
 async fn garbage_from_one_client_ends_that_connection_only() {
     // A line protocol: UTF-8 lines of at most 64 bytes, answered in upper case.
-    let handle = Server::builder().bind("127.0.0.1:0").await.unwrap().serve(
+    let handle = serve(
+        Server::builder(),
         |conn: Connection<TcpStream>| async move {
             let mut conn = BufReader::new(conn);
             loop {
@@ -265,7 +278,8 @@ async fn garbage_from_one_client_ends_that_connection_only() {
                     .await?;
             }
         },
-    );
+    )
+    .await;
     let addr = handle.local_addr();
     let mut good = BufReader::new(net::tcp::connect(addr, SECOND).await.unwrap());
     let mut bad = net::tcp::connect(addr, SECOND).await.unwrap();
@@ -300,11 +314,7 @@ async fn emfile_child() {
     if std::env::var_os("AQUEDUCT_EMFILE_CHILD").is_none() {
         return;
     }
-    let handle = Server::builder()
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .serve(net::echo);
+    let handle = serve(Server::builder(), net::echo).await;
     let addr = handle.local_addr();
     // Use up every descriptor.
     let mut filler = Vec::new();
@@ -366,19 +376,15 @@ fn accept_backs_off_on_emfile() {
 async fn a_socket_taken_with_into_inner_is_not_closed_as_idle() {
     // The handler takes the raw socket (as a protocol library would) and
     // echoes through it: the server can no longer see the bytes arrive.
-    let handle = Server::builder()
-        .idle_timeout(Duration::from_secs(10))
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .serve(|conn: Connection<TcpStream>| async move {
-            let mut socket = conn.into_inner();
-            let mut b = [0u8; 1];
-            while socket.read(&mut b).await? == 1 {
-                socket.write_all(&b).await?;
-            }
-            Ok::<_, std::io::Error>(())
-        });
+    let handle = serve(idle_10s(), |conn: Connection<TcpStream>| async move {
+        let mut socket = conn.into_inner();
+        let mut b = [0u8; 1];
+        while socket.read(&mut b).await? == 1 {
+            socket.write_all(&b).await?;
+        }
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
     let mut client = net::tcp::connect(handle.local_addr(), SECOND)
         .await
         .unwrap();
@@ -395,11 +401,7 @@ async fn a_socket_taken_with_into_inner_is_not_closed_as_idle() {
 
 #[tokio::test(start_paused = true)]
 async fn dropping_the_handle_ends_idle_echo_connections() {
-    let handle = Server::builder()
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .serve(net::echo);
+    let handle = serve(Server::builder(), net::echo).await;
     let mut client = net::tcp::connect(handle.local_addr(), SECOND)
         .await
         .unwrap();
@@ -418,12 +420,7 @@ async fn dropping_the_handle_ends_idle_echo_connections() {
 async fn idle_timeout_still_applies_after_the_handle_is_dropped() {
     // A line handler that does not watch the shutdown token: after the
     // handle is dropped it carries on, but a silent peer is still closed.
-    let handle = Server::builder()
-        .idle_timeout(Duration::from_secs(10))
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .serve(slow_answer(Duration::ZERO));
+    let handle = serve(idle_10s(), slow_answer(Duration::ZERO)).await;
     let mut client = BufReader::new(
         net::tcp::connect(handle.local_addr(), SECOND)
             .await
@@ -449,7 +446,8 @@ async fn idle_timeout_still_applies_after_the_handle_is_dropped() {
 
 #[tokio::test(start_paused = true)]
 async fn a_handler_that_panics_during_shutdown_is_reported_aborted() {
-    let handle = Server::builder().bind("127.0.0.1:0").await.unwrap().serve(
+    let handle = serve(
+        Server::builder(),
         |conn: Connection<TcpStream>| async move {
             conn.shutdown_token().cancelled().await;
             if conn.is_shutting_down() {
@@ -457,7 +455,8 @@ async fn a_handler_that_panics_during_shutdown_is_reported_aborted() {
             }
             Ok::<_, std::io::Error>(())
         },
-    );
+    )
+    .await;
     let _client = net::tcp::connect(handle.local_addr(), SECOND)
         .await
         .unwrap();
@@ -480,16 +479,15 @@ async fn a_handler_that_panics_fails_its_connection_only() {
     // future; the third is served.
     let calls = Arc::new(AtomicUsize::new(0));
     let c = Arc::clone(&calls);
-    let handle = Server::builder().bind("127.0.0.1:0").await.unwrap().serve(
-        move |mut conn: Connection<TcpStream>| {
-            let call = c.fetch_add(1, Ordering::SeqCst);
-            assert_ne!(call, 0, "a handler bug before its future");
-            async move {
-                assert_ne!(call, 1, "a handler bug in its future");
-                conn.write_all(b"served\n").await
-            }
-        },
-    );
+    let handle = serve(Server::builder(), move |mut conn: Connection<TcpStream>| {
+        let call = c.fetch_add(1, Ordering::SeqCst);
+        assert_ne!(call, 0, "a handler bug before its future");
+        async move {
+            assert_ne!(call, 1, "a handler bug in its future");
+            conn.write_all(b"served\n").await
+        }
+    })
+    .await;
     let addr = handle.local_addr();
     for _ in 0..2 {
         let mut client = net::tcp::connect(addr, SECOND).await.unwrap();
@@ -514,11 +512,7 @@ async fn a_handler_that_panics_fails_its_connection_only() {
 #[tokio::test]
 async fn a_shutdown_called_again_after_a_dropped_one_waits_for_the_listener() {
     use futures::FutureExt;
-    let handle = Server::builder()
-        .bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .serve(net::echo);
+    let handle = serve(Server::builder(), net::echo).await;
     let addr = handle.local_addr();
     // Polled once, before the accept loop could see the signal, then
     // dropped.

@@ -2,11 +2,33 @@
 // Under `--cfg loom` tokio has no sockets, files or signals to test.
 #![cfg(not(loom))]
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use aqueduct_io::net::{self, NetError, Server, udp, unix};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+/// A UDP echo server on loopback: its address, its stop token and its task.
+async fn udp_echo_server() -> (
+    SocketAddr,
+    CancellationToken,
+    JoinHandle<Result<u64, NetError>>,
+) {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(udp::echo(socket, stop.clone()));
+    (addr, stop, server)
+}
+
+/// A UDP client of `addr` that waits a second for each reply.
+async fn udp_client(addr: SocketAddr) -> udp::Client {
+    udp::Client::connect(addr, Duration::from_secs(1))
+        .await
+        .unwrap()
+}
 
 #[tokio::test]
 async fn tcp_echo_handles_large_payloads_in_both_directions() {
@@ -55,16 +77,8 @@ async fn tcp_connect_times_out() {
 
 #[tokio::test]
 async fn udp_echo_and_client() {
-    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = socket.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    let server = tokio::spawn(udp::echo(socket, stop.clone()));
-    let a = udp::Client::connect(addr, Duration::from_secs(1))
-        .await
-        .unwrap();
-    let b = udp::Client::connect(addr, Duration::from_secs(1))
-        .await
-        .unwrap();
+    let (addr, stop, server) = udp_echo_server().await;
+    let (a, b) = (udp_client(addr).await, udp_client(addr).await);
     for i in 0..10u8 {
         assert_eq!(&a.request(&[i; 100]).await.unwrap()[..], &[i; 100]);
         assert_eq!(&b.request(&[i; 1000]).await.unwrap()[..], &[i; 1000]);
@@ -115,13 +129,8 @@ async fn unix_server_and_client() {
 async fn a_udp_reply_holds_only_its_own_bytes() {
     // Replies are often kept (cached, queued): a 2-byte reply must not pin
     // the 64 KiB receive buffer.
-    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = socket.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    let server = tokio::spawn(udp::echo(socket, stop.clone()));
-    let client = udp::Client::connect(addr, Duration::from_secs(1))
-        .await
-        .unwrap();
+    let (addr, stop, server) = udp_echo_server().await;
+    let client = udp_client(addr).await;
     let reply = client.request(b"hi").await.unwrap();
     assert_eq!(&reply[..], b"hi");
     let owned = reply.try_into_mut().expect("the reply is not shared");
@@ -132,13 +141,8 @@ async fn a_udp_reply_holds_only_its_own_bytes() {
 
 #[tokio::test]
 async fn a_udp_request_over_the_ip_payload_limit_is_datagram_too_large() {
-    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = socket.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    let server = tokio::spawn(udp::echo(socket, stop.clone()));
-    let client = udp::Client::connect(addr, Duration::from_secs(1))
-        .await
-        .unwrap();
+    let (addr, stop, server) = udp_echo_server().await;
+    let client = udp_client(addr).await;
     // The largest UDP payload over IPv4 goes through...
     let largest = vec![7u8; 65_507];
     assert_eq!(client.request(&largest).await.unwrap().len(), 65_507);
