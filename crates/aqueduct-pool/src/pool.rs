@@ -89,9 +89,12 @@ pub(crate) struct State<T, E> {
     free_waiters: Vec<usize>,
     /// Live (not cancelled) queued waiters.
     waiting: usize,
-    /// Slots (counted in `size`) reserved for top-up tasks that have not
-    /// started yet. A caller who finds no object and no room takes one
-    /// rather than queue: the task may be on a runtime nobody drives.
+    /// Slots (counted in `size`) reserved for top-ups that have not
+    /// started yet: from when a checkout below `min_idle` reserves one
+    /// (its task is spawned only once the checkout has served itself) to
+    /// when that task starts. A caller who finds no object and no room
+    /// takes one rather than queue: the checkout may still be creating its
+    /// own object, and the task may be on a runtime nobody drives.
     top_ups: usize,
     /// The deadline the shared alarm is set for, if it is set: the head's
     /// (or an earlier one).
@@ -1164,6 +1167,7 @@ impl<M: Manager> Shared<M> {
         let topup = st.wants_top_up();
         if topup {
             st.size += 1;
+            st.top_ups += 1;
         }
         Begin::Ready(grant, topup)
     }
@@ -1258,7 +1262,7 @@ impl<M: Manager> Shared<M> {
             Begin::Ready(grant, topup) => {
                 self.unserve(grant);
                 if topup {
-                    self.release(Grant::Slot);
+                    self.unreserve_top_up();
                 }
             }
             Begin::Queued(key, start, _) => drop(Wait {
@@ -1268,6 +1272,17 @@ impl<M: Manager> Shared<M> {
                 registered: false,
             }),
             Begin::Closed => {}
+        }
+    }
+
+    /// Gives back a slot reserved for a top-up (counted in
+    /// [`State::top_ups`]) that will not be filled, unless a caller took it
+    /// meanwhile (or `close` or `resize` already took it back).
+    fn unreserve_top_up(&self) {
+        let mut st = self.lock();
+        if st.top_ups > 0 {
+            st.top_ups -= 1;
+            self.release_locked(st, Grant::Slot);
         }
     }
 
@@ -1819,11 +1834,20 @@ impl<M: Manager> TopUpSlot<M> {
 impl<M: Manager> Drop for TopUpSlot<M> {
     fn drop(&mut self) {
         if let Some(shared) = self.0.take() {
-            let mut st = shared.lock();
-            if st.top_ups > 0 {
-                st.top_ups -= 1;
-                shared.release_locked(st, Grant::Slot);
-            }
+            shared.unreserve_top_up();
+        }
+    }
+}
+
+/// A slot a checkout reserved for a top-up (counted in [`State::top_ups`]),
+/// held while the checkout serves itself: given back if the checkout fails
+/// or is dropped, unless a caller took it meanwhile.
+struct ReservedTopUp<'a, M: Manager>(Option<&'a Shared<M>>);
+
+impl<M: Manager> Drop for ReservedTopUp<'_, M> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0.take() {
+            shared.unreserve_top_up();
         }
     }
 }
@@ -2445,15 +2469,12 @@ impl<M: Manager> Pool<M> {
             // finish at once.
             return match guard.recycle(&mut stamp.since).await? {
                 Recycled::Passed => Ok(Some(self.hand_out(&mut guard, stamp))),
-                Recycled::Replace => Box::pin(self.finish(guard, None, stamp)).await,
+                Recycled::Replace => Box::pin(self.finish(guard, ReservedTopUp(None), stamp)).await,
                 Recycled::Shed => Ok(None),
             };
         }
-        let topup = Checkout {
-            shared,
-            grant: topup.then_some(Grant::Slot),
-        };
-        Box::pin(self.finish(guard, Some(topup), stamp)).await
+        let topup = ReservedTopUp(topup.then_some(shared));
+        Box::pin(self.finish(guard, topup, stamp)).await
     }
 
     /// Turns a ready grant into the caller's guard.
@@ -2500,7 +2521,7 @@ impl<M: Manager> Pool<M> {
     async fn finish(
         &self,
         mut guard: Checkout<'_, M>,
-        topup: Option<Checkout<'_, M>>,
+        mut topup: ReservedTopUp<'_, M>,
         mut stamp: Stamp,
     ) -> Result<Option<Pooled<M>>, PoolError<M::Error>> {
         let shared = &*self.shared;
@@ -2525,10 +2546,8 @@ impl<M: Manager> Pool<M> {
                 None => unreachable!("the guard holds a grant until done"),
             }
         };
-        if let Some(mut topup) = topup {
-            if topup.grant.take().is_some() {
-                self.spawn_top_up();
-            }
+        if topup.0.take().is_some() {
+            self.spawn_top_up();
         }
         Ok(Some(pooled))
     }
@@ -2541,25 +2560,33 @@ impl<M: Manager> Pool<M> {
     /// the task ran, the slot is given back: the object would be dropped
     /// as soon as it was made.
     ///
-    /// Until the task starts, its slot is no one's: a caller queued when it
-    /// is handed over gets it at once, and so does a caller who finds no
-    /// object and no room before the task starts (rather than queue). The
+    /// From when the checkout reserved it (before it made or recycled its
+    /// own object) until the task starts, the slot is no one's: a caller
+    /// queued when it is handed over gets it at once, and so does a caller
+    /// who finds no object and no room meanwhile (rather than queue behind
+    /// a slot nobody uses while the checkout still creates). The
     /// task may sit on a runtime nobody drives (a current-thread one whose
     /// `block_on` returned), where it would keep the slot for good.
     fn spawn_top_up(&self) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.shared.release(Grant::Slot);
+            self.shared.unreserve_top_up();
             return;
         };
         {
             let mut st = self.shared.lock();
+            if st.top_ups == 0 {
+                // A caller took the slot while this checkout served
+                // itself (or `close` or `resize` took it back).
+                return;
+            }
             if st.waiting > 0 || st.keeps_none() {
                 // A caller queued since: the slot is theirs now, to create
                 // in. (Or the object would be dropped as soon as made.)
+                st.top_ups -= 1;
                 self.shared.release_locked(st, Grant::Slot);
                 return;
             }
-            st.top_ups += 1;
+            // The slot stays counted in `top_ups` until the task starts.
         }
         let slot = TopUpSlot(Some(Arc::clone(&self.shared)));
         runtime.spawn(async move {

@@ -835,3 +835,39 @@ async fn error_messages_name_the_limit_and_the_value() {
         "prefilling the pool to min_idle 3 failed after 0 objects"
     );
 }
+
+/// A checkout below `min_idle` reserves a slot for a top-up, filled only
+/// once its own create is done. Until then that slot is nobody's: a caller
+/// who finds no object and no other room takes it and creates at once,
+/// rather than queue behind a slot nobody uses (and time out, with room in
+/// the pool, when creating takes longer than `wait_timeout`).
+#[tokio::test(start_paused = true)]
+async fn a_slot_reserved_for_a_top_up_is_taken_while_the_checkout_still_creates() {
+    let steered = Steered::default();
+    steered
+        .create_delay_ns
+        .store(1_000_000_000, Ordering::SeqCst); // 1 s
+    let pool = Pool::builder(steered)
+        .max_size(2)
+        .min_idle(2)
+        .wait_timeout(Duration::from_millis(500))
+        .build_lazy()
+        .unwrap();
+    let t0 = Instant::now();
+    let first = tokio::spawn({
+        let pool = pool.clone();
+        async move { pool.get().await.map(|o| *o) }
+    });
+    settle().await;
+    // `first` creates in one slot and holds the other for its top-up.
+    assert_eq!(pool.status().size, 2);
+    let second = pool.get().await;
+    assert!(second.is_ok(), "{:?}", second.err());
+    assert_eq!(Instant::now() - t0, Duration::from_secs(1));
+    assert!(first.await.unwrap().is_ok());
+    drop(second);
+    settle().await;
+    let s = pool.status();
+    assert_eq!((s.size, s.idle, s.waiting, s.timeouts), (2, 2, 0, 0));
+    assert_eq!(pool.manager().created(), 2);
+}
