@@ -2,7 +2,7 @@
 //! swapped for loom's under `cfg(loom)` so the model checks the real code.
 
 #[cfg(not(loom))]
-pub(crate) use futures::task::AtomicWaker;
+pub(crate) use futures_util::task::AtomicWaker;
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicU8, Ordering};
 #[cfg(not(loom))]
