@@ -1805,12 +1805,57 @@ impl<M: Manager> Drop for Wait<'_, M> {
     }
 }
 
-/// A slot reserved for a top-up, on its way to the task that fills it
-/// (counted in [`State::top_ups`] until the task starts): given back if
-/// that task is dropped before it runs, unless a caller took it meanwhile.
+/// A slot a checkout reserved for a top-up (counted in [`State::top_ups`]
+/// until the task that fills it starts), held by the checkout while it
+/// serves itself and then by that task: given back if either is dropped
+/// before the task runs, unless a caller took it meanwhile. Empty when no
+/// top-up was reserved.
 struct TopUpSlot<M: Manager>(Option<Arc<Shared<M>>>);
 
 impl<M: Manager> TopUpSlot<M> {
+    /// Fills the slot in a task of its own, so that the checkout does not
+    /// wait for the create (nor for `create_timeout`, if the backend is
+    /// down); a failure is kept for `PoolError::Timeout::last_create_error`.
+    /// Without a runtime to run the task on, if a caller queued since (the
+    /// slot is theirs now, to create in), or if the pool, closed or resized
+    /// below its size, would drop the object as soon as it was made, the
+    /// slot is given back instead.
+    ///
+    /// From its reservation until the task starts, the slot is no one's: a
+    /// caller queued when it is handed over gets it at once, and so does a
+    /// caller who finds no object and no room meanwhile (rather than queue
+    /// behind a slot nobody uses while the checkout still creates). The
+    /// task may sit on a runtime nobody drives (a current-thread one whose
+    /// `block_on` returned), where it would keep the slot for good.
+    fn spawn(self) {
+        let Some(shared) = &self.0 else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        {
+            let st = shared.lock();
+            // `top_ups == 0`: a caller took the slot while the checkout
+            // served itself (or `close` or `resize` took it back).
+            if st.top_ups == 0 || st.waiting > 0 || st.keeps_none() {
+                // Dropping `self` gives the slot back, if it is still ours.
+                return;
+            }
+        }
+        runtime.spawn(async move {
+            let Some(shared) = self.claim() else {
+                return;
+            };
+            let pool = Pool::from_shared(shared);
+            // `fill_slot` guards the slot from its first poll, which is
+            // this one: it is never unguarded.
+            if let Err(e) = pool.fill_slot().await {
+                pool.shared.keep_create_error(e);
+            }
+        });
+    }
+
     /// The pool, with the slot now in the caller's hands; `None` if a
     /// caller took the slot meanwhile, or if the pool, closed or above its
     /// `max_size`, would drop the object as soon as it was made (the slot
@@ -1832,19 +1877,6 @@ impl<M: Manager> TopUpSlot<M> {
 }
 
 impl<M: Manager> Drop for TopUpSlot<M> {
-    fn drop(&mut self) {
-        if let Some(shared) = self.0.take() {
-            shared.unreserve_top_up();
-        }
-    }
-}
-
-/// A slot a checkout reserved for a top-up (counted in [`State::top_ups`]),
-/// held while the checkout serves itself: given back if the checkout fails
-/// or is dropped, unless a caller took it meanwhile.
-struct ReservedTopUp<'a, M: Manager>(Option<&'a Shared<M>>);
-
-impl<M: Manager> Drop for ReservedTopUp<'_, M> {
     fn drop(&mut self) {
         if let Some(shared) = self.0.take() {
             shared.unreserve_top_up();
@@ -2469,11 +2501,11 @@ impl<M: Manager> Pool<M> {
             // finish at once.
             return match guard.recycle(&mut stamp.since).await? {
                 Recycled::Passed => Ok(Some(self.hand_out(&mut guard, stamp))),
-                Recycled::Replace => Box::pin(self.finish(guard, ReservedTopUp(None), stamp)).await,
+                Recycled::Replace => Box::pin(self.finish(guard, TopUpSlot(None), stamp)).await,
                 Recycled::Shed => Ok(None),
             };
         }
-        let topup = ReservedTopUp(topup.then_some(shared));
+        let topup = TopUpSlot(topup.then(|| Arc::clone(&self.shared)));
         Box::pin(self.finish(guard, topup, stamp)).await
     }
 
@@ -2521,7 +2553,7 @@ impl<M: Manager> Pool<M> {
     async fn finish(
         &self,
         mut guard: Checkout<'_, M>,
-        mut topup: ReservedTopUp<'_, M>,
+        topup: TopUpSlot<M>,
         mut stamp: Stamp,
     ) -> Result<Option<Pooled<M>>, PoolError<M::Error>> {
         let shared = &*self.shared;
@@ -2546,60 +2578,8 @@ impl<M: Manager> Pool<M> {
                 None => unreachable!("the guard holds a grant until done"),
             }
         };
-        if topup.0.take().is_some() {
-            self.spawn_top_up();
-        }
+        topup.spawn();
         Ok(Some(pooled))
-    }
-
-    /// Fills a slot reserved by a checkout in a task of its own, so that the
-    /// checkout does not wait for the create (nor for `create_timeout`, if
-    /// the backend is down); a failure is kept for
-    /// `PoolError::Timeout::last_create_error`. Without a runtime to run the
-    /// task on, or if the pool was closed or resized below its size before
-    /// the task ran, the slot is given back: the object would be dropped
-    /// as soon as it was made.
-    ///
-    /// From when the checkout reserved it (before it made or recycled its
-    /// own object) until the task starts, the slot is no one's: a caller
-    /// queued when it is handed over gets it at once, and so does a caller
-    /// who finds no object and no room meanwhile (rather than queue behind
-    /// a slot nobody uses while the checkout still creates). The
-    /// task may sit on a runtime nobody drives (a current-thread one whose
-    /// `block_on` returned), where it would keep the slot for good.
-    fn spawn_top_up(&self) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.shared.unreserve_top_up();
-            return;
-        };
-        {
-            let mut st = self.shared.lock();
-            if st.top_ups == 0 {
-                // A caller took the slot while this checkout served
-                // itself (or `close` or `resize` took it back).
-                return;
-            }
-            if st.waiting > 0 || st.keeps_none() {
-                // A caller queued since: the slot is theirs now, to create
-                // in. (Or the object would be dropped as soon as made.)
-                st.top_ups -= 1;
-                self.shared.release_locked(st, Grant::Slot);
-                return;
-            }
-            // The slot stays counted in `top_ups` until the task starts.
-        }
-        let slot = TopUpSlot(Some(Arc::clone(&self.shared)));
-        runtime.spawn(async move {
-            let Some(shared) = slot.claim() else {
-                return;
-            };
-            let pool = Pool::from_shared(shared);
-            // `fill_slot` guards the slot from its first poll, which is
-            // this one: it is never unguarded.
-            if let Err(e) = pool.fill_slot().await {
-                pool.shared.keep_create_error(e);
-            }
-        });
     }
 
     /// Checks out an idle object at once, without waiting, creating or
