@@ -468,8 +468,9 @@ const BACKOFF_MAX: Duration = Duration::from_secs(1);
 struct Slot {
     server: Arc<Shared>,
     _permit: OwnedSemaphorePermit,
-    /// Set once the task has counted how it ended; a task dropped before
-    /// (by the runtime, say) counts as aborted if a shutdown is under way.
+    /// Set once the task has counted how it ended; a task that ends
+    /// otherwise (aborted by the shutdown, panicked, or dropped by the
+    /// runtime) counts as aborted here if a shutdown is under way.
     ended: bool,
 }
 
@@ -664,8 +665,7 @@ where
         // the read wakes this task.
         let flags = this.conn.signal.poll_flags(cx);
         if flags & ABORT != 0 {
-            server.drain.count_aborted();
-            slot.ended = true;
+            // Raised only during a shutdown: the slot counts it aborted.
             return Poll::Ready(());
         }
         if flags & IDLE != 0 {
@@ -694,11 +694,7 @@ where
                 server.counters.failed.fetch_add(1, Ordering::Relaxed);
                 #[cfg(feature = "tracing")]
                 tracing::debug!("connection handler panicked");
-                // As a shutdown counts a panicked task: cut short.
-                if server.token.is_cancelled() {
-                    server.drain.count_aborted();
-                }
-                slot.ended = true;
+                // Cut short: during a shutdown the slot counts it aborted.
                 return Poll::Ready(());
             }
         }
