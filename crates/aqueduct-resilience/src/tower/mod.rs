@@ -47,6 +47,18 @@ use std::future::poll_fn;
 
 use tower_service::Service;
 
+/// The services for the attempts of one call: first `ready`, the one
+/// `poll_ready` made ready, so that what it reserved (a concurrency slot, a
+/// buffer place) is spent on an attempt rather than held, unused, for the
+/// whole call (with a limit of one, every attempt would wait on it); then a
+/// fresh clone for each further attempt, made ready in turn by
+/// [`ready_call`].
+pub(crate) fn attempts<S: Clone>(ready: S) -> impl FnMut() -> S {
+    let template = ready.clone();
+    let mut ready = Some(ready);
+    move || ready.take().unwrap_or_else(|| template.clone())
+}
+
 /// Waits for `svc` to be ready, then calls it.
 pub(crate) async fn ready_call<S, Req>(mut svc: S, req: Req) -> Result<S::Response, S::Error>
 where

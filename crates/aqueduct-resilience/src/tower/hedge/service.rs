@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 use tower_service::Service;
 
 use crate::hedge::{Hedge, HedgeError};
-use crate::tower::ready_call;
+use crate::tower::{attempts, ready_call};
 
 /// A service whose slow calls are hedged. From
 /// [`HedgeLayer`](super::HedgeLayer).
@@ -59,16 +59,8 @@ where
         let svc = std::mem::replace(&mut self.inner, clone);
         let hedge = self.hedge.clone();
         Box::pin(async move {
-            // The first attempt goes to the service `poll_ready` made ready,
-            // spending what it reserved; each hedge goes to a fresh clone.
-            let template = svc.clone();
-            let mut ready = Some(svc);
-            hedge
-                .run(move || {
-                    let svc = ready.take().unwrap_or_else(|| template.clone());
-                    ready_call(svc, req.clone())
-                })
-                .await
+            let mut next = attempts(svc);
+            hedge.run(move || ready_call(next(), req.clone())).await
         })
     }
 }

@@ -8,7 +8,7 @@ use tower_service::Service;
 
 use super::CloneRequest;
 use crate::retry::{Action, Classify, NoTimeout, OnRetry, Retry, RetryError, drive};
-use crate::tower::ready_call;
+use crate::tower::{attempts, ready_call};
 
 /// A service whose failed calls are retried. From
 /// [`RetryLayer`](super::RetryLayer).
@@ -157,17 +157,8 @@ where
                 copies: &copies,
             };
             let shared = &copies;
-            // The first attempt goes to the service `poll_ready` made ready,
-            // spending what it reserved (a concurrency slot, a buffer place);
-            // a retry goes to a fresh clone, made ready in turn. Calling only
-            // clones would leave that reservation held, unused, for the
-            // whole call: with a limit of one, every attempt would wait on it.
-            let template = svc.clone();
-            let mut ready = Some(svc);
-            let attempt = move || {
-                let svc = ready.take().unwrap_or_else(|| template.clone());
-                ready_call(svc, prepared(shared))
-            };
+            let mut next = attempts(svc);
+            let attempt = move || ready_call(next(), prepared(shared));
             drive(policy, attempt, &refill, hook).await
         })
     }
