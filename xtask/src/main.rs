@@ -18,7 +18,8 @@ cargo xtask <command>
 commands:
   demo [NAME|--list]      run every walkthrough in tour order, one by name, or list them
   test                    run every test in the workspace (all features, doctests, loom models, miri)
-  ci [--skip-test]        fmt --check, clippy -D warnings, test, rustdoc -D warnings, every walkthrough
+  ci [--skip-test]        fmt --check, clippy -D warnings, a build on the MSRV, test,
+                          rustdoc -D warnings, every walkthrough
   bench [CRATE|kv]        run criterion benches (framing, flow, pool, resilience, io) and print ratios
   fuzz [TARGET|all] [SECONDS] [--runs N]
                           run the cargo-fuzz targets in fuzz/ (nightly), each for SECONDS
@@ -307,6 +308,8 @@ fn ci(args: &[String]) -> Result {
     ]);
     run(cmd, "cargo clippy")?;
 
+    msrv_check()?;
+
     if skip_test {
         println!("\n(tests skipped: they already ran as `cargo xtask test`)");
     } else {
@@ -324,6 +327,70 @@ fn ci(args: &[String]) -> Result {
 
     println!("\nci green in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// The crates' minimum supported Rust version: the workspace manifest's
+/// `rust-version`.
+fn msrv() -> Result<String> {
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml"))
+        .map_err(|e| format!("reading Cargo.toml: {e}"))?;
+    manifest
+        .lines()
+        .find_map(|line| {
+            let value = line.trim().strip_prefix("rust-version")?.trim_start();
+            Some(value.strip_prefix('=')?.trim().trim_matches('"').to_owned())
+        })
+        .ok_or_else(|| "Cargo.toml names no rust-version".into())
+}
+
+/// The full name of an installed toolchain of Rust `version` (`1.85`
+/// matches `1.85-<host>` and `1.85.0-<host>`), if rustup has one.
+fn installed_toolchain(version: &str) -> Option<String> {
+    let out = Command::new("rustup")
+        .args(["toolchain", "list"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .find(|name| is_toolchain_of(name, version))
+        .map(str::to_owned)
+}
+
+/// Whether the toolchain named `name` is Rust `version`.
+fn is_toolchain_of(name: &str, version: &str) -> bool {
+    name.strip_prefix(version)
+        .is_some_and(|rest| rest.starts_with('-') || rest.starts_with(".0-"))
+}
+
+/// Builds every crate, test, example and the xtask on the MSRV toolchain,
+/// when it is installed, so the version the README promises is kept. The
+/// benchmarks are left out: criterion needs a newer Rust, and they are not
+/// published.
+fn msrv_check() -> Result {
+    let version = msrv()?;
+    let Some(toolchain) = installed_toolchain(&version) else {
+        println!(
+            "\n(MSRV check skipped: `rustup toolchain install {version} --profile minimal` to build on Rust {version})"
+        );
+        return Ok(());
+    };
+    step(&format!(
+        "cargo +{version} check --workspace --exclude aqueduct-benches --all-targets --all-features"
+    ));
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(root())
+        .arg(format!("+{toolchain}"))
+        .args([
+            "check",
+            "--workspace",
+            "--exclude",
+            "aqueduct-benches",
+            "--all-targets",
+            "--all-features",
+        ])
+        .env("CARGO_TARGET_DIR", root().join("target/msrv"));
+    run(cmd, &format!("the build on Rust {version}"))
 }
 
 fn fuzz(args: &[String]) -> Result {
@@ -506,7 +573,16 @@ fn publish_check() -> Result {
 
 #[cfg(test)]
 mod tests {
-    use super::{fuzz_executions, fuzz_failure};
+    use super::{fuzz_executions, fuzz_failure, is_toolchain_of};
+
+    #[test]
+    fn the_msrv_toolchain_is_found_by_either_name() {
+        assert!(is_toolchain_of("1.85-x86_64-unknown-linux-gnu", "1.85"));
+        assert!(is_toolchain_of("1.85.0-x86_64-unknown-linux-gnu", "1.85"));
+        assert!(!is_toolchain_of("1.85.1-x86_64-unknown-linux-gnu", "1.85"));
+        assert!(!is_toolchain_of("1.850-x86_64-unknown-linux-gnu", "1.85"));
+        assert!(!is_toolchain_of("stable-x86_64-unknown-linux-gnu", "1.85"));
+    }
 
     #[test]
     fn a_finished_fuzz_run_counts_its_done_line() {
