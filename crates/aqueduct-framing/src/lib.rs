@@ -316,6 +316,8 @@
 //! # Ok(()) }
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// `loom` is this workspace's model-checking build, not a user's choice.
+#![cfg_attr(docsrs, doc(auto_cfg(hide(loom))))]
 
 /// Implements `Encoder<T>` for a codec by handing `$method` the payload's
 /// bytes: for the six payload types every codec takes, framed as they are,

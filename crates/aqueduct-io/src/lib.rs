@@ -47,6 +47,8 @@
 //! |---|---|---|
 //! | `tracing` | off | `tracing` events for accept errors, refused, idle-closed and failed connections |
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// `loom` is this workspace's model-checking build, not a user's choice.
+#![cfg_attr(docsrs, doc(auto_cfg(hide(loom))))]
 
 pub mod adapt;
 #[cfg(not(loom))]

@@ -44,6 +44,8 @@
 //! 0.13), feature `tcp` adds `tcp::TcpManager`, feature `tracing` emits leak
 //! warnings.
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// `loom` is this workspace's model-checking build, not a user's choice.
+#![cfg_attr(docsrs, doc(auto_cfg(hide(loom))))]
 
 #[cfg(not(loom))]
 mod config;

@@ -141,6 +141,8 @@
 //! # }
 //! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// `loom` is this workspace's model-checking build, not a user's choice.
+#![cfg_attr(docsrs, doc(auto_cfg(hide(loom))))]
 
 #[cfg(feature = "io")]
 #[cfg_attr(docsrs, doc(cfg(feature = "io")))]
