@@ -19,7 +19,7 @@ commands:
   demo [NAME|--list]      run every walkthrough in tour order, one by name, or list them
   test                    run every test in the workspace (all features, doctests, loom models, miri)
   ci [--skip-test]        fmt --check, clippy -D warnings, a build on the MSRV, test,
-                          rustdoc -D warnings, every walkthrough
+                          rustdoc -D warnings (also as docs.rs builds), every walkthrough
   bench [CRATE|kv]        run criterion benches (framing, flow, pool, resilience, io) and print ratios
   fuzz [TARGET|all] [SECONDS] [--runs N]
                           run the cargo-fuzz targets in fuzz/ (nightly), each for SECONDS
@@ -322,11 +322,38 @@ fn ci(args: &[String]) -> Result {
         .env("RUSTDOCFLAGS", "-D warnings");
     run(cmd, "cargo doc")?;
 
+    docs_rs_check()?;
+
     step("every walkthrough");
     demo(&[])?;
 
     println!("\nci green in {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// Builds the published crates' docs as docs.rs does (nightly, all
+/// features, `--cfg docsrs`), when the nightly toolchain is installed: the
+/// `doc(cfg)` attributes only take effect there, and a break would
+/// otherwise show only after publishing.
+fn docs_rs_check() -> Result {
+    let nightly = Command::new("cargo")
+        .args(["+nightly", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !nightly {
+        println!("\n(docs.rs build skipped: it needs the nightly toolchain)");
+        return Ok(());
+    }
+    step("cargo +nightly doc of the published crates as docs.rs builds them (--cfg docsrs)");
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(root())
+        .args(["+nightly", "doc", "--no-deps", "--all-features"])
+        .env("RUSTDOCFLAGS", "--cfg docsrs -D warnings")
+        .env("CARGO_TARGET_DIR", root().join("target/docsrs"));
+    for package in PUBLISHED {
+        cmd.args(["-p", package]);
+    }
+    run(cmd, "the docs.rs build")
 }
 
 /// The crates' minimum supported Rust version: the workspace manifest's
