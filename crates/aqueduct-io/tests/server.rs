@@ -523,3 +523,125 @@ async fn a_shutdown_called_again_after_a_dropped_one_waits_for_the_listener() {
     let refused = TcpStream::connect(addr).await.unwrap_err();
     assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
 }
+
+/// Serves `handler` behind a 10 s idle timeout to a client that sends
+/// nothing and reads everything; returns what the client read, how long
+/// until it saw the end, and the server's idle closes.
+async fn download_to_a_silent_peer<H, F>(handler: H) -> (usize, Duration, u64)
+where
+    H: Fn(Connection<TcpStream>) -> F + Send + Sync + 'static,
+    F: Future<Output = std::io::Result<()>> + Send + 'static,
+{
+    let handle = serve(idle_10s(), handler).await;
+    let mut client = net::tcp::connect(handle.local_addr(), SECOND)
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let mut got = Vec::new();
+    client.read_to_end(&mut got).await.unwrap();
+    (got.len(), start.elapsed(), handle.stats().closed_idle)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_handler_writing_to_a_silent_peer_is_not_idle() {
+    // A download: 30 chunks, one a second, to a peer that never sends a
+    // byte. Bytes move the whole time, so the 10 s idle timeout never
+    // fires, whichever way the handler writes.
+    let (n, took, closed_idle) =
+        download_to_a_silent_peer(|mut conn: Connection<TcpStream>| async move {
+            for _ in 0..30 {
+                conn.write_all(b"chunk\n").await?;
+                tokio::time::sleep(SECOND).await;
+            }
+            Ok(())
+        })
+        .await;
+    assert_eq!((n, closed_idle), (30 * 6, 0), "closed after {took:?}");
+    assert!(took >= Duration::from_secs(30), "{took:?}");
+
+    let (n, took, closed_idle) =
+        download_to_a_silent_peer(|mut conn: Connection<TcpStream>| async move {
+            for _ in 0..30 {
+                let parts = [
+                    std::io::IoSlice::new(b"chu"),
+                    std::io::IoSlice::new(b"nk\n"),
+                ];
+                let mut sent = 0;
+                while sent < 6 {
+                    // A short vectored write is finished with plain writes.
+                    sent += match sent {
+                        0 => conn.write_vectored(&parts).await?,
+                        s => conn.write(&b"chunk\n"[s..]).await?,
+                    };
+                }
+                tokio::time::sleep(SECOND).await;
+            }
+            Ok(())
+        })
+        .await;
+    assert_eq!((n, closed_idle), (30 * 6, 0), "closed after {took:?}");
+
+    let (n, took, closed_idle) =
+        download_to_a_silent_peer(|conn: Connection<TcpStream>| async move {
+            for _ in 0..30 {
+                let mut rest: &[u8] = b"chunk\n";
+                while !rest.is_empty() {
+                    conn.writable().await?;
+                    match conn.try_write(rest) {
+                        Ok(n) => rest = &rest[n..],
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                tokio::time::sleep(SECOND).await;
+            }
+            Ok(())
+        })
+        .await;
+    assert_eq!((n, closed_idle), (30 * 6, 0), "closed after {took:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_handler_that_neither_reads_nor_writes_is_still_idle() {
+    // The handler holds the connection and does nothing with it.
+    let (n, took, closed_idle) =
+        download_to_a_silent_peer(|conn: Connection<TcpStream>| async move {
+            conn.shutdown_token().cancelled().await;
+            Ok(())
+        })
+        .await;
+    assert_eq!((n, closed_idle), (0, 1));
+    assert!(
+        took >= Duration::from_secs(10) && took <= Duration::from_millis(10_625),
+        "{took:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_handler_whose_writes_stall_on_a_peer_that_stops_reading_is_idle() {
+    // The peer neither sends nor reads: once the socket buffers are full
+    // the handler's write waits, no byte moves, and the connection is
+    // closed as idle however long the handler would have gone on.
+    let handle = serve(idle_10s(), |mut conn: Connection<TcpStream>| async move {
+        let chunk = vec![b'x'; 64 * 1024];
+        loop {
+            conn.write_all(&chunk).await?;
+        }
+        #[allow(unreachable_code)]
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+    let _client = net::tcp::connect(handle.local_addr(), SECOND)
+        .await
+        .unwrap();
+    let start = Instant::now();
+    while handle.stats().closed_idle == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "a stalled writer was never closed as idle"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(handle.stats().active, 0);
+    assert_eq!(handle.stats().failed, 0);
+}

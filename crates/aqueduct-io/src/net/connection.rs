@@ -163,9 +163,10 @@ pub(crate) struct Clock {
 }
 
 /// State shared between a connection's task, its [`Connection`] and the
-/// server: when it last received bytes (in sweep ticks, so a read costs two
-/// relaxed atomics and no clock read), and the [`Signal`] through which the
-/// server closes it and wakes its task.
+/// server: when it last moved bytes, read from the peer or written to it
+/// (in sweep ticks, so a read or a write costs two relaxed atomics and no
+/// clock read), and the [`Signal`] through which the server closes it and
+/// wakes its task.
 #[derive(Debug)]
 pub(crate) struct ConnShared {
     pub(crate) clock: Arc<Clock>,
@@ -189,7 +190,7 @@ impl ConnShared {
     }
 
     /// Exempts the connection from the idle timeout: its bytes no longer
-    /// pass through a [`Connection`], so the server cannot see them arrive.
+    /// pass through a [`Connection`], so the server cannot see them move.
     /// An epoch in the future reads as "never silent" to the sweep.
     fn untrack(&self) {
         self.last_epoch.store(u64::MAX, Ordering::Relaxed);
@@ -199,9 +200,11 @@ impl ConnShared {
 /// One accepted connection, as a [`Server`](super::Server) handler gets it.
 ///
 /// It reads and writes like the socket it wraps (`AsyncRead + AsyncWrite`),
-/// noting when bytes arrive for the idle timeout, and carries the server's
-/// shutdown token. Read through the `Connection`, not through
-/// [`get_ref`](Self::get_ref), or the server will consider the peer idle.
+/// noting for the idle timeout when bytes move either way (a read that
+/// returns data, a write the socket takes), and carries the server's
+/// shutdown token. Read and write through the `Connection`, not through
+/// [`get_ref`](Self::get_ref) or [`get_mut`](Self::get_mut), or the server
+/// will consider the connection idle.
 pub struct Connection<S: Socket> {
     io: S,
     shutdown: CancellationToken,
@@ -290,7 +293,7 @@ impl<S: Socket> Connection<S> {
         self.shutdown.is_cancelled()
     }
 
-    /// The socket. Reading through it bypasses idle tracking.
+    /// The socket. Reading or writing through it bypasses idle tracking.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -304,7 +307,8 @@ impl<S: Socket> Connection<S> {
         &self.io
     }
 
-    /// The socket, mutably. Reading through it bypasses idle tracking.
+    /// The socket, mutably. Reading or writing through it bypasses idle
+    /// tracking.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -337,6 +341,7 @@ impl<S: Socket> Connection<S> {
         self.io
     }
 
+    /// Notes for the idle timeout that `n` bytes moved, read or written.
     fn touch(&self, n: usize) {
         if n > 0 {
             if let Some(shared) = &self.shared {
@@ -415,7 +420,8 @@ impl<S: Socket> Connection<S> {
         poll_fn(|cx| self.io.poll_write_ready(cx)).await
     }
 
-    /// Writes what fits without waiting.
+    /// Writes what fits without waiting. Bytes written count as activity
+    /// for the idle timeout, as bytes read do.
     ///
     /// # Errors
     ///
@@ -430,7 +436,9 @@ impl<S: Socket> Connection<S> {
     /// # }
     /// ```
     pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        self.io.try_write(buf)
+        let n = self.io.try_write(buf)?;
+        self.touch(n);
+        Ok(n)
     }
 }
 
@@ -450,13 +458,21 @@ impl<S: Socket> AsyncRead for Connection<S> {
     }
 }
 
+/// Writes the socket takes count as activity for the idle timeout, as reads
+/// that return data do; a write still waiting (a peer that stopped reading)
+/// does not.
 impl<S: Socket> AsyncWrite for Connection<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+        let this = self.get_mut();
+        let res = Pin::new(&mut this.io).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = res {
+            this.touch(n);
+        }
+        res
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().io).poll_flush(cx)
@@ -469,7 +485,12 @@ impl<S: Socket> AsyncWrite for Connection<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let res = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = res {
+            this.touch(n);
+        }
+        res
     }
     fn is_write_vectored(&self) -> bool {
         self.io.is_write_vectored()

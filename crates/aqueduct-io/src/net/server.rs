@@ -144,10 +144,16 @@ impl ServerBuilder {
         self
     }
 
-    /// Closes a connection that has sent nothing for `timeout` (default
-    /// 5 minutes): between `timeout` and `timeout * 17/16` after its last
-    /// byte, since the accept loop checks all connections every
-    /// `timeout / 16`. The handler is dropped at its current `.await`.
+    /// Closes a connection on which no bytes have moved for `timeout`
+    /// (default 5 minutes): none read from the peer and none written to it
+    /// through its [`Connection`]. It is closed between `timeout` and
+    /// `timeout * 17/16` after its last byte either way, since the accept
+    /// loop checks all connections every `timeout / 16`. The handler is
+    /// dropped at its current `.await`.
+    ///
+    /// So a handler that streams a long response to a peer that sends
+    /// nothing (a download) is not idle while its writes go through; one
+    /// whose write waits because the peer stopped reading is.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -270,11 +276,12 @@ impl ServerBuilder {
 /// - **Limit**: at most [`max_connections`](ServerBuilder::max_connections)
 ///   handlers run at once; beyond that the server waits (connections queue
 ///   in the listen backlog) or refuses with a reply ([`LimitPolicy`]).
-/// - **Idle timeout**: a connection that sends nothing for
+/// - **Idle timeout**: a connection on which no bytes move, either way, for
 ///   [`idle_timeout`](ServerBuilder::idle_timeout) is closed, whatever its
 ///   handler is awaiting. No timer per connection and no extra task: the
 ///   accept loop sweeps the connections every `idle_timeout / 16`, and a
-///   read that returns data costs two relaxed atomic operations.
+///   read that returns data or a write the socket takes costs two relaxed
+///   atomic operations.
 /// - **Accept errors** such as `EMFILE` (out of file descriptors) back off
 ///   (5 ms doubling to 1 s) and the loop continues; aborted handshakes are
 ///   skipped at once.
@@ -434,7 +441,7 @@ impl Shared {
 
 /// The idle timeout is checked this many times per timeout period: a
 /// connection is closed between `idle_timeout` and `idle_timeout * 17/16`
-/// after its last byte.
+/// after its last byte read or written.
 const IDLE_TICKS: u32 = 16;
 
 /// An accept error that belongs to one pending connection, not to the
