@@ -1,5 +1,6 @@
 //! UDP: an echo server loop and a request/reply client with a timeout.
 
+use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -24,10 +25,16 @@ const MAX_PAYLOAD_V6: usize = 65_527;
 /// Sends every datagram back to its sender until `stop` is signalled, and
 /// returns how many it echoed. One 64 KiB buffer for the whole loop.
 ///
+/// `stop` ends the loop whether it is waiting to receive or waiting to send
+/// (a full send buffer): a datagram whose reply is still waiting for the
+/// socket when `stop` is signalled is dropped and not counted. A reply the
+/// socket takes at once is sent even if `stop` came meanwhile.
+///
 /// # Errors
 ///
 /// [`NetError::Io`] on a receive error other than a transient one (a
 /// `ConnectionRefused` left by an earlier send to a closed port is skipped).
+/// A failed send drops that reply and the loop goes on.
 ///
 /// # Cancel safety
 ///
@@ -54,6 +61,32 @@ const MAX_PAYLOAD_V6: usize = 65_527;
 /// # }
 /// ```
 pub async fn echo(socket: UdpSocket, stop: CancellationToken) -> Result<u64, NetError> {
+    echo_on(&socket, &stop).await
+}
+
+/// What [`echo`] needs of a datagram socket. The loop is written against
+/// this rather than `UdpSocket` so that a send that blocks, which a
+/// loopback socket never does (the kernel frees a loopback datagram's send
+/// buffer space as it hands it over), can be tested.
+trait Datagrams {
+    async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)>;
+    async fn send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize>;
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+}
+
+impl Datagrams for UdpSocket {
+    async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        Self::recv_from(self, buf).await
+    }
+    async fn send_to(&self, buf: &[u8], target: SocketAddr) -> io::Result<usize> {
+        Self::send_to(self, buf, target).await
+    }
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Self::local_addr(self)
+    }
+}
+
+async fn echo_on<D: Datagrams>(socket: &D, stop: &CancellationToken) -> Result<u64, NetError> {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut echoed = 0u64;
     let local = || {
@@ -67,12 +100,19 @@ pub async fn echo(socket: UdpSocket, stop: CancellationToken) -> Result<u64, Net
             () = stop.cancelled() => return Ok(echoed),
             r = socket.recv_from(&mut buf) => match r {
                 Ok(pair) => pair,
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::Interrupted) => continue,
+                Err(e) if matches!(e.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted) => continue,
                 Err(source) => return Err(NetError::Io { addr: local(), source }),
             },
         };
+        // The send first, so a reply the socket takes at once goes out; the
+        // stop only while the send waits for room.
+        let sent = tokio::select! {
+            biased;
+            r = socket.send_to(&buf[..n], peer) => r,
+            () = stop.cancelled() => return Ok(echoed),
+        };
         // A failed send to one peer must not stop the server.
-        if socket.send_to(&buf[..n], peer).await.is_ok() {
+        if sent.is_ok() {
             echoed += 1;
         }
     }
@@ -222,5 +262,58 @@ impl Client {
             Ok(Err(source)) => Err(io(source)),
             Ok(Ok(_)) => Ok(Bytes::copy_from_slice(&buf)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A socket that receives one datagram, then nothing, and whose sends
+    /// never find room: the send buffer of a socket whose link is stuck.
+    #[derive(Default)]
+    struct FullSendBuffer {
+        received: AtomicUsize,
+        sends: AtomicUsize,
+    }
+
+    impl Datagrams for FullSendBuffer {
+        async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+            if self.received.fetch_add(1, Ordering::SeqCst) == 0 {
+                buf[..4].copy_from_slice(b"ping");
+                return Ok((4, ([127, 0, 0, 1], 9).into()));
+            }
+            std::future::pending().await
+        }
+        async fn send_to(&self, _: &[u8], _: SocketAddr) -> io::Result<usize> {
+            self.sends.fetch_add(1, Ordering::SeqCst);
+            std::future::pending().await
+        }
+        fn local_addr(&self) -> io::Result<SocketAddr> {
+            Ok(([127, 0, 0, 1], 7).into())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_send_waiting_for_room_gives_way_to_stop() {
+        let socket = FullSendBuffer::default();
+        let stop = CancellationToken::new();
+        let mut echo = std::pin::pin!(echo_on(&socket, &stop));
+        // An hour later the echo is still waiting to send its one reply.
+        let hour = Duration::from_secs(3600);
+        assert!(tokio::time::timeout(hour, echo.as_mut()).await.is_err());
+        assert_eq!(socket.received.load(Ordering::SeqCst), 1);
+        assert_eq!(socket.sends.load(Ordering::SeqCst), 1);
+        // Stopped, it ends at once, the waiting reply dropped and not counted.
+        stop.cancel();
+        let start = tokio::time::Instant::now();
+        let echoed = tokio::time::timeout(hour, echo)
+            .await
+            .expect("the stop waited on a blocked send")
+            .unwrap();
+        assert_eq!(echoed, 0);
+        assert_eq!(start.elapsed(), Duration::ZERO);
     }
 }
