@@ -373,3 +373,19 @@ async fn a_wait_on_another_clock_counts_from_its_first_poll_not_its_call() {
     slot.await;
     assert_eq!(start.elapsed(), Duration::ZERO, "the slot was already due");
 }
+
+#[test]
+fn a_manual_clock_advanced_past_its_range_stops_at_the_end_instead_of_wrapping() {
+    let clock = ManualClock::new();
+    let limiter = RateLimiter::with_clock(Quota::per_second(1), Clock::Manual(clock.clone()));
+    clock.advance(Duration::from_secs(1));
+    limiter.try_acquire().unwrap();
+    assert!(limiter.try_acquire().is_err());
+    // Far more than the clock holds: it stops at its last nanosecond
+    // rather than coming round to a time before the cell was spent.
+    clock.advance(Duration::MAX);
+    assert_eq!(clock.now(), Duration::from_nanos(u64::MAX));
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(clock.now(), Duration::from_nanos(u64::MAX));
+    assert!(limiter.try_acquire().is_ok(), "time went backwards");
+}

@@ -72,17 +72,33 @@ impl ManualClock {
 
     /// Moves the clock forward by `by`.
     ///
+    /// The clock counts nanoseconds in 64 bits, so it ends at
+    /// `Duration::from_nanos(u64::MAX)` (about 584 years): an advance past
+    /// the end stops there, and the clock never wraps round to an earlier
+    /// time.
+    ///
     /// ```
+    /// use std::time::Duration;
     /// let c = aqueduct_flow::ManualClock::new();
-    /// c.advance(std::time::Duration::from_nanos(3));
+    /// c.advance(Duration::from_nanos(3));
     /// assert_eq!(c.now().as_nanos(), 3);
+    /// c.advance(Duration::MAX);
+    /// c.advance(Duration::from_secs(1));
+    /// assert_eq!(c.now(), Duration::from_nanos(u64::MAX));
     /// ```
     pub fn advance(&self, by: Duration) {
-        self.nanos
-            .fetch_add(saturating_nanos(by), Ordering::Relaxed);
+        let by = saturating_nanos(by);
+        // `fetch_add` would wrap; the closure never returns `None`.
+        let _ = self
+            .nanos
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_add(by))
+            });
     }
 
-    /// Sets the clock to `at` (time since its zero).
+    /// Sets the clock to `at` (time since its zero), or to its end,
+    /// `Duration::from_nanos(u64::MAX)`, if `at` is past it. It may move
+    /// backwards.
     ///
     /// ```
     /// let c = aqueduct_flow::ManualClock::new();
