@@ -90,7 +90,10 @@ pin_project_lite::pin_project! {
     /// a read or write that is over budget arms a timer and returns
     /// `Pending`. Reads and writes have separate budgets. A read is paid
     /// for before it is made, so a read that finds the end of the input
-    /// also waits for a chunk's budget.
+    /// also waits for a chunk's budget. A read into a full buffer or a
+    /// write of no bytes moves nothing, so it goes straight to the inner
+    /// value, without waiting or spending budget (as zero cells of a
+    /// [rate limiter](crate::rate#zero-cells) do).
     ///
     /// ```
     /// use aqueduct_flow::Throttled;

@@ -113,3 +113,21 @@ fn keys_with_the_same_hash_keep_separate_limits() {
     assert!(l.is_empty());
     assert!(l.try_acquire(&5).is_ok());
 }
+
+#[tokio::test(start_paused = true)]
+async fn zero_cells_for_a_key_are_granted_at_once_and_store_nothing() {
+    let l = KeyedRateLimiter::new(Quota::per_second(10).burst(1));
+    // "a" has its cell spent and two more reserved: 200 ms of queue.
+    l.try_acquire(&"a").unwrap();
+    let queued = [l.acquire(&"a"), l.acquire(&"a")];
+    assert_eq!(l.try_acquire_n(&"a", 0), Ok(()));
+    // A key seen only with zero cells is never stored.
+    assert_eq!(l.try_acquire_n(&"b", 0), Ok(()));
+    assert_eq!(l.len(), 1);
+    // The reservations keep their times.
+    let start = Instant::now();
+    for q in queued {
+        q.await;
+    }
+    assert_eq!(start.elapsed(), Duration::from_millis(200));
+}

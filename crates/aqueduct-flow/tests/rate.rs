@@ -389,3 +389,37 @@ fn a_manual_clock_advanced_past_its_range_stops_at_the_end_instead_of_wrapping()
     assert_eq!(clock.now(), Duration::from_nanos(u64::MAX));
     assert!(limiter.try_acquire().is_ok(), "time went backwards");
 }
+
+#[tokio::test(start_paused = true)]
+async fn zero_cells_are_granted_at_once_behind_a_queued_reservation() {
+    let limiter = RateLimiter::new(Quota::per_second(10));
+    // The burst spent and a whole burst's reservation queued behind it:
+    // the queue reaches 2 s ahead.
+    limiter.try_acquire_n(10).unwrap();
+    let big = limiter.acquire_n(10);
+    let before = limiter.snapshot();
+    assert_eq!(before.next_in, Duration::from_millis(1100));
+    let start = Instant::now();
+    // Zero cells take nothing, so nothing is waited for: not the queue,
+    // not a deadline already passed.
+    assert_eq!(limiter.try_acquire_n(0), Ok(()));
+    limiter.acquire_n(0).await.unwrap();
+    limiter.acquire_n_by(0, start).await.unwrap();
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    // And they changed nothing: the reservation keeps its time.
+    assert_eq!(limiter.snapshot(), before);
+    big.await.unwrap();
+    assert_eq!(start.elapsed(), Duration::from_secs(1));
+}
+
+#[test]
+fn zero_cells_take_nothing_from_a_full_limiter() {
+    let clock = ManualClock::new();
+    let limiter = RateLimiter::with_clock(Quota::per_second(3), Clock::Manual(clock.clone()));
+    clock.advance(Duration::from_secs(5));
+    assert_eq!(limiter.try_acquire_n(0), Ok(()));
+    let zero = limiter.acquire_n(0);
+    assert_eq!(limiter.snapshot().available, 3);
+    drop(zero);
+    assert!(limiter.try_acquire_n(3).is_ok());
+}

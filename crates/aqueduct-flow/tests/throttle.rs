@@ -65,3 +65,21 @@ async fn an_idle_period_refills_only_up_to_the_burst() {
     let n = r.read(&mut buf).await.unwrap();
     assert_eq!((n, start.elapsed()), (100, Duration::from_millis(100)));
 }
+
+#[tokio::test(start_paused = true)]
+async fn moving_no_bytes_neither_waits_nor_spends_budget() {
+    let data = [7u8; 4];
+    let mut r = Throttled::new(&data[..], 10).with_burst(1);
+    let mut w = Throttled::new(Vec::new(), 10).with_burst(1);
+    // Each direction's budget spent: the next byte is 100 ms away.
+    r.read_exact(&mut [0u8; 1]).await.unwrap();
+    w.write_all(b"x").await.unwrap();
+    let start = Instant::now();
+    assert_eq!(r.read(&mut []).await.unwrap(), 0);
+    assert_eq!(w.write(&[]).await.unwrap(), 0);
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    // The next byte each way still comes when it would have.
+    r.read_exact(&mut [0u8; 1]).await.unwrap();
+    w.write_all(b"y").await.unwrap();
+    assert_eq!(start.elapsed(), Duration::from_millis(100));
+}

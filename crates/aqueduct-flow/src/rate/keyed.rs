@@ -257,6 +257,8 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Clone> KeyedRateLimiter<K, S> {
     }
 
     /// Takes `n` cells for `key` now, or none and fails without waiting.
+    /// Zero cells always succeed, take nothing and store no key (see [zero
+    /// cells](crate::rate#zero-cells)).
     ///
     /// # Errors
     ///
@@ -268,8 +270,13 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Clone> KeyedRateLimiter<K, S> {
     /// let l = KeyedRateLimiter::new(Quota::per_second(4));
     /// assert!(l.try_acquire_n(&1, 4).is_ok());
     /// assert!(l.try_acquire_n(&1, 5).is_err());
+    /// assert!(l.try_acquire_n(&2, 0).is_ok());
+    /// assert_eq!(l.len(), 1); // key 2 took nothing and is not stored
     /// ```
     pub fn try_acquire_n(&self, key: &K, n: u32) -> Result<(), RateLimitError> {
+        if n == 0 {
+            return Ok(());
+        }
         let p = self.shared.quota.load();
         let cost = p.cost(n);
         if cost > p.tolerance {

@@ -151,6 +151,8 @@ impl RateLimiter {
     }
 
     /// Takes `n` cells at once now, or none and fails without waiting.
+    /// Zero cells always succeed and take nothing (see [zero
+    /// cells](crate::rate#zero-cells)).
     ///
     /// # Errors
     ///
@@ -164,9 +166,13 @@ impl RateLimiter {
     /// assert!(limiter.try_acquire_n(7).is_ok());
     /// assert!(limiter.try_acquire_n(7).is_err());
     /// assert!(limiter.try_acquire_n(3).is_ok());
+    /// assert!(limiter.try_acquire_n(0).is_ok()); // nothing left, nothing asked
     /// ```
     #[inline(always)]
     pub fn try_acquire_n(&self, n: u32) -> Result<(), RateLimitError> {
+        if n == 0 {
+            return Ok(());
+        }
         let p = self.shared.quota.load();
         let cost = p.cost(n);
         if cost > p.tolerance {
@@ -220,7 +226,9 @@ impl RateLimiter {
     }
 
     /// Reserves `n` cells now and returns a future that sleeps exactly until
-    /// they conform, or fails at once when `n` exceeds the burst.
+    /// they conform, or fails at once when `n` exceeds the burst. Zero
+    /// cells reserve nothing and are ready at once, even behind queued
+    /// waiters (see [zero cells](crate::rate#zero-cells)).
     ///
     /// # Errors
     ///
@@ -239,6 +247,8 @@ impl RateLimiter {
     /// limiter.acquire_n(10).await.unwrap();
     /// let t = tokio::time::Instant::now();
     /// limiter.acquire_n(5).await.unwrap(); // half a second of refill
+    /// assert_eq!(t.elapsed().as_millis(), 500);
+    /// limiter.acquire_n(0).await.unwrap(); // no wait for nothing
     /// assert_eq!(t.elapsed().as_millis(), 500);
     /// assert!(matches!(
     ///     limiter.acquire_n(11).await,
@@ -285,7 +295,8 @@ impl RateLimiter {
     }
 
     /// [`acquire_n`](Self::acquire_n) with a deadline, as
-    /// [`acquire_by`](Self::acquire_by).
+    /// [`acquire_by`](Self::acquire_by). Zero cells succeed at once, whatever
+    /// the deadline.
     ///
     /// # Errors
     ///
@@ -313,6 +324,11 @@ impl RateLimiter {
     }
 
     fn reserve_n(&self, n: u32, deadline: Option<Instant>) -> AcquireN {
+        // Nothing to take, so nothing to wait for: not even the reservations
+        // queued ahead, whose times a zero-cost reservation would share.
+        if n == 0 {
+            return AcquireN::ready();
+        }
         let p = self.shared.quota.load();
         let cost = p.cost(n);
         if cost > p.tolerance {
@@ -532,6 +548,13 @@ impl fmt::Debug for AcquireN {
 }
 
 impl AcquireN {
+    fn ready() -> Self {
+        Self {
+            error: None,
+            wait: None,
+        }
+    }
+
     fn failed(e: RateLimitError) -> Self {
         Self {
             error: Some(e),

@@ -28,6 +28,30 @@
 //! moved on and the cancelled slot stays spent (it is not reused by anyone;
 //! the later waiters keep their times). Either way no waiter is ever served
 //! earlier than its reservation promised, and the rate is never exceeded.
+//!
+//! # Zero cells
+//!
+//! A request for zero cells takes nothing, so it always succeeds, at once:
+//! [`RateLimiter::try_acquire_n`], [`RateLimiter::acquire_n`],
+//! [`RateLimiter::acquire_n_by`] (whatever the deadline) and
+//! [`KeyedRateLimiter::try_acquire_n`] with `n = 0` neither wait behind
+//! queued reservations nor fail on a spent limit, and change nothing: no
+//! cell is reserved, no key is stored. A request for zero cells is not a
+//! way to ask whether a cell is free; [`RateLimiter::snapshot`] is.
+//!
+//! ```
+//! use aqueduct_flow::{Quota, RateLimiter};
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! let limiter = RateLimiter::new(Quota::per_second(10));
+//! limiter.try_acquire_n(10).unwrap();
+//! let queued = limiter.acquire_n(10); // ready in a second
+//! let t = tokio::time::Instant::now();
+//! limiter.acquire_n(0).await.unwrap();
+//! assert!(t.elapsed().is_zero());
+//! queued.await.unwrap();
+//! # }
+//! ```
 
 mod clock;
 pub(crate) mod gcra;
