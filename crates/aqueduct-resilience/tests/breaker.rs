@@ -273,6 +273,44 @@ async fn time_window_buckets_expire() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn failures_hours_ago_do_not_count_again() {
+    // 1 ms buckets. Counts tagged with the low 24 bits of their epoch
+    // alone would read as live again 2^24 ms (4 h 40 min) later.
+    let b = CircuitBreaker::builder()
+        .time_window(MS(10), 10)
+        .minimum_calls(3)
+        .failure_rate(0.5)
+        .build();
+    fail(&b);
+    fail(&b);
+    assert_eq!(b.state(), State::Closed); // 2 calls, under the minimum
+    tokio::time::advance(MS(1 << 24)).await;
+    assert_eq!(b.snapshot().calls, 0);
+    fail(&b);
+    let s = b.snapshot();
+    assert_eq!((s.calls, s.failures), (1, 1));
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_smallest_buckets_do_not_bring_failures_back_either() {
+    // The smallest buckets the builder allows: 1 ms over 1024 buckets,
+    // 976 ns each. 2^24 of them are 16.4 s.
+    let b = CircuitBreaker::builder()
+        .time_window(MS(1), 1024)
+        .minimum_calls(3)
+        .failure_rate(0.5)
+        .build();
+    fail(&b);
+    fail(&b);
+    tokio::time::advance(Duration::from_nanos(976 << 24)).await;
+    assert_eq!(b.snapshot().calls, 0);
+    fail(&b);
+    assert_eq!(b.snapshot().calls, 1);
+    assert_eq!(b.state(), State::Closed);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_busy_time_window_trips_past_a_million_failures() {
     // Every call fails, in one bucket that holds more than 2^20 of them.
     let b = CircuitBreaker::builder()

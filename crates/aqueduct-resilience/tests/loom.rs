@@ -1,5 +1,6 @@
 //! Loom models of the breaker's state word: the half-open probe bound, and
-//! the race between recording threads and transitions.
+//! the race between recording threads and transitions; and of the time
+//! window's buckets moving from epoch to epoch under racing recorders.
 #![cfg(loom)]
 
 use std::time::Duration;
@@ -119,4 +120,78 @@ fn count_window_totals_match_its_slots_under_races() {
         let s = b.snapshot();
         assert_eq!((s.calls, s.failures), (1, 1));
     });
+}
+
+/// The time window, driven with times of the model's choosing: one bucket
+/// of 1 ms, so that the epoch is the time in milliseconds.
+mod time_window {
+    use aqueduct_resilience::breaker::window::{FAILURE, SLOW, TimeWindow, Totals};
+    use loom::sync::Arc;
+    use loom::thread;
+
+    const MS: u64 = 1_000_000;
+    /// Epochs 2^24 apart share the low 24 bits.
+    const ALIAS: u64 = 1 << 24;
+
+    fn window() -> Arc<TimeWindow> {
+        Arc::new(TimeWindow::new(MS, 1))
+    }
+
+    fn totals(calls: u64, failures: u64) -> Totals {
+        Totals {
+            calls,
+            failures,
+            slow: 0,
+        }
+    }
+
+    #[test]
+    fn recorders_racing_into_a_new_epoch_leave_the_old_counts_behind() {
+        loom::model(|| {
+            let w = window();
+            w.record(0, FAILURE | SLOW);
+            // Two recorders move the bucket on, 2^24 epochs later, while a
+            // reader looks.
+            let handles: Vec<_> = (0..2)
+                .map(|_| {
+                    let w = w.clone();
+                    thread::spawn(move || w.record(ALIAS * MS, 0))
+                })
+                .collect();
+            let seen = w.totals(ALIAS * MS);
+            assert_eq!((seen.failures, seen.slow), (0, 0), "{seen:?}");
+            assert!(seen.calls <= 2);
+            for h in handles {
+                h.join().unwrap();
+            }
+            assert_eq!(w.totals(ALIAS * MS), totals(2, 0));
+        });
+    }
+
+    #[test]
+    fn a_late_recorder_leaves_nothing_behind() {
+        loom::model(|| {
+            let w = window();
+            w.record(0, 0);
+            // A failure at epoch 0, recorded as the bucket moves to 1.
+            let late = {
+                let w = w.clone();
+                thread::spawn(move || w.record(0, FAILURE))
+            };
+            let on_time = {
+                let w = w.clone();
+                thread::spawn(move || w.record(MS, 0))
+            };
+            late.join().unwrap();
+            on_time.join().unwrap();
+            assert_eq!(w.totals(MS), totals(1, 0));
+            // Whatever became of the late failure, it is gone for good:
+            // not back after the bucket moves on again, nor at epoch 0's
+            // old tag.
+            w.record(2 * MS, 0);
+            assert_eq!(w.totals(2 * MS), totals(1, 0));
+            w.record(ALIAS * MS, 0);
+            assert_eq!(w.totals(ALIAS * MS), totals(1, 0));
+        });
+    }
 }

@@ -17,8 +17,8 @@
 //! lock. Transitions happen on calls, never on a timer: an open breaker
 //! that nobody calls costs nothing. A closed breaker's successful call in
 //! consecutive-failures mode is one atomic load; in count-window mode one
-//! `fetch_add` and one `swap`; in time-window mode one clock read and one
-//! compare-and-swap. None allocates.
+//! `fetch_add` and one `swap`; in time-window mode one clock read, one
+//! load and one compare-and-swap. None allocates.
 //!
 //! Half-open admits at most N probes at a time; every other call is
 //! rejected with [`Rejected::HalfOpenFull`] (no stampede onto a
@@ -31,7 +31,13 @@
 
 mod config;
 mod state;
+#[cfg(not(loom))]
 mod window;
+// Under `--cfg loom` the time window is public, for the models in
+// `tests/loom.rs` to drive it with epochs of their choosing.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod window;
 
 use std::fmt;
 use std::future::Future;
@@ -443,7 +449,7 @@ impl Core {
         match &self.window {
             WindowKind::Consecutive(_) => {}
             WindowKind::Count(w) => w.reset(),
-            WindowKind::Time(w) => w.reset(nanos_since(self.base, Instant::now())),
+            WindowKind::Time(w) => w.reset(),
         }
     }
 
