@@ -168,6 +168,84 @@ async fn non_clone_requests_retry_through_clone_request() {
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
 
+/// A request that is not `Clone` and says whether it is a copy.
+struct Marked {
+    copy: bool,
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_last_attempt_sends_the_request_itself() {
+    // A cloner that makes two copies and no more: three attempts need no
+    // more, the last one sends the original.
+    let copies = Arc::new(AtomicU32::new(0));
+    let made = copies.clone();
+    let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = sent.clone();
+    let mut svc = ServiceBuilder::new()
+        .layer(
+            RetryLayer::new(
+                Retry::new()
+                    .max_attempts(3)
+                    .backoff(Backoff::constant(MS(1))),
+            )
+            .clone_request(move |_: &Marked| {
+                (made.fetch_add(1, Ordering::SeqCst) < 2).then_some(Marked { copy: true })
+            }),
+        )
+        .service_fn(move |m: Marked| {
+            seen.lock().unwrap().push(m.copy);
+            async { Err::<(), _>("refused") }
+        });
+    let r = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(Marked { copy: false })
+        .await;
+    assert!(
+        matches!(r, Err(RetryError::Exhausted { attempts: 3, .. })),
+        "{r:?}"
+    );
+    assert_eq!(*sent.lock().unwrap(), [true, true, false]);
+    assert_eq!(copies.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_single_attempt_asks_for_no_copy() {
+    let asked = Arc::new(AtomicU32::new(0));
+    let a = asked.clone();
+    let mut svc = ServiceBuilder::new()
+        .layer(
+            RetryLayer::new(Retry::new().max_attempts(1)).clone_request(move |_: &Upload| {
+                a.fetch_add(1, Ordering::SeqCst);
+                None
+            }),
+        )
+        .service_fn(|u: Upload| async move { Err::<usize, _>(u.body.len()) });
+    let r = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(Upload {
+            body: vec![0; 3],
+            streamed: true,
+        })
+        .await;
+    // The policy allows one attempt and it was made: exhausted, not
+    // stopped for want of a copy.
+    assert!(
+        matches!(
+            r,
+            Err(RetryError::Exhausted {
+                attempts: 1,
+                last: 3
+            })
+        ),
+        "{r:?}"
+    );
+    assert_eq!(asked.load(Ordering::SeqCst), 0);
+}
+
 #[tokio::test(start_paused = true)]
 async fn bulkhead_layer_queues_then_rejects() {
     let bulkhead = Bulkhead::builder().max_concurrent(1).max_queue(1).build();

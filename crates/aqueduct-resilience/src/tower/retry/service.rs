@@ -67,14 +67,27 @@ impl<S, C, H, R> RetryService<S, C, H, R> {
     }
 }
 
+/// The request and its copies. (A mutex, not a cell, so the boxed future
+/// stays `Send`; it is never contended: attempts run one after another.)
+struct Copies<Req> {
+    /// The request as the call got it, sent by the last attempt the policy
+    /// allows.
+    original: Option<Req>,
+    /// The copy for the next attempt, if it is not the last.
+    next: Option<Req>,
+    /// Attempts started.
+    started: u32,
+}
+
 /// The user's classifier, plus: no retry without a copy of the request
 /// for it. The copy is made here, after a failure, and kept for the next
-/// attempt.
+/// attempt; none is made for the last attempt the policy allows, which
+/// sends the original, nor after it.
 struct Refill<'a, C, R, Req> {
     classifier: &'a C,
     cloner: &'a R,
-    /// The original request, and the copy for the next attempt.
-    copies: &'a Mutex<(Req, Option<Req>)>,
+    max_attempts: u32,
+    copies: &'a Mutex<Copies<Req>>,
 }
 
 impl<E, C, R, Req> Classify<E> for Refill<'_, C, R, Req>
@@ -88,9 +101,17 @@ where
             return action;
         }
         let mut copies = self.copies.lock().unwrap_or_else(PoisonError::into_inner);
-        match self.cloner.clone_request(&copies.0) {
+        if copies.started + 1 >= self.max_attempts {
+            // The next attempt, if any, is the last: it sends the original.
+            return action;
+        }
+        let copy = copies
+            .original
+            .as_ref()
+            .and_then(|req| self.cloner.clone_request(req));
+        match copy {
             Some(copy) => {
-                copies.1 = Some(copy);
+                copies.next = Some(copy);
                 action
             }
             None => Action::Stop,
@@ -98,19 +119,14 @@ where
     }
 }
 
-/// The copy prepared for this attempt. `Refill` prepares one before every
-/// retry and the call prepares the first, so there always is one. (A
-/// mutex, not a cell, so the boxed future stays `Send`; it is never
-/// contended: attempts run one after another.)
-fn prepared<Req>(copies: &Mutex<(Req, Option<Req>)>) -> Req {
-    match copies
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .1
-        .take()
-    {
+/// The request for the attempt starting: the copy `Refill` (or the call,
+/// for the first) prepared, or the original for the last attempt.
+fn prepared<Req>(copies: &Mutex<Copies<Req>>) -> Req {
+    let mut copies = copies.lock().unwrap_or_else(PoisonError::into_inner);
+    copies.started += 1;
+    match copies.next.take().or_else(|| copies.original.take()) {
         Some(req) => req,
-        None => unreachable!("a copy of the request is prepared before every attempt"),
+        None => unreachable!("a request is prepared before every attempt"),
     }
 }
 
@@ -143,17 +159,28 @@ where
         let retry = Arc::clone(&self.retry);
         let cloner = self.cloner.clone();
         Box::pin(async move {
-            let Some(first) = cloner.clone_request(&req) else {
-                // Cannot be sent twice: one attempt.
-                return ready_call(svc, req)
-                    .await
-                    .map_err(|error| RetryError::Stopped { attempts: 1, error });
-            };
-            let copies = Mutex::new((req, Some(first)));
             let (policy, classifier, hook, _) = retry.parts();
+            // A call allowed one attempt sends the request itself.
+            let first = if policy.max_attempts > 1 {
+                let Some(first) = cloner.clone_request(&req) else {
+                    // Cannot be sent twice: one attempt.
+                    return ready_call(svc, req)
+                        .await
+                        .map_err(|error| RetryError::Stopped { attempts: 1, error });
+                };
+                Some(first)
+            } else {
+                None
+            };
+            let copies = Mutex::new(Copies {
+                original: Some(req),
+                next: first,
+                started: 0,
+            });
             let refill = Refill {
                 classifier,
                 cloner: &cloner,
+                max_attempts: policy.max_attempts,
                 copies: &copies,
             };
             let shared = &copies;
