@@ -16,6 +16,17 @@
 //! * The **per-attempt timeout** is innermost, so a hung attempt counts as
 //!   a failure to the breaker and can be retried.
 //!
+//! An attempt cut off by the **deadline** is not a breaker failure: the
+//! deadline is the caller's budget, and a caller running out of time says
+//! nothing about the dependency (counting it would let callers short of
+//! time trip the breaker on a healthy one, for everyone). The attempt's
+//! breaker permit goes back without an outcome, a half-open probe's slot
+//! freed, whether the deadline ends the attempt before its timeout would
+//! have or drops an attempt that has no timeout. The attempt timeout is
+//! the dependency's bound and a failure when it ends an attempt: keep it
+//! shorter than the time callers leave, or a dependency that hangs is cut
+//! off by their deadlines alone and never counted.
+//!
 //! Each stage is optional; [`Error`] is the one error type of the whole.
 
 use std::fmt;
@@ -54,7 +65,8 @@ pub enum Error<E> {
     Inner(E),
     /// An attempt did not finish within the per-attempt timeout.
     Timeout(Elapsed),
-    /// The pipeline's (or the task's) deadline passed.
+    /// The pipeline's (or the task's) deadline passed. An attempt it cut
+    /// off is not counted by the breaker.
     DeadlineExceeded,
     /// The circuit breaker turned the call away.
     CircuitOpen(Rejected),
@@ -270,7 +282,9 @@ impl<C, H, B> PipelineBuilder<C, H, B> {
         }
     }
 
-    /// Bounds every attempt by `d`.
+    /// Bounds every attempt by `d`. An attempt that times out is a breaker
+    /// failure, and is retried; one that the deadline ends first is
+    /// neither (see the [module docs](self)).
     ///
     /// ```
     /// use std::time::Duration;
@@ -398,15 +412,18 @@ impl<C, H, B> Pipeline<C, H, B> {
         let result = match self.attempt_timeout {
             Some(d) => match timeout(d, fut).await {
                 Ok(r) => r,
+                Err(elapsed) if elapsed.by_deadline() => {
+                    // The caller's time ran out, not the dependency's: the
+                    // permit goes back without an outcome, as it does when
+                    // the deadline drops an attempt with no timeout.
+                    drop(permit);
+                    return Err(Error::DeadlineExceeded);
+                }
                 Err(elapsed) => {
                     if let Some(p) = permit {
                         p.failure();
                     }
-                    return Err(if elapsed.by_deadline() {
-                        Error::DeadlineExceeded
-                    } else {
-                        Error::Timeout(elapsed)
-                    });
+                    return Err(Error::Timeout(elapsed));
                 }
             },
             None => fut.await,

@@ -69,6 +69,74 @@ async fn a_timed_out_attempt_is_a_breaker_failure_and_is_retried() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn an_attempt_cut_off_by_the_deadline_is_no_breaker_failure() {
+    let breaker = CircuitBreaker::builder().consecutive_failures(1).build();
+    let hang = || async {
+        sleep(Duration::from_secs(5)).await;
+        Ok::<(), ()>(())
+    };
+    // The attempt timeout (1 s) is the dependency's bound; the deadline
+    // (50 ms) is the caller's, and it ends the attempt first.
+    let p = Pipeline::builder()
+        .deadline(MS(50))
+        .breaker(breaker.clone())
+        .attempt_timeout(Duration::from_secs(1))
+        .build();
+    let start = Instant::now();
+    let e = p.run(hang).await.unwrap_err();
+    assert!(matches!(e, Error::DeadlineExceeded), "{e:?}");
+    assert_eq!(start.elapsed(), MS(50));
+    assert_eq!(breaker.state(), State::Closed);
+    assert_eq!(breaker.snapshot().consecutive_failures, 0);
+    // The same without an attempt timeout.
+    let p = Pipeline::builder()
+        .deadline(MS(50))
+        .breaker(breaker.clone())
+        .build();
+    let e = p.run(hang).await.unwrap_err();
+    assert!(matches!(e, Error::DeadlineExceeded), "{e:?}");
+    assert_eq!(breaker.state(), State::Closed);
+    // The attempt timeout, when it ends the attempt, is a failure.
+    let p = Pipeline::builder()
+        .deadline(Duration::from_secs(1))
+        .breaker(breaker.clone())
+        .attempt_timeout(MS(50))
+        .build();
+    let e = p.run(hang).await.unwrap_err();
+    assert!(matches!(e, Error::Timeout(_)), "{e:?}");
+    assert_eq!(breaker.state(), State::Open);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_probe_cut_off_by_the_deadline_frees_its_slot_without_a_verdict() {
+    let breaker = CircuitBreaker::builder()
+        .consecutive_failures(1)
+        .open_duration(MS(100))
+        .build();
+    breaker.try_acquire().unwrap().failure();
+    sleep(MS(100)).await;
+    let p = Pipeline::builder()
+        .deadline(MS(50))
+        .breaker(breaker.clone())
+        .attempt_timeout(Duration::from_secs(1))
+        .build();
+    let e = p
+        .run(|| async {
+            sleep(Duration::from_secs(5)).await;
+            Ok::<(), ()>(())
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::DeadlineExceeded), "{e:?}");
+    let s = breaker.snapshot();
+    assert_eq!(s.state, State::HalfOpen);
+    assert_eq!(s.probes_in_flight, 0);
+    // The next caller probes, and its success closes the breaker.
+    p.run(|| async { Ok::<(), ()>(()) }).await.unwrap();
+    assert_eq!(breaker.state(), State::Closed);
+}
+
+#[tokio::test(start_paused = true)]
 async fn the_deadline_bounds_everything() {
     let p = Pipeline::builder()
         .deadline(MS(250))
