@@ -198,6 +198,33 @@ pub enum Exit<E> {
 }
 
 /// A supervised task. Dropping it aborts the task (it is owned).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use aqueduct_flow::supervisor::{RestartPolicy, supervise};
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicBool, Ordering};
+///
+/// let stopped = Arc::new(AtomicBool::new(false));
+/// struct SetOnDrop(Arc<AtomicBool>);
+/// impl Drop for SetOnDrop {
+///     fn drop(&mut self) { self.0.store(true, Ordering::SeqCst); }
+/// }
+/// let flag = Arc::clone(&stopped);
+/// let task = supervise(RestartPolicy::new(), move || {
+///     let guard = SetOnDrop(Arc::clone(&flag));
+///     async move {
+///         let _guard = guard;
+///         std::future::pending::<Result<(), ()>>().await
+///     }
+/// });
+/// tokio::task::yield_now().await; // the task starts
+/// drop(task); // aborts it: its future, and the guard in it, are dropped
+/// tokio::task::yield_now().await;
+/// assert!(stopped.load(Ordering::SeqCst));
+/// # }
+/// ```
 pub struct Supervised<E> {
     handle: AbortOnDropHandle<Exit<E>>,
     restarts: Arc<AtomicU32>,

@@ -120,6 +120,25 @@ async fn echo_on<D: Datagrams>(socket: &D, stop: &CancellationToken) -> Result<u
 
 /// A UDP client bound to one server: [`request`](Client::request) sends a
 /// datagram and waits for the reply, up to a timeout.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use aqueduct_io::net::udp;
+/// use std::time::Duration;
+/// use tokio_util::sync::CancellationToken;
+///
+/// let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+/// let addr = socket.local_addr().unwrap();
+/// let stop = CancellationToken::new();
+/// let server = tokio::spawn(udp::echo(socket, stop.clone()));
+///
+/// let client = udp::Client::connect(addr, Duration::from_secs(1)).await.unwrap();
+/// assert_eq!(&client.request(b"ping").await.unwrap()[..], b"ping");
+/// stop.cancel();
+/// assert_eq!(server.await.unwrap().unwrap(), 1); // datagrams echoed
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Client {
     socket: UdpSocket,

@@ -66,6 +66,14 @@ use crate::sync::{AtomicU32, AtomicU64, Ordering};
 /// ```
 pub trait IsFailure<E> {
     /// `true` if `error` should count against the dependency.
+    ///
+    /// ```
+    /// use aqueduct_resilience::breaker::IsFailure;
+    /// // Timeouts count against the dependency; a refused request does not.
+    /// let not_refused = |e: &std::io::Error| e.kind() != std::io::ErrorKind::PermissionDenied;
+    /// assert!(not_refused.is_failure(&std::io::ErrorKind::TimedOut.into()));
+    /// assert!(!not_refused.is_failure(&std::io::ErrorKind::PermissionDenied.into()));
+    /// ```
     fn is_failure(&self, error: &E) -> bool;
 }
 

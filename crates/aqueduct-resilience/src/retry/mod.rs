@@ -124,12 +124,28 @@ impl<E> RetryError<E> {
 }
 
 /// No per-attempt timeout (a type-state of [`Retry`]).
+///
+/// ```
+/// use aqueduct_resilience::Retry;
+/// use aqueduct_resilience::retry::{NoHook, NoTimeout, RetryAll};
+/// // A new retry has no per-attempt timeout: attempts run as long as they take.
+/// let _: Retry<RetryAll, NoHook, NoTimeout> = Retry::new();
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoTimeout;
 
 /// A per-attempt timeout (a type-state of [`Retry`], set by
 /// [`Retry::attempt_timeout`]); the operation's error must then be
 /// `From<Elapsed>` so a timed-out attempt has an error to classify.
+///
+/// ```
+/// use aqueduct_resilience::Retry;
+/// use aqueduct_resilience::retry::{AttemptTimeout, NoHook, RetryAll};
+/// use std::time::Duration;
+/// let r: Retry<RetryAll, NoHook, AttemptTimeout> =
+///     Retry::new().attempt_timeout(Duration::from_millis(250));
+/// # let _ = r;
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct AttemptTimeout(pub Duration);
 
