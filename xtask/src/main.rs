@@ -334,7 +334,9 @@ fn ci(args: &[String]) -> Result {
 /// Builds the published crates' docs as docs.rs does (nightly, all
 /// features, `--cfg docsrs`), when the nightly toolchain is installed: the
 /// `doc(cfg)` attributes only take effect there, and a break would
-/// otherwise show only after publishing.
+/// otherwise show only after publishing. The same build denies a public
+/// item without a code example (rustdoc's `missing_doc_code_examples`,
+/// which only nightly has).
 fn docs_rs_check() -> Result {
     let nightly = Command::new("cargo")
         .args(["+nightly", "--version"])
@@ -344,11 +346,19 @@ fn docs_rs_check() -> Result {
         println!("\n(docs.rs build skipped: it needs the nightly toolchain)");
         return Ok(());
     }
-    step("cargo +nightly doc of the published crates as docs.rs builds them (--cfg docsrs)");
+    step(
+        "cargo +nightly doc of the published crates as docs.rs builds them (--cfg docsrs), \
+         every public item with an example",
+    );
     let mut cmd = Command::new("cargo");
     cmd.current_dir(root())
         .args(["+nightly", "doc", "--no-deps", "--all-features"])
-        .env("RUSTDOCFLAGS", "--cfg docsrs -D warnings")
+        .env(
+            "RUSTDOCFLAGS",
+            "--cfg docsrs -D warnings -Z unstable-options \
+             -Zcrate-attr=feature(rustdoc_missing_doc_code_examples) \
+             -D rustdoc::missing_doc_code_examples",
+        )
         .env("CARGO_TARGET_DIR", root().join("target/docsrs"));
     for package in PUBLISHED {
         cmd.args(["-p", package]);
