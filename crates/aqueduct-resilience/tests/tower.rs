@@ -12,7 +12,9 @@ use aqueduct_resilience::tower::deadline::DeadlineError;
 use aqueduct_resilience::tower::{
     BreakerLayer, BulkheadLayer, DeadlineLayer, HedgeLayer, RetryLayer,
 };
-use aqueduct_resilience::{Backoff, Bulkhead, CircuitBreaker, Hedge, Retry, RetryError};
+use aqueduct_resilience::{
+    Backoff, Bulkhead, CircuitBreaker, Hedge, Retry, RetryBudget, RetryError,
+};
 use tokio::time::{Instant, sleep};
 use tower::{Service, ServiceBuilder, ServiceExt};
 
@@ -244,6 +246,139 @@ async fn a_single_attempt_asks_for_no_copy() {
         "{r:?}"
     );
     assert_eq!(asked.load(Ordering::SeqCst), 0);
+}
+
+/// A cloner that makes the first copy it is asked for (the first
+/// attempt's) and refuses every later one, counting what it is asked.
+fn one_copy(asked: Arc<AtomicU32>) -> impl Fn(&Marked) -> Option<Marked> + Clone {
+    move |_: &Marked| (asked.fetch_add(1, Ordering::SeqCst) == 0).then_some(Marked { copy: true })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_spent_budget_asks_for_no_copy() {
+    let asked = Arc::new(AtomicU32::new(0));
+    let mut svc = ServiceBuilder::new()
+        .layer(
+            RetryLayer::new(
+                Retry::new()
+                    .max_attempts(3)
+                    .backoff(Backoff::constant(MS(1)))
+                    .budget(RetryBudget::new(Duration::from_secs(10), 0, 0.0)),
+            )
+            .clone_request(one_copy(asked.clone())),
+        )
+        .service_fn(|_: Marked| async { Err::<(), _>("refused") });
+    let r = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(Marked { copy: false })
+        .await;
+    // The budget refuses the retry: no copy is asked for it, and the error
+    // is the budget's, not the cloner's.
+    assert!(
+        matches!(r, Err(RetryError::BudgetExhausted { attempts: 1, .. })),
+        "{r:?}"
+    );
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_past_max_elapsed_asks_for_no_copy() {
+    let asked = Arc::new(AtomicU32::new(0));
+    let mut svc = ServiceBuilder::new()
+        .layer(
+            RetryLayer::new(
+                Retry::new()
+                    .max_attempts(3)
+                    .backoff(Backoff::constant(MS(10)))
+                    .max_elapsed(MS(5)),
+            )
+            .clone_request(one_copy(asked.clone())),
+        )
+        .service_fn(|_: Marked| async { Err::<(), _>("refused") });
+    let r = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(Marked { copy: false })
+        .await;
+    assert!(
+        matches!(r, Err(RetryError::Exhausted { attempts: 1, .. })),
+        "{r:?}"
+    );
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_past_the_deadline_asks_for_no_copy() {
+    let asked = Arc::new(AtomicU32::new(0));
+    let mut svc = ServiceBuilder::new()
+        .layer(DeadlineLayer::new(MS(5)))
+        .layer(
+            RetryLayer::new(
+                Retry::new()
+                    .max_attempts(3)
+                    .backoff(Backoff::constant(MS(10))),
+            )
+            .clone_request(one_copy(asked.clone())),
+        )
+        .service_fn(|_: Marked| async { Err::<(), _>("refused") });
+    let r = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(Marked { copy: false })
+        .await;
+    assert!(
+        matches!(
+            r,
+            Err(DeadlineError::Inner(RetryError::DeadlineExceeded {
+                attempts: 1,
+                ..
+            }))
+        ),
+        "{r:?}"
+    );
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_copy_spends_no_retry_and_calls_no_hook() {
+    let asked = Arc::new(AtomicU32::new(0));
+    let hooked = Arc::new(AtomicU32::new(0));
+    let h = hooked.clone();
+    // Room for the one retry this call deposits.
+    let budget = RetryBudget::new(Duration::from_secs(10), 0, 1.0);
+    let mut svc = ServiceBuilder::new()
+        .layer(
+            RetryLayer::new(
+                Retry::new()
+                    .max_attempts(3)
+                    .backoff(Backoff::constant(MS(1)))
+                    .budget(budget.clone())
+                    .on_retry(move |_: u32, _: &&str, _: Duration| {
+                        h.fetch_add(1, Ordering::SeqCst);
+                    }),
+            )
+            .clone_request(one_copy(asked.clone())),
+        )
+        .service_fn(|_: Marked| async { Err::<(), _>("refused") });
+    let r = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(Marked { copy: false })
+        .await;
+    // Everything allowed the retry but the copy: stopped, with the retry
+    // the budget gave back and no retry announced.
+    assert!(
+        matches!(r, Err(RetryError::Stopped { attempts: 1, .. })),
+        "{r:?}"
+    );
+    assert_eq!(asked.load(Ordering::SeqCst), 2);
+    assert_eq!(budget.available(), 1);
+    assert_eq!(hooked.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test(start_paused = true)]

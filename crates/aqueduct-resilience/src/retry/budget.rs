@@ -209,6 +209,12 @@ impl RetryBudget {
         true
     }
 
+    /// Gives back a retry [withdrawn](RetryBudget::withdraw) a moment ago
+    /// that is not made after all.
+    pub(crate) fn refund(&self) {
+        self.add(self.epoch(), SCALE);
+    }
+
     /// How many retries the budget can afford now.
     ///
     /// ```

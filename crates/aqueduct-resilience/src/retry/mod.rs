@@ -475,6 +475,27 @@ impl<C, H> Retry<C, H, AttemptTimeout> {
     }
 }
 
+/// Gets the next attempt ready once the retry loop has decided to make it:
+/// after the classifier, `max_attempts`, `max_elapsed`, the deadline and
+/// the budget (its retry withdrawn) have all let it through, and before
+/// the hook and the backoff's sleep.
+pub(crate) trait Prepare {
+    /// Readies attempt number `attempt` (2 for the first retry); `false`
+    /// if it cannot be made, which ends the loop with
+    /// [`RetryError::Stopped`] and gives the budget its retry back.
+    fn prepare(&self, attempt: u32) -> bool;
+}
+
+/// Nothing to get ready: every attempt calls the operation afresh.
+pub(crate) struct Unprepared;
+
+impl Prepare for Unprepared {
+    #[inline]
+    fn prepare(&self, _: u32) -> bool {
+        true
+    }
+}
+
 /// The retry loop shared by [`Retry`] and the [`Pipeline`](crate::Pipeline).
 ///
 /// The first attempt runs inline, in a small hand-written future; only
@@ -492,14 +513,34 @@ where
     C: Classify<E>,
     H: OnRetry<E>,
 {
+    drive_prepared(policy, f, classifier, hook, &Unprepared)
+}
+
+/// [`drive`], with `prepare` asked to get each retry ready once it is
+/// decided (see [`Prepare`]).
+pub(crate) fn drive_prepared<'a, F, Fut, T, E, C, H, P>(
+    policy: &'a Policy,
+    f: F,
+    classifier: &'a C,
+    hook: &'a H,
+    prepare: &'a P,
+) -> impl Future<Output = Result<T, RetryError<E>>>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    C: Classify<E>,
+    H: OnRetry<E>,
+    P: Prepare,
+{
     Run {
         policy,
         classifier,
         hook,
+        prepare,
         f: Some(f),
         first: None,
         rest: None,
-        make_rest: Retrying::<'a, C, H>::run::<F, Fut, T, E>,
+        make_rest: Retrying::<'a, C, H, P>::run::<F, Fut, T, E>,
         started: false,
         start: None,
     }
@@ -507,10 +548,11 @@ where
 
 pin_project_lite::pin_project! {
     /// The future of [`drive`]: the first attempt inline, the rest boxed.
-    struct Run<'a, F, Fut, C, H, M, R> {
+    struct Run<'a, F, Fut, C, H, P, M, R> {
         policy: &'a Policy,
         classifier: &'a C,
         hook: &'a H,
+        prepare: &'a P,
         f: Option<F>,
         #[pin]
         first: Option<Fut>,
@@ -523,11 +565,11 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<'a, F, Fut, T, E, C, H, M, R> Future for Run<'a, F, Fut, C, H, M, R>
+impl<'a, F, Fut, T, E, C, H, P, M, R> Future for Run<'a, F, Fut, C, H, P, M, R>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
-    M: Fn(Retrying<'a, C, H>, F, E) -> R,
+    M: Fn(Retrying<'a, C, H, P>, F, E) -> R,
     R: Future<Output = Result<T, RetryError<E>>>,
 {
     type Output = Result<T, RetryError<E>>;
@@ -578,6 +620,7 @@ where
                     policy: this.policy,
                     classifier: *this.classifier,
                     hook: *this.hook,
+                    prepare: *this.prepare,
                     deadline: Deadline::current(),
                     start: *this.start,
                 };
@@ -610,21 +653,23 @@ fn refuse_late<E>(
 }
 
 /// The retry loop after a failed first attempt.
-pub(crate) struct Retrying<'a, C, H> {
+pub(crate) struct Retrying<'a, C, H, P> {
     policy: &'a Policy,
     classifier: &'a C,
     hook: &'a H,
+    prepare: &'a P,
     deadline: Option<Deadline>,
     start: Option<Instant>,
 }
 
-impl<'a, C, H> Retrying<'a, C, H> {
+impl<'a, C, H, P> Retrying<'a, C, H, P> {
     async fn run<F, Fut, T, E>(self, mut f: F, mut error: E) -> Result<T, RetryError<E>>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         C: Classify<E>,
         H: OnRetry<E>,
+        P: Prepare,
     {
         let policy = self.policy;
         let mut backoff: Option<BackoffIter> = None;
@@ -680,6 +725,18 @@ impl<'a, C, H> Retrying<'a, C, H> {
                         last: error,
                     });
                 }
+            }
+            // The retry is decided: only now is it got ready (the tower
+            // layer copies the request here), so a retry refused above
+            // costs nothing and reports why it was refused.
+            if !self.prepare.prepare(attempt + 1) {
+                if let Some(b) = &policy.budget {
+                    b.refund();
+                }
+                return Err(RetryError::Stopped {
+                    attempts: attempt,
+                    error,
+                });
             }
             crate::trace_event!(attempt, delay_ms = delay.as_millis(), "retrying");
             self.hook.on_retry(attempt, &error, delay);

@@ -5,22 +5,28 @@
 //! it for every attempt but one:
 //!
 //! * by default the request type must be `Clone` ([`ByClone`]). Every
-//!   attempt but the last the policy allows sends a copy, made as the call
-//!   starts (for the first) or as the attempt before it fails with an
-//!   error to retry; the last sends the original, so a call allowed one
-//!   attempt makes no copy;
+//!   attempt but the last the policy allows sends a copy: the first
+//!   attempt's is made as the call starts, a retry's once the retry is
+//!   decided (the classifier, the budget, `max_elapsed` and the deadline
+//!   have all let it through), before the hook and the backoff's sleep.
+//!   The last attempt sends the original, so a call allowed one attempt
+//!   makes no copy, and a call allowed `n` makes at most `n - 1`;
 //! * for a request that cannot be cloned (a streaming body, say), give
 //!   [`RetryLayer::clone_request`] a function `Fn(&Req) -> Option<Req>`;
 //!   `None` means "this request cannot be sent again": it gets one attempt,
 //!   and its error comes back as [`RetryError::Stopped`](crate::RetryError::Stopped)
-//!   (a `None` for a later copy stops the retries there, the same way).
-//!   It is not asked for a copy no attempt could send: once the policy's
-//!   attempts are used up, the error is
-//!   [`RetryError::Exhausted`](crate::RetryError::Exhausted).
+//!   (a `None` for a later copy stops the retries there, the same way, and
+//!   gives the budget back the retry it had withdrawn).
 //!
-//! A copy is made before the budget, `max_elapsed` and the deadline are
-//! asked about the retry it is for; if one of them refuses it, the copy is
-//! dropped unsent.
+//! No copy is asked for a retry that is not made: once the policy's
+//! attempts are used up, or when the budget, `max_elapsed` or the deadline
+//! refuses the retry, the function is not called and the error says why
+//! ([`Exhausted`](crate::RetryError::Exhausted),
+//! [`BudgetExhausted`](crate::RetryError::BudgetExhausted),
+//! [`DeadlineExceeded`](crate::RetryError::DeadlineExceeded)). Under
+//! overload, with the budget spent, a failing call costs no copy. A copy
+//! is dropped unsent only if the deadline, checked again after the
+//! backoff's sleep, has come too close meanwhile.
 //!
 //! The inner service must be `Clone`: the first attempt calls the service
 //! `poll_ready` made ready (so whatever it reserved, such as a concurrency

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use tower_service::Service;
 
 use super::CloneRequest;
-use crate::retry::{Action, Classify, NoTimeout, OnRetry, Retry, RetryError, drive};
+use crate::retry::{Classify, NoTimeout, OnRetry, Prepare, Retry, RetryError, drive_prepared};
 use crate::tower::{attempts, ready_call};
 
 /// A service whose failed calls are retried. From
@@ -75,55 +75,42 @@ struct Copies<Req> {
     original: Option<Req>,
     /// The copy for the next attempt, if it is not the last.
     next: Option<Req>,
-    /// Attempts started.
-    started: u32,
 }
 
-/// The user's classifier, plus: no retry without a copy of the request
-/// for it. The copy is made here, after a failure, and kept for the next
-/// attempt; none is made for the last attempt the policy allows, which
-/// sends the original, nor after it.
-struct Refill<'a, C, R, Req> {
-    classifier: &'a C,
+/// Gets a retry its request once the retry loop has decided to make it
+/// (the budget, `max_elapsed` and the deadline all let it through): a copy
+/// if it is not the last attempt the policy allows, else the original. A
+/// retry refused before that costs no copy, and its error says why it was
+/// refused.
+struct Copier<'a, R, Req> {
     cloner: &'a R,
     max_attempts: u32,
     copies: &'a Mutex<Copies<Req>>,
 }
 
-impl<E, C, R, Req> Classify<E> for Refill<'_, C, R, Req>
+impl<R, Req> Prepare for Copier<'_, R, Req>
 where
-    C: Classify<E>,
     R: CloneRequest<Req>,
 {
-    fn classify(&self, error: &E) -> Action {
-        let action = self.classifier.classify(error);
-        if action == Action::Stop {
-            return action;
-        }
+    fn prepare(&self, attempt: u32) -> bool {
         let mut copies = self.copies.lock().unwrap_or_else(PoisonError::into_inner);
-        if copies.started + 1 >= self.max_attempts {
-            // The next attempt, if any, is the last: it sends the original.
-            return action;
+        if attempt >= self.max_attempts {
+            // The last attempt sends the original.
+            return copies.original.is_some();
         }
         let copy = copies
             .original
             .as_ref()
             .and_then(|req| self.cloner.clone_request(req));
-        match copy {
-            Some(copy) => {
-                copies.next = Some(copy);
-                action
-            }
-            None => Action::Stop,
-        }
+        copies.next = copy;
+        copies.next.is_some()
     }
 }
 
-/// The request for the attempt starting: the copy `Refill` (or the call,
-/// for the first) prepared, or the original for the last attempt.
+/// The request for the attempt starting: the copy the call (for the first)
+/// or the `Copier` prepared, or the original for the last attempt.
 fn prepared<Req>(copies: &Mutex<Copies<Req>>) -> Req {
     let mut copies = copies.lock().unwrap_or_else(PoisonError::into_inner);
-    copies.started += 1;
     match copies.next.take().or_else(|| copies.original.take()) {
         Some(req) => req,
         None => unreachable!("a request is prepared before every attempt"),
@@ -175,10 +162,8 @@ where
             let copies = Mutex::new(Copies {
                 original: Some(req),
                 next: first,
-                started: 0,
             });
-            let refill = Refill {
-                classifier,
+            let copier = Copier {
                 cloner: &cloner,
                 max_attempts: policy.max_attempts,
                 copies: &copies,
@@ -186,7 +171,7 @@ where
             let shared = &copies;
             let mut next = attempts(svc);
             let attempt = move || ready_call(next(), prepared(shared));
-            drive(policy, attempt, &refill, hook).await
+            drive_prepared(policy, attempt, classifier, hook, &copier).await
         })
     }
 }
