@@ -381,6 +381,104 @@ async fn a_refused_copy_spends_no_retry_and_calls_no_hook() {
     assert_eq!(hooked.load(Ordering::SeqCst), 0);
 }
 
+/// A cloner for requests that can never be sent twice, counting what it
+/// is asked.
+fn no_copy(asked: Arc<AtomicU32>) -> impl Fn(&Marked) -> Option<Marked> + Clone {
+    move |_: &Marked| {
+        asked.fetch_add(1, Ordering::SeqCst);
+        None
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_that_cannot_be_copied_deposits_in_the_budget() {
+    let asked = Arc::new(AtomicU32::new(0));
+    let budget = RetryBudget::new(Duration::from_secs(10), 0, 1.0);
+    let mut svc = ServiceBuilder::new()
+        .layer(
+            RetryLayer::new(
+                Retry::new()
+                    .max_attempts(3)
+                    .backoff(Backoff::constant(MS(1)))
+                    .budget(budget.clone()),
+            )
+            .clone_request(no_copy(asked.clone())),
+        )
+        .service_fn(|_: Marked| async { Err::<(), _>("refused") });
+    let r = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(Marked { copy: false })
+        .await;
+    assert!(
+        matches!(r, Err(RetryError::Stopped { attempts: 1, .. })),
+        "{r:?}"
+    );
+    // The call counts as one, like any other, though it cannot be retried;
+    // the cloner was asked once, for the first attempt.
+    assert_eq!(budget.available(), 1);
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_that_cannot_be_copied_starts_no_attempt_too_late() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = calls.clone();
+    let mut svc = ServiceBuilder::new()
+        .layer(DeadlineLayer::new(MS(5)))
+        .layer(
+            RetryLayer::new(Retry::new().max_attempts(3).min_remaining(MS(10)))
+                .clone_request(no_copy(Arc::default())),
+        )
+        .service_fn(move |_: Marked| {
+            c.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<_, &str>(()) }
+        });
+    let r = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(Marked { copy: false })
+        .await;
+    // 5 ms left, an attempt needs 10: none is started.
+    assert!(
+        matches!(
+            r,
+            Err(DeadlineError::Inner(RetryError::DeadlineExceeded {
+                attempts: 0,
+                last: None
+            }))
+        ),
+        "{r:?}"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_that_cannot_be_copied_reports_the_budget_refusing_its_retry() {
+    let mut svc = ServiceBuilder::new()
+        .layer(
+            RetryLayer::new(Retry::new().max_attempts(3).budget(RetryBudget::new(
+                Duration::from_secs(10),
+                0,
+                0.0,
+            )))
+            .clone_request(no_copy(Arc::default())),
+        )
+        .service_fn(|_: Marked| async { Err::<(), _>("refused") });
+    let r = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(Marked { copy: false })
+        .await;
+    assert!(
+        matches!(r, Err(RetryError::BudgetExhausted { attempts: 1, .. })),
+        "{r:?}"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn bulkhead_layer_queues_then_rejects() {
     let bulkhead = Bulkhead::builder().max_concurrent(1).max_queue(1).build();

@@ -13,10 +13,13 @@
 //!   makes no copy, and a call allowed `n` makes at most `n - 1`;
 //! * for a request that cannot be cloned (a streaming body, say), give
 //!   [`RetryLayer::clone_request`] a function `Fn(&Req) -> Option<Req>`;
-//!   `None` means "this request cannot be sent again": it gets one attempt,
-//!   and its error comes back as [`RetryError::Stopped`](crate::RetryError::Stopped)
-//!   (a `None` for a later copy stops the retries there, the same way, and
-//!   gives the budget back the retry it had withdrawn).
+//!   `None` means "this request cannot be sent again": it gets one attempt
+//!   (which sends the original), and an error the policy would retry comes
+//!   back as [`RetryError::Stopped`](crate::RetryError::Stopped); a `None`
+//!   for a later copy stops the retries there, the same way. The budget
+//!   gets back the retry it withdrew, and the hook is not called. Such a
+//!   call is still one of the policy's: it deposits in the budget, and
+//!   starts no attempt with less than `min_remaining` before the deadline.
 //!
 //! No copy is asked for a retry that is not made: once the policy's
 //! attempts are used up, or when the budget, `max_elapsed` or the deadline

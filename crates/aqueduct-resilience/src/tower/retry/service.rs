@@ -71,7 +71,7 @@ impl<S, C, H, R> RetryService<S, C, H, R> {
 /// stays `Send`; it is never contended: attempts run one after another.)
 struct Copies<Req> {
     /// The request as the call got it, sent by the last attempt the policy
-    /// allows.
+    /// allows (or by the first, if it could not be copied).
     original: Option<Req>,
     /// The copy for the next attempt, if it is not the last.
     next: Option<Req>,
@@ -79,9 +79,9 @@ struct Copies<Req> {
 
 /// Gets a retry its request once the retry loop has decided to make it
 /// (the budget, `max_elapsed` and the deadline all let it through): a copy
-/// if it is not the last attempt the policy allows, else the original. A
-/// retry refused before that costs no copy, and its error says why it was
-/// refused.
+/// if it is not the last attempt the policy allows, else the original;
+/// none once the original is sent. A retry refused before that costs no
+/// copy, and its error says why it was refused.
 struct Copier<'a, R, Req> {
     cloner: &'a R,
     max_attempts: u32,
@@ -147,15 +147,12 @@ where
         let cloner = self.cloner.clone();
         Box::pin(async move {
             let (policy, classifier, hook, _) = retry.parts();
-            // A call allowed one attempt sends the request itself.
+            // A call allowed one attempt sends the request itself, and so
+            // does one whose request cannot be copied: it goes through the
+            // policy all the same (its budget deposit, its deadline), and
+            // the `Copier`, finding no original left, refuses its retry.
             let first = if policy.max_attempts > 1 {
-                let Some(first) = cloner.clone_request(&req) else {
-                    // Cannot be sent twice: one attempt.
-                    return ready_call(svc, req)
-                        .await
-                        .map_err(|error| RetryError::Stopped { attempts: 1, error });
-                };
-                Some(first)
+                cloner.clone_request(&req)
             } else {
                 None
             };
