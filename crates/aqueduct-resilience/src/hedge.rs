@@ -233,6 +233,13 @@ impl Hedge {
         }
     }
 
+    /// Extra attempts allowed beyond the first: [`Hedge::run`] calls its
+    /// operation at most once more than this.
+    #[cfg(feature = "tower")]
+    pub(crate) fn extra_attempts(&self) -> u32 {
+        self.max_extra
+    }
+
     fn record(&self, d: Duration) {
         if let Delay::Percentile { latencies, .. } = &self.delay {
             latencies.record(d);

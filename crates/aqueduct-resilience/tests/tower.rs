@@ -522,6 +522,77 @@ async fn hedge_layer_answers_with_the_fast_copy() {
     assert_eq!(start.elapsed(), MS(25));
 }
 
+/// A request that counts its clones.
+#[derive(Debug)]
+struct Counted {
+    value: u32,
+    clones: Arc<AtomicU32>,
+}
+
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        self.clones.fetch_add(1, Ordering::SeqCst);
+        Self {
+            value: self.value,
+            clones: self.clones.clone(),
+        }
+    }
+}
+
+/// Clones made for one call of 7 through a hedge layer whose inner service
+/// answers its attempts after these many milliseconds, and what each
+/// attempt was sent.
+async fn clones_for(hedge: Hedge, took: &'static [u64]) -> (u32, Vec<u32>) {
+    let clones = Arc::new(AtomicU32::new(0));
+    let calls = Arc::new(AtomicU32::new(0));
+    let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = sent.clone();
+    let mut svc = ServiceBuilder::new()
+        .layer(HedgeLayer::new(hedge))
+        .service_fn(move |req: Counted| {
+            let n = calls.fetch_add(1, Ordering::SeqCst);
+            seen.lock().unwrap().push(req.value);
+            async move {
+                sleep(MS(took[n as usize])).await;
+                Ok::<_, ()>(n)
+            }
+        });
+    let req = Counted {
+        value: 7,
+        clones: clones.clone(),
+    };
+    svc.ready().await.unwrap().call(req).await.unwrap();
+    let sent = sent.lock().unwrap().clone();
+    (clones.load(Ordering::SeqCst), sent)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_hedged_call_sends_its_request_itself_on_the_hedge() {
+    // The first attempt is slow and the hedge answers: two attempts, the
+    // second (the last one allowed) sends the original.
+    let (clones, sent) = clones_for(Hedge::fixed(MS(20)), &[500, 5]).await;
+    assert_eq!(sent, [7, 7]);
+    assert_eq!(clones, 1);
+    // With room for two hedges, only the last sends the original.
+    let hedge = Hedge::fixed(MS(20)).max_extra(2);
+    let (clones, sent) = clones_for(hedge, &[500, 500, 5]).await;
+    assert_eq!(sent, [7, 7, 7]);
+    assert_eq!(clones, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_that_does_not_hedge_keeps_one_copy_at_most() {
+    // A hedge may follow, so the first attempt sends a clone and the
+    // original waits for it...
+    let (clones, sent) = clones_for(Hedge::fixed(MS(20)), &[5]).await;
+    assert_eq!(sent, [7]);
+    assert_eq!(clones, 1);
+    // ...unless no hedge is allowed: then the first attempt is the last.
+    let (clones, sent) = clones_for(Hedge::fixed(MS(20)).max_extra(0), &[5]).await;
+    assert_eq!(sent, [7]);
+    assert_eq!(clones, 0);
+}
+
 type Acquiring = std::pin::Pin<
     Box<
         dyn std::future::Future<

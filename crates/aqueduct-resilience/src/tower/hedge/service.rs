@@ -60,7 +60,25 @@ where
         let hedge = self.hedge.clone();
         Box::pin(async move {
             let mut next = attempts(svc);
-            hedge.run(move || ready_call(next(), req.clone())).await
+            // Every attempt but the last the hedge can start sends a clone,
+            // the original kept for the attempts after it; the last sends
+            // the original.
+            let last = hedge.extra_attempts();
+            let mut started = 0;
+            let mut req = Some(req);
+            let attempt = move || {
+                let req = if started == last {
+                    req.take()
+                } else {
+                    req.clone()
+                };
+                started += 1;
+                let Some(req) = req else {
+                    unreachable!("a hedge starts no attempt after its last")
+                };
+                ready_call(next(), req)
+            };
+            hedge.run(attempt).await
         })
     }
 }
