@@ -58,7 +58,10 @@ pub enum RetryError<E> {
         #[source]
         last: E,
     },
-    /// The classifier said [`Action::Stop`].
+    /// The classifier said [`Action::Stop`]; or, in the tower retry layer,
+    /// the error would have been retried but the request could not be
+    /// copied for the retry (its `clone_request` function returned `None`;
+    /// see the `tower::retry` module, feature `tower`).
     #[error("attempt {attempts} failed with an error that is not retried")]
     Stopped {
         /// Attempts made.
