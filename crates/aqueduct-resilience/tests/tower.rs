@@ -1,6 +1,7 @@
 //! Tower layers: composition, rejection from `call`, non-Clone requests.
 #![cfg(feature = "tower")]
 
+use std::future::{Ready, ready};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::{Context, Poll};
@@ -16,7 +17,8 @@ use aqueduct_resilience::{
     Backoff, Bulkhead, CircuitBreaker, Hedge, Retry, RetryBudget, RetryError,
 };
 use tokio::time::{Instant, sleep};
-use tower::{Service, ServiceBuilder, ServiceExt};
+use tower::util::ServiceFn;
+use tower::{Layer, Service, ServiceBuilder, ServiceExt, service_fn};
 
 const MS: fn(u64) -> Duration = Duration::from_millis;
 
@@ -248,6 +250,21 @@ async fn a_single_attempt_asks_for_no_copy() {
     assert_eq!(asked.load(Ordering::SeqCst), 0);
 }
 
+/// The service the copy-counting tests call: every attempt fails.
+fn refuse(_: Marked) -> Ready<Result<(), &'static str>> {
+    ready(Err("refused"))
+}
+
+/// One call, with a fresh request, through `layer` to [`refuse`].
+async fn refused_through<L>(layer: L) -> Result<(), <L::Service as Service<Marked>>::Error>
+where
+    L: Layer<ServiceFn<fn(Marked) -> Ready<Result<(), &'static str>>>>,
+    L::Service: Service<Marked, Response = ()>,
+{
+    let mut svc = layer.layer(service_fn(refuse as fn(Marked) -> _));
+    svc.ready().await?.call(Marked { copy: false }).await
+}
+
 /// A cloner that makes the first copy it is asked for (the first
 /// attempt's) and refuses every later one, counting what it is asked.
 fn one_copy(asked: Arc<AtomicU32>) -> impl Fn(&Marked) -> Option<Marked> + Clone {
@@ -257,23 +274,16 @@ fn one_copy(asked: Arc<AtomicU32>) -> impl Fn(&Marked) -> Option<Marked> + Clone
 #[tokio::test(start_paused = true)]
 async fn a_spent_budget_asks_for_no_copy() {
     let asked = Arc::new(AtomicU32::new(0));
-    let mut svc = ServiceBuilder::new()
-        .layer(
-            RetryLayer::new(
-                Retry::new()
-                    .max_attempts(3)
-                    .backoff(Backoff::constant(MS(1)))
-                    .budget(RetryBudget::new(Duration::from_secs(10), 0, 0.0)),
-            )
-            .clone_request(one_copy(asked.clone())),
+    let r = refused_through(
+        RetryLayer::new(
+            Retry::new()
+                .max_attempts(3)
+                .backoff(Backoff::constant(MS(1)))
+                .budget(RetryBudget::new(Duration::from_secs(10), 0, 0.0)),
         )
-        .service_fn(|_: Marked| async { Err::<(), _>("refused") });
-    let r = svc
-        .ready()
-        .await
-        .unwrap()
-        .call(Marked { copy: false })
-        .await;
+        .clone_request(one_copy(asked.clone())),
+    )
+    .await;
     // The budget refuses the retry: no copy is asked for it, and the error
     // is the budget's, not the cloner's.
     assert!(
@@ -286,23 +296,16 @@ async fn a_spent_budget_asks_for_no_copy() {
 #[tokio::test(start_paused = true)]
 async fn a_retry_past_max_elapsed_asks_for_no_copy() {
     let asked = Arc::new(AtomicU32::new(0));
-    let mut svc = ServiceBuilder::new()
-        .layer(
-            RetryLayer::new(
-                Retry::new()
-                    .max_attempts(3)
-                    .backoff(Backoff::constant(MS(10)))
-                    .max_elapsed(MS(5)),
-            )
-            .clone_request(one_copy(asked.clone())),
+    let r = refused_through(
+        RetryLayer::new(
+            Retry::new()
+                .max_attempts(3)
+                .backoff(Backoff::constant(MS(10)))
+                .max_elapsed(MS(5)),
         )
-        .service_fn(|_: Marked| async { Err::<(), _>("refused") });
-    let r = svc
-        .ready()
-        .await
-        .unwrap()
-        .call(Marked { copy: false })
-        .await;
+        .clone_request(one_copy(asked.clone())),
+    )
+    .await;
     assert!(
         matches!(r, Err(RetryError::Exhausted { attempts: 1, .. })),
         "{r:?}"
@@ -313,23 +316,20 @@ async fn a_retry_past_max_elapsed_asks_for_no_copy() {
 #[tokio::test(start_paused = true)]
 async fn a_retry_past_the_deadline_asks_for_no_copy() {
     let asked = Arc::new(AtomicU32::new(0));
-    let mut svc = ServiceBuilder::new()
-        .layer(DeadlineLayer::new(MS(5)))
-        .layer(
-            RetryLayer::new(
-                Retry::new()
-                    .max_attempts(3)
-                    .backoff(Backoff::constant(MS(10))),
+    let r = refused_through(
+        ServiceBuilder::new()
+            .layer(DeadlineLayer::new(MS(5)))
+            .layer(
+                RetryLayer::new(
+                    Retry::new()
+                        .max_attempts(3)
+                        .backoff(Backoff::constant(MS(10))),
+                )
+                .clone_request(one_copy(asked.clone())),
             )
-            .clone_request(one_copy(asked.clone())),
-        )
-        .service_fn(|_: Marked| async { Err::<(), _>("refused") });
-    let r = svc
-        .ready()
-        .await
-        .unwrap()
-        .call(Marked { copy: false })
-        .await;
+            .into_inner(),
+    )
+    .await;
     assert!(
         matches!(
             r,
@@ -350,26 +350,19 @@ async fn a_refused_copy_spends_no_retry_and_calls_no_hook() {
     let h = hooked.clone();
     // Room for the one retry this call deposits.
     let budget = RetryBudget::new(Duration::from_secs(10), 0, 1.0);
-    let mut svc = ServiceBuilder::new()
-        .layer(
-            RetryLayer::new(
-                Retry::new()
-                    .max_attempts(3)
-                    .backoff(Backoff::constant(MS(1)))
-                    .budget(budget.clone())
-                    .on_retry(move |_: u32, _: &&str, _: Duration| {
-                        h.fetch_add(1, Ordering::SeqCst);
-                    }),
-            )
-            .clone_request(one_copy(asked.clone())),
+    let r = refused_through(
+        RetryLayer::new(
+            Retry::new()
+                .max_attempts(3)
+                .backoff(Backoff::constant(MS(1)))
+                .budget(budget.clone())
+                .on_retry(move |_: u32, _: &&str, _: Duration| {
+                    h.fetch_add(1, Ordering::SeqCst);
+                }),
         )
-        .service_fn(|_: Marked| async { Err::<(), _>("refused") });
-    let r = svc
-        .ready()
-        .await
-        .unwrap()
-        .call(Marked { copy: false })
-        .await;
+        .clone_request(one_copy(asked.clone())),
+    )
+    .await;
     // Everything allowed the retry but the copy: stopped, with the retry
     // the budget gave back and no retry announced.
     assert!(
@@ -394,23 +387,16 @@ fn no_copy(asked: Arc<AtomicU32>) -> impl Fn(&Marked) -> Option<Marked> + Clone 
 async fn a_request_that_cannot_be_copied_deposits_in_the_budget() {
     let asked = Arc::new(AtomicU32::new(0));
     let budget = RetryBudget::new(Duration::from_secs(10), 0, 1.0);
-    let mut svc = ServiceBuilder::new()
-        .layer(
-            RetryLayer::new(
-                Retry::new()
-                    .max_attempts(3)
-                    .backoff(Backoff::constant(MS(1)))
-                    .budget(budget.clone()),
-            )
-            .clone_request(no_copy(asked.clone())),
+    let r = refused_through(
+        RetryLayer::new(
+            Retry::new()
+                .max_attempts(3)
+                .backoff(Backoff::constant(MS(1)))
+                .budget(budget.clone()),
         )
-        .service_fn(|_: Marked| async { Err::<(), _>("refused") });
-    let r = svc
-        .ready()
-        .await
-        .unwrap()
-        .call(Marked { copy: false })
-        .await;
+        .clone_request(no_copy(asked.clone())),
+    )
+    .await;
     assert!(
         matches!(r, Err(RetryError::Stopped { attempts: 1, .. })),
         "{r:?}"
@@ -457,22 +443,15 @@ async fn a_request_that_cannot_be_copied_starts_no_attempt_too_late() {
 
 #[tokio::test(start_paused = true)]
 async fn a_request_that_cannot_be_copied_reports_the_budget_refusing_its_retry() {
-    let mut svc = ServiceBuilder::new()
-        .layer(
-            RetryLayer::new(Retry::new().max_attempts(3).budget(RetryBudget::new(
-                Duration::from_secs(10),
-                0,
-                0.0,
-            )))
-            .clone_request(no_copy(Arc::default())),
-        )
-        .service_fn(|_: Marked| async { Err::<(), _>("refused") });
-    let r = svc
-        .ready()
-        .await
-        .unwrap()
-        .call(Marked { copy: false })
-        .await;
+    let r = refused_through(
+        RetryLayer::new(Retry::new().max_attempts(3).budget(RetryBudget::new(
+            Duration::from_secs(10),
+            0,
+            0.0,
+        )))
+        .clone_request(no_copy(Arc::default())),
+    )
+    .await;
     assert!(
         matches!(r, Err(RetryError::BudgetExhausted { attempts: 1, .. })),
         "{r:?}"
