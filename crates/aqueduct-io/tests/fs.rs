@@ -201,3 +201,37 @@ async fn a_reader_that_fails_ends_the_stream_with_an_error_not_a_silent_end() {
         "{bytes:?}"
     );
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn write_atomic_through_a_symlink_replaces_the_file_it_points_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real.toml");
+    let link = dir.path().join("link.toml");
+    std::fs::write(&real, "old\n").unwrap();
+    std::os::unix::fs::symlink("real.toml", &link).unwrap();
+    fs::write_atomic(&link, "new\n").await.unwrap();
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link is kept"
+    );
+    assert_eq!(std::fs::read_to_string(&real).unwrap(), "new\n");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+    // A dangling link: its target is created, the link kept.
+    let dangling = dir.path().join("dangling");
+    std::os::unix::fs::symlink(dir.path().join("created"), &dangling).unwrap();
+    fs::write_atomic(&dangling, "made").await.unwrap();
+    assert!(
+        std::fs::symlink_metadata(&dangling)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("created")).unwrap(),
+        "made"
+    );
+}

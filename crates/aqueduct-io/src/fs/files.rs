@@ -81,6 +81,10 @@ pub async fn append_line(path: impl AsRef<Path>, line: impl AsRef<str>) -> Resul
 /// or the new, never a mix. On any failure the old file is untouched and the
 /// temporary file is removed.
 ///
+/// If `path` is a symbolic link (or a chain of them), the file it points to
+/// is replaced, next to that file, and the link is kept; a dangling link gets
+/// its target created.
+///
 /// # Errors
 ///
 /// [`FsError::Open`] (temporary file), [`FsError::Write`] (writing or
@@ -157,10 +161,40 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()))
 }
 
+/// Links followed before giving up, as the kernel's `ELOOP` limit.
+const MAX_SYMLINKS: usize = 40;
+
+/// Follows `path` through symbolic links to the file they name (which may not
+/// exist yet), so that renaming over it keeps the links.
+fn resolve_links(path: &Path) -> Result<PathBuf, FsError> {
+    let mut p = path.to_path_buf();
+    for _ in 0..MAX_SYMLINKS {
+        match std::fs::symlink_metadata(&p) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = std::fs::read_link(&p).map_err(|source| FsError::Open {
+                    path: p.clone(),
+                    source,
+                })?;
+                p = match p.parent() {
+                    Some(dir) => dir.join(target),
+                    None => target,
+                };
+            }
+            _ => return Ok(p),
+        }
+    }
+    Err(FsError::Open {
+        path: path.to_path_buf(),
+        source: io::Error::other("too many levels of symbolic links"),
+    })
+}
+
 fn write_atomic_blocking<F>(path: &Path, write: F) -> Result<(), FsError>
 where
     F: FnOnce(&mut File) -> io::Result<()>,
 {
+    let target = resolve_links(path)?;
+    let path = target.as_path();
     let tmp = temp_path(path);
     let mut file = OpenOptions::new()
         .write(true)
