@@ -235,3 +235,26 @@ async fn write_atomic_through_a_symlink_replaces_the_file_it_points_to() {
         "made"
     );
 }
+
+#[tokio::test]
+async fn copying_a_file_onto_itself_is_refused_and_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data.bin");
+    std::fs::write(&path, "precious").unwrap();
+    let err = fs::copy_with_progress(&path, &path, Some(|_: Progress| {}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, FsError::Copy { to, .. } if to == &path),
+        "{err:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious");
+    let err = fs::copy(&path, &path).await.unwrap_err();
+    assert!(matches!(err, FsError::Copy { .. }), "{err:?}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious");
+    // Another name for the same file.
+    let other = dir.path().join("hard-link.bin");
+    std::fs::hard_link(&path, &other).unwrap();
+    assert!(fs::copy(&path, &other).await.is_err());
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious");
+}

@@ -294,7 +294,9 @@ const PROGRESS_CHUNK: usize = 1024 * 1024;
 ///
 /// # Errors
 ///
-/// [`FsError::Copy`] naming both paths.
+/// [`FsError::Copy`] naming both paths. Copying a file onto itself (the
+/// same path, another link to it) is refused with an
+/// [`io::ErrorKind::InvalidInput`] cause and leaves the file untouched.
 ///
 /// # Cancel safety
 ///
@@ -331,6 +333,11 @@ where
     let target = dst.clone();
     blocking(&target, move || {
         let result = match progress {
+            // Creating `dst` truncates it: were it `src`, the data would be gone.
+            _ if same_file(&src, &dst) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "source and destination are the same file",
+            )),
             None => std::fs::copy(&src, &dst),
             Some(cb) => copy_chunked(&src, &dst, cb),
         };
@@ -364,6 +371,25 @@ where
 /// ```
 pub async fn copy(src: impl AsRef<Path>, dst: impl AsRef<Path>) -> Result<u64, FsError> {
     copy_with_progress(src, dst, None::<fn(Progress)>).await
+}
+
+/// Whether `a` and `b` name the same existing file, through links too.
+fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        }
+    }
 }
 
 fn copy_chunked(src: &Path, dst: &Path, mut progress: impl FnMut(Progress)) -> io::Result<u64> {
