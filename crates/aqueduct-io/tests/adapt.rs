@@ -31,3 +31,60 @@ async fn uppercase_both_ways_and_count() {
     assert_eq!(sent.get(), text.len() as u64);
     assert_eq!(reader.bytes(), text.len() as u64);
 }
+
+/// Takes at most 3 bytes per write and fails the second write once.
+#[derive(Default)]
+struct Flaky {
+    out: Vec<u8>,
+    calls: usize,
+}
+
+impl tokio::io::AsyncWrite for Flaky {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.calls += 1;
+        if self.calls == 2 {
+            return std::task::Poll::Ready(Err(std::io::ErrorKind::Interrupted.into()));
+        }
+        let n = buf.len().min(3);
+        self.out.extend_from_slice(&buf[..n]);
+        std::task::Poll::Ready(Ok(n))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[tokio::test]
+async fn map_write_neither_loses_nor_repeats_bytes_when_the_inner_writer_fails_midway() {
+    let mut w = MapWrite::new(Flaky::default(), |x: &mut [u8]| x.make_ascii_uppercase());
+    // Retry each write until it is accepted, as a caller meeting EINTR does.
+    let mut rest: &[u8] = b"abcdefgh";
+    while !rest.is_empty() {
+        match w.write(rest).await {
+            Ok(n) => rest = &rest[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    loop {
+        match w.flush().await {
+            Ok(()) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(w.into_inner().out, b"ABCDEFGH");
+}

@@ -81,6 +81,9 @@ pin_project_lite::pin_project! {
     /// `poll_write` reports bytes as written once they are transformed and
     /// buffered; `flush` and `shutdown` write out what is buffered, so flush
     /// (as with any buffered writer) before relying on the bytes being sent.
+    /// An error of the inner writer met while sending bytes already reported
+    /// as written is returned by the next `write`, `flush` or `shutdown`,
+    /// which try the rest of the buffer again: no byte is lost or sent twice.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -170,10 +173,10 @@ impl<W: AsyncWrite, F: FnMut(&mut [u8])> AsyncWrite for MapWrite<W, F> {
         this.pending.extend_from_slice(&buf[..n]);
         (this.f)(&mut this.pending[..]);
         // Start writing now; what does not go out stays buffered for the
-        // next write or flush.
-        if let Poll::Ready(Err(e)) = self.poll_drain(cx) {
-            return Poll::Ready(Err(e));
-        }
+        // next write or flush. The `n` bytes are taken whatever happens: an
+        // error here would have the caller write them again, so it is left
+        // for the next write, flush or shutdown, which retries the drain.
+        let _ = self.poll_drain(cx);
         Poll::Ready(Ok(n))
     }
 
