@@ -88,3 +88,26 @@ async fn map_write_neither_loses_nor_repeats_bytes_when_the_inner_writer_fails_m
     }
     assert_eq!(w.into_inner().out, b"ABCDEFGH");
 }
+
+#[tokio::test]
+async fn counting_adapters_keep_vectored_writes() {
+    use std::io::IoSlice;
+    let mut w = CountingWrite::new(Vec::new());
+    assert!(tokio::io::AsyncWrite::is_write_vectored(&w));
+    let n = w
+        .write_vectored(&[IoSlice::new(b"head "), IoSlice::new(b"body")])
+        .await
+        .unwrap();
+    assert_eq!(n, 9, "both buffers in one call");
+    assert_eq!(w.bytes(), 9);
+    assert_eq!(w.into_inner(), b"head body");
+    // The read counter passes writes through untouched.
+    let mut r = CountingRead::new(Vec::new());
+    assert!(tokio::io::AsyncWrite::is_write_vectored(&r));
+    let n = r
+        .write_vectored(&[IoSlice::new(b"a"), IoSlice::new(b"b")])
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(r.bytes(), 0);
+}

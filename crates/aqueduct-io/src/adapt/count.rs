@@ -141,6 +141,16 @@ impl<R: AsyncWrite> AsyncWrite for CountingRead<R> {
     ) -> Poll<io::Result<usize>> {
         self.project().inner.poll_write(cx, buf)
     }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.project().inner.poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.project().inner.poll_flush(cx)
     }
@@ -151,6 +161,8 @@ impl<R: AsyncWrite> AsyncWrite for CountingRead<R> {
 
 pin_project_lite::pin_project! {
     /// Counts the bytes written through it (accepted by the inner writer).
+    /// Vectored writes go through as vectored writes when the inner writer
+    /// supports them.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -237,6 +249,21 @@ impl<W: AsyncWrite> AsyncWrite for CountingWrite<W> {
             this.counter.add(n as u64);
         }
         res
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.project();
+        let res = this.inner.poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = res {
+            this.counter.add(n as u64);
+        }
+        res
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.project().inner.poll_flush(cx)
