@@ -258,3 +258,39 @@ async fn copying_a_file_onto_itself_is_refused_and_keeps_it() {
     assert!(fs::copy(&path, &other).await.is_err());
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious");
 }
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn dropping_the_stream_stops_a_reader_in_the_middle_of_a_long_line() {
+    use std::os::fd::AsRawFd;
+    use tokio::io::AsyncWriteExt;
+    // A pipe, opened by path, that never ends and never sends a line break.
+    let (mut tx, rx) = tokio::net::unix::pipe::pipe().unwrap();
+    let path = format!("/proc/self/fd/{}", rx.as_raw_fd());
+    let opts = LineOptions::new()
+        .chunk_size(4096)
+        .max_line_length(usize::MAX);
+    let mut lines = fs::read_lines_with(&path, opts);
+    let block = [b'x'; 4096];
+    assert!(futures::FutureExt::now_or_never(lines.next()).is_none());
+    // More than the pipe buffer holds: this returns once the reader thread
+    // has opened the pipe and is reading the line.
+    tx.write_all(&[b'x'; 256 << 10]).await.unwrap();
+    drop(lines);
+    drop(rx);
+    // Once the reader thread stops, nothing reads the pipe: writing to it
+    // fails. The pipe buffer holds 64 KiB, so that comes well before 4 MiB.
+    let mut written = 0;
+    let stopped = loop {
+        if written >= 4 << 20 {
+            break false;
+        }
+        match tx.write_all(&block).await {
+            Ok(()) => written += block.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => break true,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    drop(tx); // lets a reader that did not stop see the end of the pipe
+    assert!(stopped, "the reader thread still read {written} bytes");
+}

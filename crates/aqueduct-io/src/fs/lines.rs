@@ -494,6 +494,11 @@ fn read_text_chunks(path: &Path, opts: LineOptions, tx: &mpsc::Sender<Result<Str
                 }));
                 return;
             }
+            // Nothing is sent while a line goes on, so a dropped stream
+            // would not be noticed by a send: check for it here.
+            if tx.is_closed() {
+                return;
+            }
             carry = buf;
             continue;
         };
