@@ -294,3 +294,35 @@ async fn dropping_the_stream_stops_a_reader_in_the_middle_of_a_long_line() {
     drop(tx); // lets a reader that did not stop see the end of the pipe
     assert!(stopped, "the reader thread still read {written} bytes");
 }
+
+#[tokio::test]
+async fn the_last_progress_report_is_complete_when_the_source_shrinks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst) = (dir.path().join("src"), dir.path().join("dst"));
+    std::fs::write(&src, vec![1u8; 3 << 20]).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let shrink = src.clone();
+    let n = fs::copy_with_progress(
+        &src,
+        &dst,
+        Some(move |p: Progress| {
+            if p.copied == 1 << 20 {
+                // Someone truncates the file while it is copied.
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&shrink)
+                    .unwrap()
+                    .set_len(3 << 19)
+                    .unwrap();
+            }
+            tx.send(p).unwrap();
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(n, 3 << 19);
+    let last = rx.try_iter().last().unwrap();
+    assert_eq!(last.copied, n);
+    assert_eq!(last.total, n, "{last:?}");
+    assert_eq!(last.fraction(), 1.0);
+}

@@ -259,7 +259,9 @@ where
 pub struct Progress {
     /// Bytes written so far.
     pub copied: u64,
-    /// Size of the source when the copy started.
+    /// Size of the source when the copy started, or the bytes copied if
+    /// more; in the final report, the bytes copied, even if the source
+    /// shrank while it was copied.
     pub total: u64,
 }
 
@@ -398,6 +400,7 @@ fn copy_chunked(src: &Path, dst: &Path, mut progress: impl FnMut(Progress)) -> i
     let mut output = File::create(dst)?;
     let mut buf = vec![0u8; PROGRESS_CHUNK];
     let mut copied = 0u64;
+    let mut reported = Progress { copied, total };
     loop {
         let n = match input.read(&mut buf) {
             Ok(0) => break,
@@ -407,13 +410,19 @@ fn copy_chunked(src: &Path, dst: &Path, mut progress: impl FnMut(Progress)) -> i
         };
         output.write_all(&buf[..n])?;
         copied += n as u64;
-        progress(Progress {
+        reported = Progress {
             copied,
             total: total.max(copied),
-        });
+        };
+        progress(reported);
     }
-    if copied == 0 {
-        progress(Progress { copied, total });
+    // The final report says `copied == total` also for a source that
+    // shrank during the copy (or was empty).
+    if copied == 0 || reported.total != copied {
+        progress(Progress {
+            copied,
+            total: copied,
+        });
     }
     if let Ok(meta) = input.metadata() {
         let _ = output.set_permissions(meta.permissions());
