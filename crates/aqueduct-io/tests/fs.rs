@@ -326,3 +326,13 @@ async fn the_last_progress_report_is_complete_when_the_source_shrinks() {
     assert_eq!(last.total, n, "{last:?}");
     assert_eq!(last.fraction(), 1.0);
 }
+
+#[tokio::test]
+async fn write_atomic_takes_a_file_name_of_the_longest_length_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("é".repeat(127)); // 254 bytes, under NAME_MAX
+    std::fs::write(&path, "old").unwrap();
+    fs::write_atomic(&path, "new").await.unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}

@@ -152,12 +152,25 @@ where
     blocking(path, move || write_atomic_blocking(&p, write)).await
 }
 
+/// Bytes of the target's name kept in the temporary file's name, leaving
+/// room for the dot, process id, counter and `.tmp` under 255 bytes.
+const TEMP_NAME_KEEP: usize = 200;
+
 fn temp_path(path: &Path) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = path
+    let mut name = path
         .file_name()
         .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    // A name near the 255-byte limit leaves no room for the prefix and
+    // suffix: keep its start only (the suffix alone makes the name unique).
+    if name.len() > TEMP_NAME_KEEP {
+        let mut end = TEMP_NAME_KEEP;
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        name.truncate(end);
+    }
     path.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()))
 }
 
