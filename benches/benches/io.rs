@@ -1,7 +1,8 @@
 //! Benchmarks of `aqueduct-io` beside what it replaces.
 //!
 //! - `io/read_lines`: every line of a 256 MiB file, ours vs std
-//!   `BufRead::lines` and tokio `BufReader::lines` over `tokio::fs::File`.
+//!   `BufRead::lines` and tokio `BufReader::lines` over `tokio::fs::File`;
+//!   and a file of one 64 MiB line (no line limit), ours vs std.
 //! - `io/copy`: a 64 MiB copy, `copy_with_progress` without callback vs
 //!   `std::fs::copy`.
 //! - `io/echo`: 64-byte round trips over 32 loopback connections, our
@@ -25,6 +26,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const LINES_FILE: u64 = 256 << 20;
+const LONG_LINE: usize = 64 << 20;
 const COPY_FILE: u64 = 64 << 20;
 const CONNECTIONS: usize = 32;
 const ROUND_TRIPS: usize = 50;
@@ -104,6 +106,34 @@ fn read_lines(c: &mut Criterion) {
                 n += 1;
             }
             std::hint::black_box((n, bytes))
+        });
+    });
+
+    // One line far longer than a read chunk, with the line limit lifted:
+    // the reader must grow one buffer, not copy the line once per chunk.
+    let long = dir.path().join("long.txt");
+    let mut data = vec![b'a'; LONG_LINE];
+    data.push(b'\n');
+    std::fs::write(&long, &data).expect("write");
+    drop(data);
+    let param = "one-64MiB-line";
+    group.throughput(Throughput::Bytes(LONG_LINE as u64 + 1));
+    group.bench_function(BenchmarkId::new("aqueduct", param), |b| {
+        b.to_async(&rt).iter(|| async {
+            let opts = aq_fs::LineOptions::new().max_line_length(usize::MAX);
+            let mut lines = aq_fs::read_lines_with(&long, opts);
+            let mut bytes = 0usize;
+            while let Some(line) = lines.next().await {
+                bytes += line.expect("line").len();
+            }
+            std::hint::black_box(bytes)
+        });
+    });
+    group.bench_function(BenchmarkId::new("std", param), |b| {
+        b.iter(|| {
+            let file = std::io::BufReader::new(std::fs::File::open(&long).expect("open"));
+            let bytes: usize = file.lines().map(|l| l.expect("line").len()).sum();
+            std::hint::black_box(bytes)
         });
     });
     group.finish();
