@@ -464,8 +464,13 @@ fn read_text_chunks(path: &Path, opts: LineOptions, tx: &mpsc::Sender<Result<Str
     let mut carry: Vec<u8> = Vec::new();
     let mut lines_before = 0u64;
     loop {
-        let mut buf = Vec::with_capacity(carry.len() + opts.chunk_size);
-        buf.append(&mut carry);
+        // The carried bytes follow the last line break sent, so they hold
+        // none: the chunk is read onto their end, and only the new bytes are
+        // searched. A line spanning many chunks grows one buffer (doubling,
+        // as a `Vec` does), not a fresh copy of itself per chunk.
+        let mut buf = std::mem::take(&mut carry);
+        let carried = buf.len();
+        buf.reserve(opts.chunk_size);
         let n = match (&mut file)
             .take(opts.chunk_size as u64)
             .read_to_end(&mut buf)
@@ -482,8 +487,8 @@ fn read_text_chunks(path: &Path, opts: LineOptions, tx: &mpsc::Sender<Result<Str
         let eof = n == 0;
         let cut = if eof {
             buf.len()
-        } else if let Some(i) = memchr::memrchr(b'\n', &buf) {
-            i + 1
+        } else if let Some(i) = memchr::memrchr(b'\n', &buf[carried..]) {
+            carried + i + 1
         } else {
             // No line break yet: the line goes on into the next chunk.
             if buf.len() > opts.max_line_length.saturating_add(1) {
