@@ -156,3 +156,20 @@ async fn rate_limit_paces_a_stream_and_shares_the_limiter() {
     // The stream used the shared budget.
     assert!(limiter.try_acquire().is_err());
 }
+
+#[tokio::test(start_paused = true)]
+async fn batch_of_any_size_takes_room_only_for_the_items_it_holds() {
+    // `usize::MAX`: no size bound, batches cut by the linger alone.
+    let src = aqueduct_flow::channel::generator(1, |tx| async move {
+        for i in 0..3u8 {
+            tx.send(i).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        tx.send(3).await.unwrap();
+    });
+    let got: Vec<Vec<u8>> = src
+        .batch(usize::MAX, Duration::from_millis(20))
+        .collect()
+        .await;
+    assert_eq!(got, [vec![0, 1, 2], vec![3]]);
+}

@@ -7,6 +7,11 @@ use std::time::Duration;
 use futures_core::Stream;
 use tokio::time::Sleep;
 
+/// The most items a batch makes room for up front; past that its `Vec`
+/// grows as items come, so a large `max` (`usize::MAX`: batches cut by
+/// time alone) neither overflows nor allocates for items that never come.
+const PREALLOC: usize = 1024;
+
 pin_project_lite::pin_project! {
     /// The stream of [`FlowStreamExt::batch`](super::FlowStreamExt::batch).
     #[must_use = "streams do nothing unless polled"]
@@ -59,7 +64,7 @@ impl<S: Stream> Stream for Batch<S> {
             match this.stream.as_mut().poll_next(cx) {
                 Poll::Ready(Some(item)) => {
                     if this.buf.is_empty() {
-                        this.buf.reserve_exact(*this.max);
+                        this.buf.reserve_exact((*this.max).min(PREALLOC));
                         this.timer.set(Some(tokio::time::sleep(*this.linger)));
                     }
                     this.buf.push(item);

@@ -111,7 +111,9 @@ pub trait FlowStreamExt: Stream + Sized {
 
     /// Groups items into `Vec`s of at most `max_size` (at least 1): a batch
     /// is emitted when full, or when `linger` has passed since its first
-    /// item, and the rest is flushed when the stream ends.
+    /// item, and the rest is flushed when the stream ends. A batch takes
+    /// room for its items as they come, so `usize::MAX` is fine as a size
+    /// bound: batches are then cut by `linger` and the end alone.
     ///
     /// # Panics
     ///
