@@ -34,13 +34,23 @@ impl Bucket {
         Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 
+    /// Bytes that `time` pays for.
+    fn bytes_in(&self, time: Duration) -> u64 {
+        u64::try_from(time.as_nanos() * u128::from(self.bytes_per_sec) / 1_000_000_000)
+            .unwrap_or(u64::MAX)
+    }
+
     /// Bytes that may move now (at most `want`), or `Pending` with a timer
     /// armed for when `min(want, burst)` bytes may move, so a large transfer
     /// moves in full chunks rather than byte by byte.
     fn poll_allowance(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<usize> {
+        // A burst that takes longer than `Duration`'s nanoseconds hold is
+        // cut to what a full window moves, else no wait could free it.
+        let full = self.bytes_in(self.cost(self.burst));
         let want = u64::try_from(want)
             .unwrap_or(u64::MAX)
             .min(self.burst)
+            .min(full)
             .max(1);
         loop {
             if let Some(s) = self.sleep.as_mut() {
@@ -55,10 +65,7 @@ impl Bucket {
                 .map_or(Duration::ZERO, |t| t.saturating_duration_since(now));
             let window = self.cost(self.burst);
             let free = window.saturating_sub(ahead);
-            let bytes =
-                u64::try_from(free.as_nanos() * u128::from(self.bytes_per_sec) / 1_000_000_000)
-                    .unwrap_or(u64::MAX)
-                    .min(want);
+            let bytes = self.bytes_in(free).min(want);
             if bytes >= want {
                 return Poll::Ready(usize::try_from(bytes).unwrap_or(usize::MAX));
             }
@@ -152,7 +159,9 @@ impl<T> Throttled<T> {
         }
     }
 
-    /// Sets the largest chunk moved at once (at least 1 byte).
+    /// Sets the largest chunk moved at once (at least 1 byte). A burst the
+    /// rate would take over 584 years to pay for (`u64::MAX` nanoseconds)
+    /// moves what those years pay for.
     ///
     /// ```
     /// let t = aqueduct_flow::Throttled::new(tokio::io::empty(), 1000).with_burst(10);

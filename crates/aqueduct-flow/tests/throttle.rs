@@ -83,3 +83,15 @@ async fn moving_no_bytes_neither_waits_nor_spends_budget() {
     w.write_all(b"y").await.unwrap();
     assert_eq!(start.elapsed(), Duration::from_millis(100));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_buffered_read_with_a_burst_past_the_clock_range_is_granted() {
+    use tokio::io::AsyncBufReadExt;
+    // A burst of u64::MAX bytes at 1,000 B/s would take longer than the
+    // nanosecond time line holds: the budget is what that line can hold.
+    let data = vec![5u8; 4_000];
+    let mut r = Throttled::new(&data[..], 1_000).with_burst(u64::MAX);
+    let start = Instant::now();
+    let got = r.fill_buf().await.unwrap().len();
+    assert_eq!((got, start.elapsed()), (4_000, Duration::ZERO));
+}
