@@ -88,6 +88,11 @@ impl Bucket {
     }
 }
 
+/// A tenth of a second's worth, at least 1 byte.
+fn default_burst(bytes_per_sec: u64) -> u64 {
+    (bytes_per_sec / 10).max(1)
+}
+
 pin_project_lite::pin_project! {
     /// Wraps an `AsyncRead` and/or `AsyncWrite` so that each direction moves
     /// at most `bytes_per_sec` bytes per second, in chunks of at most the
@@ -121,6 +126,8 @@ pin_project_lite::pin_project! {
         inner: T,
         read: Bucket,
         write: Bucket,
+        // Set by `with_burst`; otherwise the burst follows the rate.
+        fixed_burst: bool,
     }
 }
 
@@ -151,11 +158,12 @@ impl<T> Throttled<T> {
             bytes_per_sec > 0,
             "Throttled::new: the rate must be positive"
         );
-        let burst = (bytes_per_sec / 10).max(1);
+        let burst = default_burst(bytes_per_sec);
         Self {
             inner,
             read: Bucket::new(bytes_per_sec, burst),
             write: Bucket::new(bytes_per_sec, burst),
+            fixed_burst: false,
         }
     }
 
@@ -171,6 +179,7 @@ impl<T> Throttled<T> {
     pub fn with_burst(mut self, bytes: u64) -> Self {
         self.read.burst = bytes.max(1);
         self.write.burst = bytes.max(1);
+        self.fixed_burst = true;
         self
     }
 
@@ -195,6 +204,8 @@ impl<T> Throttled<T> {
     }
 
     /// Changes the cap; bytes already moved stay accounted at the old rate.
+    /// A default burst becomes a tenth of a second's worth at the new rate;
+    /// one set with [`with_burst`](Self::with_burst) is kept.
     ///
     /// # Panics
     ///
@@ -203,12 +214,16 @@ impl<T> Throttled<T> {
     /// ```
     /// let mut t = aqueduct_flow::Throttled::new(tokio::io::empty(), 5);
     /// t.set_bytes_per_sec(50);
-    /// assert_eq!(t.bytes_per_sec(), 50);
+    /// assert_eq!((t.bytes_per_sec(), t.burst()), (50, 5));
     /// ```
     pub fn set_bytes_per_sec(&mut self, bytes_per_sec: u64) {
         assert!(bytes_per_sec > 0, "Throttled: the rate must be positive");
         self.read.bytes_per_sec = bytes_per_sec;
         self.write.bytes_per_sec = bytes_per_sec;
+        if !self.fixed_burst {
+            self.read.burst = default_burst(bytes_per_sec);
+            self.write.burst = default_burst(bytes_per_sec);
+        }
     }
 
     /// The wrapped value.

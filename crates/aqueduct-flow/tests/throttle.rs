@@ -95,3 +95,19 @@ async fn a_buffered_read_with_a_burst_past_the_clock_range_is_granted() {
     let got = r.fill_buf().await.unwrap().len();
     assert_eq!((got, start.elapsed()), (4_000, Duration::ZERO));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_default_burst_follows_a_new_rate_and_a_chosen_one_stays() {
+    let data = vec![1u8; 10_000];
+    let mut buf = [0u8; 10_000];
+    // Default burst: a tenth of a second's worth, at the rate in force.
+    let mut r = Throttled::new(&data[..], 1_000_000);
+    r.set_bytes_per_sec(1_000);
+    assert_eq!(r.burst(), 100);
+    assert_eq!(r.read(&mut buf).await.unwrap(), 100);
+    // A burst set by hand is kept.
+    let mut r = Throttled::new(&data[..], 1_000_000).with_burst(50);
+    r.set_bytes_per_sec(1_000);
+    assert_eq!(r.burst(), 50);
+    assert_eq!(r.read(&mut buf).await.unwrap(), 50);
+}
