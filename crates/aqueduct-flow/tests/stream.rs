@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aqueduct_flow::{FlowStreamExt, Quota, RateLimiter};
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use tokio::time::Instant;
 
 async fn work(ms: u64) -> u64 {
@@ -172,4 +172,18 @@ async fn batch_of_any_size_takes_room_only_for_the_items_it_holds() {
         .collect()
         .await;
     assert_eq!(got, [vec![0, 1, 2], vec![3]]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rate_limit_does_not_poll_its_input_after_it_ended() {
+    // An input that panics if polled after its end, as `unfold` does.
+    let input = futures::stream::unfold(0u8, |n| async move { (n < 2).then_some((n, n + 1)) });
+    let limiter = RateLimiter::new(Quota::per_second(1000));
+    let mut s = Box::pin(input.rate_limit(&limiter));
+    assert_eq!(s.size_hint(), (0, None));
+    assert_eq!(s.next().await, Some(0));
+    assert_eq!(s.next().await, Some(1));
+    assert_eq!(s.next().await, None);
+    assert_eq!(s.next().await, None);
+    assert_eq!(s.size_hint(), (0, Some(0)));
 }

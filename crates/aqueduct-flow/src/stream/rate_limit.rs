@@ -12,7 +12,9 @@ pin_project_lite::pin_project! {
     ///
     /// An item is pulled from upstream first, then a cell is reserved for
     /// it; dropping the stream while it waits gives the cell back (by the
-    /// limiter's give-back rule) and drops the item.
+    /// limiter's give-back rule) and drops the item. Once upstream has
+    /// ended, the stream keeps answering `None` without polling it again,
+    /// as the other adapters of this module do.
     #[must_use = "streams do nothing unless polled"]
     pub struct RateLimited<S: Stream> {
         #[pin]
@@ -21,6 +23,7 @@ pin_project_lite::pin_project! {
         item: Option<S::Item>,
         #[pin]
         wait: Option<Acquire>,
+        done: bool,
     }
 }
 
@@ -40,6 +43,7 @@ impl<S: Stream> RateLimited<S> {
             limiter,
             item: None,
             wait: None,
+            done: false,
         }
     }
 }
@@ -50,12 +54,18 @@ impl<S: Stream> Stream for RateLimited<S> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
         let mut this = self.project();
         if this.item.is_none() {
+            if *this.done {
+                return Poll::Ready(None);
+            }
             match this.stream.poll_next(cx) {
                 Poll::Ready(Some(item)) => {
                     *this.item = Some(item);
                     this.wait.set(Some(this.limiter.acquire()));
                 }
-                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Ready(None) => {
+                    *this.done = true;
+                    return Poll::Ready(None);
+                }
                 Poll::Pending => return Poll::Pending,
             }
         }
@@ -66,5 +76,17 @@ impl<S: Stream> Stream for RateLimited<S> {
         }
         this.wait.set(None);
         Poll::Ready(this.item.take())
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        if self.done {
+            return (0, Some(0));
+        }
+        let held = usize::from(self.item.is_some());
+        let (lo, hi) = self.stream.size_hint();
+        (
+            lo.saturating_add(held),
+            hi.and_then(|hi| hi.checked_add(held)),
+        )
     }
 }
