@@ -78,8 +78,11 @@ pub async fn append_line(path: impl AsRef<Path>, line: impl AsRef<str>) -> Resul
 /// The bytes go to a new temporary file in the same directory, which is
 /// flushed to disk (`fsync`) and renamed over `path`; then the directory is
 /// synced so the rename itself survives a crash. Readers see the old content
-/// or the new, never a mix. On any failure the old file is untouched and the
-/// temporary file is removed.
+/// or the new, never a mix. On any failure before the rename the old file is
+/// untouched and the temporary file is removed. The one step after it, the
+/// directory's sync, can fail too: that is an [`FsError::Write`] naming the
+/// directory, with the new content already in place but its rename not yet
+/// known to be on disk (write again, or sync the directory, to be sure).
 ///
 /// If `path` is a symbolic link (or a chain of them), the file it points to
 /// is replaced, next to that file, and the link is kept; a dangling link gets
@@ -88,7 +91,8 @@ pub async fn append_line(path: impl AsRef<Path>, line: impl AsRef<str>) -> Resul
 /// # Errors
 ///
 /// [`FsError::Open`] (temporary file), [`FsError::Write`] (writing or
-/// syncing) or [`FsError::Rename`].
+/// syncing the temporary file; or syncing the directory after the rename,
+/// naming the directory) or [`FsError::Rename`].
 ///
 /// # Cancel safety
 ///
