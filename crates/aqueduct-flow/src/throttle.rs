@@ -44,13 +44,14 @@ impl Bucket {
     /// armed for when `min(want, burst)` bytes may move, so a large transfer
     /// moves in full chunks rather than byte by byte.
     fn poll_allowance(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<usize> {
+        // The time a full burst takes to pay for.
+        let window = self.cost(self.burst);
         // A burst that takes longer than `Duration`'s nanoseconds hold is
         // cut to what a full window moves, else no wait could free it.
-        let full = self.bytes_in(self.cost(self.burst));
         let want = u64::try_from(want)
             .unwrap_or(u64::MAX)
             .min(self.burst)
-            .min(full)
+            .min(self.bytes_in(window))
             .max(1);
         loop {
             if let Some(s) = self.sleep.as_mut() {
@@ -63,7 +64,6 @@ impl Bucket {
             let ahead = self
                 .tat
                 .map_or(Duration::ZERO, |t| t.saturating_duration_since(now));
-            let window = self.cost(self.burst);
             let free = window.saturating_sub(ahead);
             let bytes = self.bytes_in(free).min(want);
             if bytes >= want {
