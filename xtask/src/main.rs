@@ -85,10 +85,13 @@ pub(crate) fn example(name: &str) -> Command {
     cmd
 }
 
-/// Whether the nightly toolchain has the cargo subcommand `sub`.
-fn nightly_has(sub: &str) -> bool {
+/// Whether the nightly toolchain is installed, with the cargo subcommand
+/// `sub` if one is named.
+fn nightly_has(sub: Option<&str>) -> bool {
     Command::new("cargo")
-        .args(["+nightly", sub, "--version"])
+        .arg("+nightly")
+        .args(sub)
+        .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success())
 }
@@ -227,7 +230,7 @@ const MIRI_TESTS: &[(&str, &str)] = &[
 
 /// Runs [`MIRI_TESTS`] under miri when the nightly toolchain has it.
 fn miri_checks() -> Result {
-    if !nightly_has("miri") {
+    if !nightly_has(Some("miri")) {
         println!(
             "\n(miri skipped: `rustup +nightly component add miri rust-src` to check the unsafe blocks)"
         );
@@ -338,11 +341,7 @@ fn ci(args: &[String]) -> Result {
 /// item without a code example (rustdoc's `missing_doc_code_examples`,
 /// which only nightly has).
 fn docs_rs_check() -> Result {
-    let nightly = Command::new("cargo")
-        .args(["+nightly", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !nightly {
+    if !nightly_has(None) {
         println!("\n(docs.rs build skipped: it needs the nightly toolchain)");
         return Ok(());
     }
@@ -435,7 +434,7 @@ fn fuzz(args: &[String]) -> Result {
     if !fuzz_dir.join("Cargo.toml").is_file() {
         return Err("there is no fuzz/ workspace yet".into());
     }
-    if !nightly_has("fuzz") {
+    if !nightly_has(Some("fuzz")) {
         return Err(
             "cargo-fuzz is not installed: `cargo install cargo-fuzz` (it needs the nightly toolchain)"
                 .into(),
