@@ -38,6 +38,12 @@ async fn an_open_breaker_stops_the_retries() {
     assert_eq!(breaker.state(), State::Open);
 }
 
+/// An attempt that outlasts every timeout and deadline these tests set.
+async fn hang() -> Result<(), ()> {
+    sleep(Duration::from_secs(5)).await;
+    Ok(())
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_timed_out_attempt_is_a_breaker_failure_and_is_retried() {
     let breaker = CircuitBreaker::builder().consecutive_failures(5).build();
@@ -51,13 +57,7 @@ async fn a_timed_out_attempt_is_a_breaker_failure_and_is_retried() {
         .attempt_timeout(MS(100))
         .build();
     let start = Instant::now();
-    let e = p
-        .run(|| async {
-            sleep(Duration::from_secs(5)).await;
-            Ok::<(), ()>(())
-        })
-        .await
-        .unwrap_err();
+    let e = p.run(hang).await.unwrap_err();
     match e {
         Error::RetriesExhausted { attempts: 3, last } => {
             assert!(matches!(*last, Error::Timeout(_)));
@@ -71,10 +71,6 @@ async fn a_timed_out_attempt_is_a_breaker_failure_and_is_retried() {
 #[tokio::test(start_paused = true)]
 async fn an_attempt_cut_off_by_the_deadline_is_no_breaker_failure() {
     let breaker = CircuitBreaker::builder().consecutive_failures(1).build();
-    let hang = || async {
-        sleep(Duration::from_secs(5)).await;
-        Ok::<(), ()>(())
-    };
     // The attempt timeout (1 s) is the dependency's bound; the deadline
     // (50 ms) is the caller's, and it ends the attempt first.
     let p = Pipeline::builder()
@@ -120,13 +116,7 @@ async fn a_probe_cut_off_by_the_deadline_frees_its_slot_without_a_verdict() {
         .breaker(breaker.clone())
         .attempt_timeout(Duration::from_secs(1))
         .build();
-    let e = p
-        .run(|| async {
-            sleep(Duration::from_secs(5)).await;
-            Ok::<(), ()>(())
-        })
-        .await
-        .unwrap_err();
+    let e = p.run(hang).await.unwrap_err();
     assert!(matches!(e, Error::DeadlineExceeded), "{e:?}");
     let s = breaker.snapshot();
     assert_eq!(s.state, State::HalfOpen);
