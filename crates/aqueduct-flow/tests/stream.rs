@@ -187,3 +187,25 @@ async fn rate_limit_does_not_poll_its_input_after_it_ended() {
     assert_eq!(s.next().await, None);
     assert_eq!(s.size_hint(), (0, Some(0)));
 }
+
+#[test]
+fn batches_that_never_wait_need_no_runtime() {
+    use std::task::{Context, Poll, Waker};
+    let mut cx = Context::from_waker(Waker::noop());
+    // One item per batch: nothing to wait for, ever.
+    let mut ones = std::pin::pin!(futures::stream::iter(0..2u8).batch(1, Duration::from_secs(1)));
+    assert_eq!(ones.as_mut().poll_next(&mut cx), Poll::Ready(Some(vec![0])));
+    assert_eq!(ones.as_mut().poll_next(&mut cx), Poll::Ready(Some(vec![1])));
+    assert_eq!(ones.as_mut().poll_next(&mut cx), Poll::Ready(None));
+    // Larger batches filled, or cut by the end, without waiting.
+    let mut pairs = std::pin::pin!(futures::stream::iter(0..3u8).batch(2, Duration::from_secs(1)));
+    assert_eq!(
+        pairs.as_mut().poll_next(&mut cx),
+        Poll::Ready(Some(vec![0, 1]))
+    );
+    assert_eq!(
+        pairs.as_mut().poll_next(&mut cx),
+        Poll::Ready(Some(vec![2]))
+    );
+    assert_eq!(pairs.as_mut().poll_next(&mut cx), Poll::Ready(None));
+}

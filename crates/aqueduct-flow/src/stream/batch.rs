@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_core::Stream;
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
 /// The most items a batch makes room for up front; past that its `Vec`
 /// grows as items come, so a large `max` (`usize::MAX`: batches cut by
@@ -21,7 +21,10 @@ pin_project_lite::pin_project! {
         max: usize,
         linger: Duration,
         buf: Vec<S::Item>,
-        // Armed by the first item of a batch.
+        // When the batch's first item came (for batches of more than one).
+        first: Option<Instant>,
+        // Armed for `first + linger` once the batch has to wait for more
+        // items: a batch filled without waiting never starts a timer.
         #[pin]
         timer: Option<Sleep>,
         done: bool,
@@ -46,6 +49,7 @@ impl<S: Stream> Batch<S> {
             max,
             linger,
             buf: Vec::new(),
+            first: None,
             timer: None,
             done: false,
         }
@@ -63,9 +67,12 @@ impl<S: Stream> Stream for Batch<S> {
             }
             match this.stream.as_mut().poll_next(cx) {
                 Poll::Ready(Some(item)) => {
+                    if *this.max == 1 {
+                        return Poll::Ready(Some(vec![item]));
+                    }
                     if this.buf.is_empty() {
                         this.buf.reserve_exact((*this.max).min(PREALLOC));
-                        this.timer.set(Some(tokio::time::sleep(*this.linger)));
+                        *this.first = Some(Instant::now());
                     }
                     this.buf.push(item);
                     if this.buf.len() >= *this.max {
@@ -78,6 +85,18 @@ impl<S: Stream> Stream for Batch<S> {
                     this.timer.set(None);
                 }
                 Poll::Pending => {
+                    if this.buf.is_empty() {
+                        return Poll::Pending;
+                    }
+                    if this.timer.is_none() {
+                        let first = this.first.unwrap_or_else(Instant::now);
+                        let deadline = first.checked_add(*this.linger).unwrap_or_else(|| {
+                            // As `tokio::time::sleep` does for a wait too
+                            // long to add: about 30 years.
+                            first + Duration::from_secs(86_400 * 365 * 30)
+                        });
+                        this.timer.set(Some(tokio::time::sleep_until(deadline)));
+                    }
                     if let Some(t) = this.timer.as_mut().as_pin_mut() {
                         if t.poll(cx).is_ready() {
                             this.timer.set(None);

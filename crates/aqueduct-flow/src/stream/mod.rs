@@ -115,10 +115,14 @@ pub trait FlowStreamExt: Stream + Sized {
     /// room for its items as they come, so `usize::MAX` is fine as a size
     /// bound: batches are then cut by `linger` and the end alone.
     ///
+    /// The linger timer is started only when a batch has to wait for more
+    /// items: an input that is always ready (and any input with a
+    /// `max_size` of 1) never starts one.
+    ///
     /// # Panics
     ///
     /// The stream panics when it has to start a timer outside a tokio
-    /// runtime.
+    /// runtime with its time driver enabled.
     ///
     /// ```
     /// use aqueduct_flow::FlowStreamExt;
