@@ -129,3 +129,16 @@ async fn huge_capacities_are_capped_at_the_channel_maximum_not_a_panic() {
     });
     assert_eq!(s.collect::<Vec<_>>().await, [Ok(4)]);
 }
+
+#[tokio::test]
+async fn the_receiver_reports_its_end_once_senders_are_gone_and_it_is_empty() {
+    use futures::stream::FusedStream;
+    let (tx, mut rx) = aqueduct_flow::channel::bounded::<u8>(2);
+    tx.send(7).await.unwrap();
+    assert!(!rx.is_terminated());
+    drop(tx);
+    assert!(!rx.is_terminated(), "a message is still buffered");
+    assert_eq!(rx.next().await, Some(7));
+    assert!(rx.is_terminated());
+    assert_eq!(rx.next().await, None);
+}

@@ -109,3 +109,28 @@ async fn items_from_a_sender_the_producer_handed_on_are_neither_lost_nor_late() 
     assert_eq!(s.next().await, Some(Err("done")));
     assert_eq!(s.next().await, None);
 }
+
+#[tokio::test]
+async fn generators_report_their_end_only_once_every_item_is_out() {
+    use futures::stream::FusedStream;
+    let mut g = Box::pin(generator(1, |tx| async move {
+        tx.send(1u8).await.unwrap();
+        tx.send(2).await.unwrap();
+    }));
+    assert!(!g.is_terminated());
+    assert_eq!(g.next().await, Some(1));
+    assert!(!g.is_terminated(), "one item to come");
+    assert_eq!(g.next().await, Some(2));
+    assert_eq!(g.next().await, None);
+    assert!(g.is_terminated());
+
+    let mut t = Box::pin(try_generator(1, |tx| async move {
+        tx.send(1u8).await.unwrap();
+        Err("failed")
+    }));
+    assert_eq!(t.next().await, Some(Ok(1)));
+    assert!(!t.is_terminated(), "the error is still to come");
+    assert_eq!(t.next().await, Some(Err("failed")));
+    assert_eq!(t.next().await, None);
+    assert!(t.is_terminated());
+}

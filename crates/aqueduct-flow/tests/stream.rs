@@ -188,6 +188,48 @@ async fn rate_limit_does_not_poll_its_input_after_it_ended() {
     assert_eq!(s.size_hint(), (0, Some(0)));
 }
 
+/// Drains `s`, checking that it reports its end only once it has ended.
+async fn drain_fused<S: futures::stream::FusedStream + Unpin>(mut s: S) -> usize {
+    assert!(!s.is_terminated(), "not polled yet");
+    let mut n = 0;
+    while s.next().await.is_some() {
+        n += 1;
+    }
+    assert!(s.is_terminated(), "ended after {n} items");
+    n
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_adapters_report_their_end_to_select() {
+    let limiter = RateLimiter::new(Quota::per_second(1000));
+    let items = || futures::stream::iter(0..3u8);
+    assert_eq!(drain_fused(Box::pin(items().rate_limit(&limiter))).await, 3);
+    let batches = items().batch(2, Duration::from_secs(1));
+    assert_eq!(drain_fused(Box::pin(batches)).await, 2);
+    let ordered = items().map_concurrent(2, |x| async move { x });
+    assert_eq!(drain_fused(Box::pin(ordered)).await, 3);
+    let unordered = items().map_concurrent_unordered(2, |x| async move { x });
+    assert_eq!(drain_fused(Box::pin(unordered)).await, 3);
+
+    // Not ended while an item is still to come.
+    let mut s = Box::pin(items().rate_limit(&limiter));
+    assert_eq!(s.next().await, Some(0));
+    assert!(!futures::stream::FusedStream::is_terminated(&s));
+
+    // Usable in `select!` without `fuse()`.
+    let mut a = Box::pin(futures::stream::iter([1u8]).rate_limit(&limiter));
+    let mut b = Box::pin(futures::stream::iter([2u8]).batch(4, Duration::from_secs(1)));
+    let mut sum = 0;
+    loop {
+        futures::select! {
+            x = a.select_next_some() => sum += x,
+            v = b.select_next_some() => sum += v.iter().sum::<u8>(),
+            complete => break,
+        }
+    }
+    assert_eq!(sum, 3);
+}
+
 #[test]
 fn batches_that_never_wait_need_no_runtime() {
     use std::task::{Context, Poll, Waker};

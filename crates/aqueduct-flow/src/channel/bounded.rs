@@ -531,3 +531,11 @@ impl<T> futures_core::Stream for Receiver<T> {
         self.rx.poll_recv(cx)
     }
 }
+
+impl<T> futures_core::stream::FusedStream for Receiver<T> {
+    /// `true` once every sender is gone (or the receiver was closed) and
+    /// every message was received: the stream has ended.
+    fn is_terminated(&self) -> bool {
+        self.rx.is_closed() && self.rx.is_empty()
+    }
+}

@@ -239,3 +239,21 @@ impl<T, E, F: Future<Output = Result<(), E>>> Stream for TryGenerator<T, E, F> {
         }
     }
 }
+
+impl<T, F: Future<Output = ()>> futures_core::stream::FusedStream for Generator<T, F> {
+    /// `true` once the producer is done, every sender is gone and every
+    /// item was given out.
+    fn is_terminated(&self) -> bool {
+        self.producer.is_none() && self.rx.is_closed() && self.rx.is_empty()
+    }
+}
+
+impl<T, E, F: Future<Output = Result<(), E>>> futures_core::stream::FusedStream
+    for TryGenerator<T, E, F>
+{
+    /// `true` once the producer is done, every sender is gone, and every
+    /// item and the producer's error, if any, were given out.
+    fn is_terminated(&self) -> bool {
+        self.producer.is_none() && self.error.is_none() && self.rx.is_closed() && self.rx.is_empty()
+    }
+}

@@ -5,6 +5,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_core::Stream;
+use futures_core::stream::FusedStream;
 use tokio::time::{Instant, Sleep};
 
 /// The most items a batch makes room for up front; past that its `Vec`
@@ -107,5 +108,12 @@ impl<S: Stream> Stream for Batch<S> {
                 }
             }
         }
+    }
+}
+
+impl<S: Stream> FusedStream for Batch<S> {
+    /// `true` once the input has ended and the last batch was given out.
+    fn is_terminated(&self) -> bool {
+        self.done && self.buf.is_empty()
     }
 }

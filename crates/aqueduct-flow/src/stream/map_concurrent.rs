@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
+use futures_core::stream::FusedStream;
 use tokio::task::{JoinError, JoinSet};
 use tokio_util::task::AbortOnDropHandle;
 
@@ -158,5 +159,31 @@ where
             Poll::Ready(None) if *this.upstream_done => Poll::Ready(None),
             Poll::Ready(None) | Poll::Pending => Poll::Pending,
         }
+    }
+}
+
+impl<S, F, Fut> FusedStream for MapConcurrent<S, F, Fut::Output>
+where
+    S: Stream,
+    F: FnMut(S::Item) -> Fut,
+    Fut: Future + Send + 'static,
+    Fut::Output: Send + 'static,
+{
+    /// `true` once the input has ended and every result was given out.
+    fn is_terminated(&self) -> bool {
+        self.upstream_done && self.in_flight.is_empty()
+    }
+}
+
+impl<S, F, Fut> FusedStream for MapConcurrentUnordered<S, F, Fut::Output>
+where
+    S: Stream,
+    F: FnMut(S::Item) -> Fut,
+    Fut: Future + Send + 'static,
+    Fut::Output: Send + 'static,
+{
+    /// `true` once the input has ended and every result was given out.
+    fn is_terminated(&self) -> bool {
+        self.upstream_done && self.in_flight.is_empty()
     }
 }

@@ -25,6 +25,11 @@ use crate::RateLimiter;
 /// and `Send + 'static` futures. Dropping the stream aborts the in-flight
 /// tasks; a panic in one is resumed in the consumer.
 ///
+/// Every adapter implements `FusedStream` (as do the channel's receiver
+/// and the generators): it goes straight into `futures::select!`, with no
+/// `fuse()`, and once it has ended it answers `None` without polling its
+/// input again.
+///
 /// ```
 /// use aqueduct_flow::FlowStreamExt;
 /// use futures::StreamExt;

@@ -4,6 +4,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
+use futures_core::stream::FusedStream;
 
 use crate::{Acquire, RateLimiter};
 
@@ -88,5 +89,12 @@ impl<S: Stream> Stream for RateLimited<S> {
             lo.saturating_add(held),
             hi.and_then(|hi| hi.checked_add(held)),
         )
+    }
+}
+
+impl<S: Stream> FusedStream for RateLimited<S> {
+    /// `true` once the input has ended and its last item was given out.
+    fn is_terminated(&self) -> bool {
+        self.done && self.item.is_none()
     }
 }
