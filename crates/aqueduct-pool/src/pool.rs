@@ -560,6 +560,11 @@ pub(crate) struct Shared<M: Manager> {
     /// reads the clock (for its wait's start) before taking the lock rather
     /// than under it. Only a hint; written only when it changes.
     queuing: AtomicBool,
+    /// Set by `close` (under the lock). A checkout whose create, or
+    /// recycle, did not finish at once reads it without the lock before it
+    /// hands the object out: `close` may have run meanwhile, and the
+    /// object then goes back to the closed pool (which drops it) instead.
+    closed: AtomicBool,
     drained: Notify,
     /// Wakes the task of [`Pool::top_up_in_background`], if one was started.
     top_up: OnceLock<Arc<Notify>>,
@@ -1604,6 +1609,11 @@ impl<M: Manager> Checkout<'_, M> {
         )
         .await;
         if matches!(done, Some(Ok(()))) {
+            if waited && shared.closed.load(Ordering::Acquire) {
+                // Closed while it recycled: the guard gives the object back
+                // to the closed pool, which drops it.
+                return Err(PoolError::Closed);
+            }
             entry.meta.use_count = meta.use_count;
             if waited && since.is_some() {
                 *since = Some(Instant::now());
@@ -2133,6 +2143,7 @@ impl<M: Manager> Pool<M> {
                 state: Mutex::new(state),
                 homes: Homes::new(homes),
                 queuing: AtomicBool::new(false),
+                closed: AtomicBool::new(false),
                 drained: Notify::new(),
                 top_up: OnceLock::new(),
                 alarm: Mutex::new(Alarm::default()),
@@ -2566,6 +2577,12 @@ impl<M: Manager> Pool<M> {
                 },
                 Some(Grant::Slot) => {
                     let mut entry = shared.create().await?;
+                    if shared.closed.load(Ordering::Acquire) {
+                        // Closed while it was made: the guard gives it back
+                        // to the closed pool, which drops it.
+                        guard.grant = Some(Grant::Object(entry));
+                        return Err(PoolError::Closed);
+                    }
                     entry.meta.use_count = 1;
                     // Held from when the caller has it: the create, timed
                     // at its end, is not part of the checkout.
@@ -2818,7 +2835,9 @@ impl<M: Manager> Pool<M> {
     }
 
     /// Closes the pool: new and queued `get` calls fail with
-    /// [`PoolError::Closed`], idle objects are dropped, and the call waits
+    /// [`PoolError::Closed`], and so does a `get` still creating or
+    /// recycling its object (once that ends: the object is dropped, not
+    /// handed out). Idle objects are dropped, and the call waits
     /// (up to `close_timeout`) for borrowed objects to come back; they are
     /// dropped on return.
     ///
@@ -2867,6 +2886,7 @@ impl<M: Manager> Pool<M> {
         let dropped = {
             let mut st = shared.lock();
             st.closed = true;
+            shared.closed.store(true, Ordering::Release);
             // Top-ups not started yet make nothing now.
             st.size -= st.top_ups;
             st.top_ups = 0;

@@ -591,6 +591,54 @@ async fn a_recycle_failing_after_close_creates_no_replacement() {
     assert_eq!((s.size, s.created, s.discarded), (0, 1, 1), "{s:?}");
 }
 
+/// A `get` still creating its object when `close` runs fails with
+/// `Closed` once the create ends: the new object is dropped, not handed out
+/// of a closed pool, and `close` ends then.
+#[tokio::test(start_paused = true)]
+async fn a_get_creating_when_close_runs_fails_with_closed() {
+    let pool = Pool::builder(Steered::default())
+        .max_size(1)
+        .build_lazy()
+        .unwrap();
+    pool.manager()
+        .create_delay_ns
+        .store(1_000_000_000, Ordering::SeqCst);
+    let getter = {
+        let pool = pool.clone();
+        tokio::spawn(async move { pool.get().await.map(|obj| *obj) })
+    };
+    settle().await; // creating object 0
+    let start = Instant::now();
+    pool.close().await.unwrap();
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(1),
+        "waited for the create"
+    );
+    assert!(matches!(getter.await.unwrap(), Err(PoolError::Closed)));
+    let s = pool.status();
+    assert_eq!((s.size, s.in_use, s.created), (0, 0, 1), "{s:?}");
+}
+
+/// As above, for a `get` whose `recycle` is under way when `close` runs.
+#[tokio::test(start_paused = true)]
+async fn a_get_recycling_when_close_runs_fails_with_closed() {
+    let pool = pool(1).await;
+    pool.manager()
+        .recycle_delay_ns
+        .store(10_000_000, Ordering::SeqCst);
+    let getter = {
+        let pool = pool.clone();
+        tokio::spawn(async move { pool.get().await.map(|obj| *obj) })
+    };
+    settle().await; // recycling object 0
+    pool.close().await.unwrap();
+    assert!(matches!(getter.await.unwrap(), Err(PoolError::Closed)));
+    let s = pool.status();
+    assert_eq!((s.size, s.in_use, s.created), (0, 0, 1), "{s:?}");
+    assert_eq!(pool.manager().created(), 1);
+}
+
 #[tokio::test(start_paused = true)]
 async fn close_gives_up_after_its_timeout() {
     let pool = Pool::builder(Steered::default())
