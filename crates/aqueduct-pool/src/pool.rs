@@ -2775,7 +2775,8 @@ impl<M: Manager> Pool<M> {
     ///
     /// If `keep` panics, the panic goes on and none of its verdicts is
     /// applied: the idle objects stay in the pool, which goes on serving
-    /// as before. If a discarded object's `Drop` panics, the panic goes on
+    /// as before (a waiter already handed an object is woken first). If a
+    /// discarded object's `Drop` panics, the panic goes on
     /// once the callers handed a slot or an object were woken.
     ///
     /// ```
@@ -2795,8 +2796,23 @@ impl<M: Manager> Pool<M> {
         let (mut garbage, mut wakers) = (Vec::new(), Vec::new());
         let mut st = self.shared.lock();
         self.shared.absorb_homes(&mut st, &mut garbage, &mut wakers);
-        // Decide first, then move: a panicking `keep` leaves the pool as it was.
-        let verdicts: Vec<bool> = st.idle.iter().map(|e| keep(&e.obj, &e.meta)).collect();
+        // Decide first, then move: a panicking `keep` leaves the idle
+        // objects as they were. The drain above may have handed a parked
+        // object to a waiter: its waker is called before the panic goes on,
+        // or that waiter would sleep with its object until it timed out.
+        let decided = panic::catch_unwind(AssertUnwindSafe(|| {
+            st.idle
+                .iter()
+                .map(|e| keep(&e.obj, &e.meta))
+                .collect::<Vec<bool>>()
+        }));
+        let verdicts = match decided {
+            Ok(verdicts) => verdicts,
+            Err(panic) => {
+                self.shared.unlock_and_wake(st, wakers, garbage);
+                panic::resume_unwind(panic);
+            }
+        };
         let mut removed = Vec::new();
         let mut kept = VecDeque::with_capacity(st.idle.len());
         for (entry, keep) in st.idle.drain(..).zip(verdicts) {
@@ -3125,6 +3141,45 @@ mod tests {
         st.waiters[a].state = WaitState::Cancelled;
         assert_eq!(st.head_deadline(), Some(now + Duration::from_secs(1)));
         assert_eq!(st.queue.len(), 1, "the cancelled head was dropped");
+    }
+
+    /// Counts its wake-ups.
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A caller queues just as two objects are parked (the race the homes'
+    /// gate closes behind it); `retain` drains the homes, which hands one
+    /// object to that waiter and leaves the other idle, and then its
+    /// predicate panics on the idle one. The waiter is woken all the same.
+    #[tokio::test]
+    async fn a_panicking_retain_predicate_still_wakes_a_waiter_it_served() {
+        let pool = Pool::builder(Unit).max_size(2).build_lazy().unwrap();
+        let (a, b) = (pool.get().await.unwrap(), pool.get().await.unwrap());
+        drop((a, b));
+        assert_eq!(pool.shared.homes.occupied(), 2, "parked");
+        let wakes = Arc::new(Wakes::default());
+        let key = {
+            let mut st = pool.shared.lock();
+            let key = st.enqueue(Instant::now());
+            st.waiters[key].waker = Some(Waker::from(Arc::clone(&wakes)));
+            key
+        };
+        let panicked = panic::catch_unwind(AssertUnwindSafe(|| {
+            pool.retain(|(), _| panic!("predicate"));
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+        let st = pool.shared.lock();
+        assert!(matches!(
+            st.waiters[key].state,
+            WaitState::Granted(Grant::Object(_))
+        ));
     }
 
     #[test]
