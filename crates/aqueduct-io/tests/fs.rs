@@ -37,6 +37,74 @@ async fn read_lines_matches_std_on_a_multi_chunk_file() {
 }
 
 #[tokio::test]
+async fn every_line_reader_cuts_lines_as_std_lines_does() {
+    use std::io::BufRead;
+    // Terminators in every place, a final lone `\r` among them, and `\r\n`s
+    // split between two chunks (4 KiB here) or two of `head`'s 8 KiB reads.
+    let mut inputs: Vec<String> = [
+        "",
+        "\n",
+        "\r",
+        "\r\n",
+        "a",
+        "a\n",
+        "a\r",
+        "a\r\n",
+        "a\nb\r",
+        "a\r\nb\r",
+        "a\rb",
+        "a\rb\n",
+        "a\r\r",
+        "a\r\r\n",
+        "\n\r",
+        "\r\r\n\r",
+        "a\n\nb\r\n\r\n",
+    ]
+    .map(String::from)
+    .to_vec();
+    for before in [4095, 8191] {
+        inputs.push(format!("{}\r\nnext\r", "x".repeat(before)));
+        inputs.push(format!("{}\r\r\nnext", "x".repeat(before - 1)));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("input.txt");
+    for input in &inputs {
+        std::fs::write(&path, input).unwrap();
+        let expect: Vec<String> = input.as_bytes().lines().map(Result::unwrap).collect();
+        let shown = input.escape_debug().to_string();
+        let shown = if shown.len() > 40 {
+            &shown[shown.len() - 40..]
+        } else {
+            &shown[..]
+        };
+        for opts in [LineOptions::new(), LineOptions::new().chunk_size(4096)] {
+            let text: Vec<String> = fs::read_lines_with(&path, opts)
+                .try_collect()
+                .await
+                .unwrap();
+            assert_eq!(text, expect, "read_lines of \"...{shown}\"");
+            let bytes: Vec<bytes::Bytes> = fs::read_byte_lines(&path, opts)
+                .try_collect()
+                .await
+                .unwrap();
+            let bytes: Vec<&[u8]> = bytes.iter().map(|l| &l[..]).collect();
+            let expect_bytes: Vec<&[u8]> = expect.iter().map(String::as_bytes).collect();
+            assert_eq!(bytes, expect_bytes, "read_byte_lines of \"...{shown}\"");
+        }
+        assert_eq!(
+            fs::head(&path, usize::MAX).await.unwrap(),
+            expect,
+            "head of \"...{shown}\""
+        );
+        assert_eq!(
+            fs::head_from(input.as_bytes(), usize::MAX).await.unwrap(),
+            expect,
+            "head_from of \"...{shown}\""
+        );
+    }
+}
+
+#[tokio::test]
 async fn dropping_the_stream_early_is_fine() {
     let dir = tempfile::tempdir().unwrap();
     let (path, expect) = big_file(dir.path(), 20_000);

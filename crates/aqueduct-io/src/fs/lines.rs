@@ -206,10 +206,12 @@ impl Splitter {
     }
 
     /// Ends the line gathered in `partial` (across chunks, or the last one
-    /// before EOF): drops a final `\r` and checks the maximum.
-    fn take_partial(&mut self) -> Result<Bytes, FsError> {
+    /// before EOF) and checks the maximum. A final `\r` is dropped only if a
+    /// `\n` followed it (`newline`): a lone `\r` at the end of the file is
+    /// part of the line, as for std's `BufRead::lines`.
+    fn take_partial(&mut self, newline: bool) -> Result<Bytes, FsError> {
         let mut line = self.partial.split().freeze();
-        if line.last() == Some(&b'\r') {
+        if newline && line.last() == Some(&b'\r') {
             line.truncate(line.len() - 1);
         }
         if line.len() > self.opts.max_line_length {
@@ -250,7 +252,7 @@ impl Splitter {
                 }
                 self.partial.extend_from_slice(&self.chunk[..i]);
                 bytes::Buf::advance(&mut self.chunk, i + 1);
-                return Poll::Ready(Some(self.take_partial().map(joined)));
+                return Poll::Ready(Some(self.take_partial(true).map(joined)));
             }
             if !self.chunk.is_empty() {
                 // `+ 1` leaves room for a `\r` that the next chunk's `\n` ends.
@@ -287,7 +289,7 @@ impl Splitter {
                     if self.partial.is_empty() {
                         return Poll::Ready(None);
                     }
-                    return Poll::Ready(Some(self.take_partial().map(joined)));
+                    return Poll::Ready(Some(self.take_partial(false).map(joined)));
                 }
             }
         }
@@ -393,12 +395,15 @@ impl Stream for Lines {
         loop {
             if this.pos < this.chunk.len() {
                 let rest = &this.chunk.as_bytes()[this.pos..];
-                let end = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+                let newline = memchr::memchr(b'\n', rest);
+                let end = newline.unwrap_or(rest.len());
                 // Cut next to a '\n' (or at the end): always a char boundary.
                 let mut line = &this.chunk[this.pos..this.pos + end];
                 this.pos += end + 1;
-                if let Some(l) = line.strip_suffix('\r') {
-                    line = l;
+                // Only a `\r` before a `\n` is part of the terminator: the
+                // last line of a file keeps a lone final `\r`, as std's does.
+                if newline.is_some() {
+                    line = line.strip_suffix('\r').unwrap_or(line);
                 }
                 if line.len() > this.opts.max_line_length {
                     let err = FsError::LineTooLong {
@@ -584,7 +589,8 @@ impl Stream for ByteLines {
 /// validating and splitting overlap, and there is one blocking hop per chunk
 /// rather than one per small read. Lines are
 /// returned without their `\n` or `\r\n`; a last line without a terminator is
-/// returned too.
+/// returned too. As with std's `BufRead::lines`, a `\r` is dropped only
+/// before a `\n`: a last line that ends in a lone `\r` keeps it.
 ///
 /// Opening happens at the first poll: a missing file shows up as the first
 /// item, [`FsError::Open`]. After any error the stream ends.
@@ -608,6 +614,10 @@ impl Stream for ByteLines {
 /// std::fs::write(&path, "one\r\ntwo\nthree").unwrap();
 /// let lines: Vec<String> = aqueduct_io::fs::read_lines(&path).try_collect().await.unwrap();
 /// assert_eq!(lines, ["one", "two", "three"]);
+/// // A lone `\r` at the very end is not a terminator.
+/// std::fs::write(&path, "one\r\ntwo\r").unwrap();
+/// let lines: Vec<String> = aqueduct_io::fs::read_lines(&path).try_collect().await.unwrap();
+/// assert_eq!(lines, ["one", "two\r"]);
 /// # }
 /// ```
 pub fn read_lines(path: impl AsRef<Path>) -> Lines {
@@ -646,7 +656,9 @@ pub fn read_lines_with(path: impl AsRef<Path>, opts: LineOptions) -> Lines {
 }
 
 /// Streams the lines of the file at `path` as [`Bytes`], without UTF-8
-/// validation and without a copy per line.
+/// validation and without a copy per line. Lines are cut as by
+/// [`read_lines`]: without their `\n` or `\r\n`, a lone `\r` at the end of
+/// the file kept.
 ///
 /// # Errors
 ///
@@ -697,7 +709,7 @@ async fn head_inner<R: AsyncRead + Unpin>(
     loop {
         while let Some(i) = memchr::memchr(b'\n', &buf[scanned..]) {
             let end = scanned + i;
-            push_head_line(&mut out, &buf[start..end], max)?;
+            push_head_line(&mut out, &buf[start..end], true, max)?;
             if out.len() == n {
                 return Ok(out);
             }
@@ -722,17 +734,27 @@ async fn head_inner<R: AsyncRead + Unpin>(
         buf.truncate(len + got);
         if got == 0 {
             if start < buf.len() {
-                push_head_line(&mut out, &buf[start..], max)?;
+                push_head_line(&mut out, &buf[start..], false, max)?;
             }
             return Ok(out);
         }
     }
 }
 
-/// Appends one line read by `head` (without its `\n`; a trailing `\r` is
-/// dropped), numbered after the lines already in `out`.
-fn push_head_line(out: &mut Vec<String>, line: &[u8], max: usize) -> Result<(), HeadError> {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
+/// Appends one line read by `head` (without its `\n`), numbered after the
+/// lines already in `out`. A trailing `\r` is dropped if a `\n` ended the
+/// line (`newline`); the last line of the input keeps a lone final `\r`.
+fn push_head_line(
+    out: &mut Vec<String>,
+    line: &[u8],
+    newline: bool,
+    max: usize,
+) -> Result<(), HeadError> {
+    let line = if newline {
+        line.strip_suffix(b"\r").unwrap_or(line)
+    } else {
+        line
+    };
     let number = out.len() as u64 + 1;
     if line.len() > max {
         return Err(HeadError::TooLong { line: number });
@@ -747,7 +769,8 @@ fn push_head_line(out: &mut Vec<String>, line: &[u8], max: usize) -> Result<(), 
 
 /// Returns the first `n` lines of the file at `path` (fewer if the file is
 /// shorter), reading only what it needs: 8 KiB at a time, stopping at the
-/// `n`th line break.
+/// `n`th line break. Lines are cut as by [`read_lines`]: without their `\n`
+/// or `\r\n`, a lone `\r` at the end of the file kept.
 ///
 /// # Errors
 ///
@@ -915,6 +938,30 @@ mod tests {
         for (i, l) in lines.iter().enumerate() {
             assert_eq!(l, format!("line number {i}").as_bytes());
         }
+    }
+
+    #[tokio::test]
+    async fn only_a_cr_before_a_newline_is_stripped() {
+        let opts = LineOptions::new().chunk_size(4096);
+        // A lone `\r` at the end of the file is part of the last line.
+        let l = collect(b"a\nb\r", opts).await.unwrap();
+        assert_eq!(l, [&b"a"[..], b"b\r"]);
+        assert_eq!(collect(b"\r", opts).await.unwrap(), [&b"\r"[..]]);
+        // A `\r` that ends one chunk, its `\n` starting the next, is a `\r\n`.
+        let mut content = vec![b'x'; 4095];
+        content.extend_from_slice(b"\r\nend\r");
+        let l = collect(&content, opts).await.unwrap();
+        assert_eq!(l, [&content[..4095], b"end\r"]);
+        // The same for the text lines, and for `head`, whose reads are 8 KiB.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, &content).unwrap();
+        let text: Vec<String> = read_lines_with(&path, opts).try_collect().await.unwrap();
+        assert_eq!(text, ["x".repeat(4095), "end\r".to_owned()]);
+        let mut content = vec![b'x'; HEAD_BLOCK - 1];
+        content.extend_from_slice(b"\r\nend\r");
+        let l = head_from(&content[..], 10).await.unwrap();
+        assert_eq!(l, ["x".repeat(HEAD_BLOCK - 1), "end\r".to_owned()]);
     }
 
     #[tokio::test]
