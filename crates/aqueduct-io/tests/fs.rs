@@ -304,6 +304,58 @@ async fn write_atomic_through_a_symlink_replaces_the_file_it_points_to() {
     );
 }
 
+#[cfg(unix)]
+#[tokio::test]
+async fn write_atomic_keeps_the_owner_and_group_of_the_file_it_replaces() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt, chown};
+    let dir = tempfile::tempdir().unwrap();
+    // What a new file here gets: what the temporary file will have.
+    let scratch = dir.path().join("scratch");
+    std::fs::write(&scratch, "").unwrap();
+    let created = std::fs::metadata(&scratch).unwrap();
+    let root = created.uid() == 0;
+    // Another group this user may give a file to: one of its supplementary
+    // groups, or for root any group at all.
+    let mut candidates: Vec<u32> = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("Groups:"))
+        .flat_map(|groups| groups.split_whitespace().filter_map(|g| g.parse().ok()))
+        .collect();
+    if root {
+        candidates.extend([1, 2, 60_000]);
+    }
+    let Some(gid) = candidates
+        .into_iter()
+        .find(|&g| g != created.gid() && chown(&scratch, None, Some(g)).is_ok())
+    else {
+        println!("skipped: this user belongs to no second group to test with");
+        return;
+    };
+    let path = dir.path().join("shared.conf");
+    std::fs::write(&path, "old").unwrap();
+    chown(&path, None, Some(gid)).unwrap();
+    fs::write_atomic(&path, "new").await.unwrap();
+    let meta = std::fs::metadata(&path).unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+    assert_eq!(meta.gid(), gid, "the group is kept");
+    assert_eq!(meta.uid(), created.uid());
+    if root {
+        // Root may give the file to anyone: the owner is kept too, and so are
+        // the set-user-ID and set-group-ID bits, which a change of owner
+        // clears if it comes after the permissions are set.
+        let uid = 60_001;
+        chown(&path, Some(uid), None).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o6750)).unwrap();
+        fs::write_atomic(&path, "newer").await.unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "newer");
+        assert_eq!((meta.uid(), meta.gid()), (uid, gid), "owner and group kept");
+        assert_eq!(meta.mode() & 0o7777, 0o6750);
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
+}
+
 #[tokio::test]
 async fn copying_a_file_onto_itself_is_refused_and_keeps_it() {
     let dir = tempfile::tempdir().unwrap();

@@ -88,11 +88,19 @@ pub async fn append_line(path: impl AsRef<Path>, line: impl AsRef<str>) -> Resul
 /// is replaced, next to that file, and the link is kept; a dangling link gets
 /// its target created.
 ///
+/// The new file keeps the permissions of the file it replaces and, on Unix,
+/// its owner and group. Those are best effort, as only a privileged process
+/// may give a file away: when changing the owner is refused for lack of
+/// permission (`EPERM`), the new file stays owned by the calling user, and
+/// its group is still set to the old one if the user may (a user may give
+/// a file to any group they belong to), or else left as created.
+///
 /// # Errors
 ///
-/// [`FsError::Open`] (temporary file), [`FsError::Write`] (writing or
-/// syncing the temporary file; or syncing the directory after the rename,
-/// naming the directory) or [`FsError::Rename`].
+/// [`FsError::Open`] (temporary file), [`FsError::Write`] (giving the
+/// temporary file the old owner fails for a reason other than permission,
+/// or writing or syncing it fails; or syncing the directory after the
+/// rename, naming the directory) or [`FsError::Rename`].
 ///
 /// # Cancel safety
 ///
@@ -108,6 +116,17 @@ pub async fn append_line(path: impl AsRef<Path>, line: impl AsRef<str>) -> Resul
 /// aqueduct_io::fs::write_atomic(&path, "port = 9090\n").await.unwrap();
 /// assert_eq!(std::fs::read_to_string(&path).unwrap(), "port = 9090\n");
 /// assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+///
+/// # #[cfg(unix)] {
+/// // The replaced file's permissions, owner and group are kept.
+/// use std::os::unix::fs::{MetadataExt, PermissionsExt};
+/// std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+/// let old = std::fs::metadata(&path).unwrap();
+/// aqueduct_io::fs::write_atomic(&path, "port = 7070\n").await.unwrap();
+/// let new = std::fs::metadata(&path).unwrap();
+/// assert_eq!(new.mode() & 0o7777, 0o640);
+/// assert_eq!((new.uid(), new.gid()), (old.uid(), old.gid()));
+/// # }
 /// # }
 /// ```
 pub async fn write_atomic(
@@ -232,7 +251,14 @@ where
     }
     let mut cleanup = Cleanup(Some(&tmp));
     if let Ok(meta) = std::fs::metadata(path) {
-        // Keep the permissions of the file being replaced.
+        // Keep the owner and group of the file being replaced, then its
+        // permissions: a change of owner clears the set-user-ID and
+        // set-group-ID bits, so it must come first.
+        #[cfg(unix)]
+        keep_owner(&file, &meta).map_err(|source| FsError::Write {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let _ = file.set_permissions(meta.permissions());
     }
     write(&mut file).map_err(|source| FsError::Write {
@@ -264,6 +290,46 @@ where
         }
     }
     Ok(())
+}
+
+/// Gives the temporary `file` the owner and group of the file it replaces,
+/// described by `old`, as far as the process may (see [`write_atomic`]).
+#[cfg(unix)]
+fn keep_owner(file: &File, old: &std::fs::Metadata) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let new = file.metadata()?;
+    adopt_owner(
+        (new.uid(), new.gid()),
+        (old.uid(), old.gid()),
+        |uid, gid| std::os::unix::fs::fchown(file, uid, gid),
+    )
+}
+
+/// Moves a file owned by `have` (user, group) to `want` through `chown`,
+/// best effort: a refusal for lack of permission (`EPERM`) of the owner
+/// leaves the owner as it is, and then the group alone is tried, which a
+/// refusal leaves as it is too. Any other error is returned.
+#[cfg(unix)]
+fn adopt_owner(
+    have: (u32, u32),
+    want: (u32, u32),
+    mut chown: impl FnMut(Option<u32>, Option<u32>) -> io::Result<()>,
+) -> io::Result<()> {
+    let refused = |e: &io::Error| e.kind() == io::ErrorKind::PermissionDenied;
+    if have == want {
+        return Ok(());
+    }
+    match chown(Some(want.0), Some(want.1)) {
+        Err(e) if refused(&e) => {}
+        done => return done,
+    }
+    if have.1 == want.1 {
+        return Ok(());
+    }
+    match chown(None, Some(want.1)) {
+        Err(e) if refused(&e) => Ok(()),
+        done => done,
+    }
 }
 
 /// How far a [`copy_with_progress`] has come.
@@ -463,6 +529,68 @@ mod tests {
                 .to_string_lossy()
                 .starts_with(".y.txt.")
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_refused_owner_change_still_sets_the_group_when_it_may() {
+        use std::cell::RefCell;
+        let denied = || Err(io::Error::from_raw_os_error(1)); // EPERM
+        let calls = RefCell::new(Vec::new());
+        let record = |uid, gid| calls.borrow_mut().push((uid, gid));
+        // Nothing to change: no call.
+        adopt_owner((5, 6), (5, 6), |u, g| {
+            record(u, g);
+            Ok(())
+        })
+        .unwrap();
+        assert!(calls.take().is_empty());
+        // Allowed: one call sets both.
+        adopt_owner((5, 6), (7, 8), |u, g| {
+            record(u, g);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(calls.take(), [(Some(7), Some(8))]);
+        // The owner refused: the group alone is set.
+        adopt_owner((5, 6), (7, 8), |u, g| {
+            record(u, g);
+            if u.is_some() { denied() } else { Ok(()) }
+        })
+        .unwrap();
+        assert_eq!(calls.take(), [(Some(7), Some(8)), (None, Some(8))]);
+        // Both refused: the file keeps what it has, and that is no error.
+        adopt_owner((5, 6), (7, 8), |u, g| {
+            record(u, g);
+            denied()
+        })
+        .unwrap();
+        assert_eq!(calls.take(), [(Some(7), Some(8)), (None, Some(8))]);
+        // The owner refused and the group already right: no second call.
+        adopt_owner((5, 6), (7, 6), |u, g| {
+            record(u, g);
+            denied()
+        })
+        .unwrap();
+        assert_eq!(calls.take(), [(Some(7), Some(6))]);
+        // Any other error is the write's.
+        let err = adopt_owner((5, 6), (7, 8), |u, g| {
+            record(u, g);
+            Err(io::Error::from_raw_os_error(5)) // EIO
+        })
+        .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(5));
+        assert_eq!(calls.take(), [(Some(7), Some(8))]);
+        let err = adopt_owner((5, 6), (7, 8), |u, g| {
+            record(u, g);
+            if u.is_some() {
+                denied()
+            } else {
+                Err(io::Error::from_raw_os_error(5))
+            }
+        })
+        .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(5));
     }
 
     #[tokio::test]
