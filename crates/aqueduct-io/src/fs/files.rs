@@ -22,6 +22,12 @@ async fn blocking<T: Send + 'static>(
 /// single `write` on a file opened in append mode, so lines appended by
 /// several writers, even several processes, never interleave within a line.
 ///
+/// The file is not read. A file whose last line has no `\n` (one written by
+/// another tool, say) gets the new line joined onto that last line: end it
+/// first if that can happen. Looking at the last byte before each write
+/// would not be safe with several writers: one could see another's line
+/// half written and add a `\n`, which would then stand as an empty line.
+///
 /// # Errors
 ///
 /// [`FsError::EmbeddedNewline`] if `line` contains `\n` or `\r` (nothing is
