@@ -13,7 +13,7 @@ use futures::FutureExt;
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use tokio::sync::Mutex as AsyncMutex;
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{Instant, sleep};
 
 /// One paused-time test per reuse order given, each running `$body` in
@@ -570,6 +570,14 @@ async fn close_waits_for_borrowed_objects() {
     assert_eq!((s.size, s.idle), (0, 0));
 }
 
+/// A `get` spawned and run until it waits (on a create or a recycle).
+async fn get_in_flight(pool: &Pool<Steered>) -> JoinHandle<Result<u64, PoolError<TestError>>> {
+    let pool = pool.clone();
+    let getter = tokio::spawn(async move { pool.get().await.map(|obj| *obj) });
+    settle().await;
+    getter
+}
+
 /// A `get` whose `recycle` fails after `close` makes no replacement: the
 /// pool is closed, so it fails with `Closed` and `close` ends at once.
 #[tokio::test(start_paused = true)]
@@ -578,11 +586,7 @@ async fn a_recycle_failing_after_close_creates_no_replacement() {
     pool.manager()
         .recycle_delay_ns
         .store(10_000_000, Ordering::SeqCst);
-    let getter = {
-        let pool = pool.clone();
-        tokio::spawn(async move { pool.get().await.map(|obj| *obj) })
-    };
-    settle().await; // recycling object 0
+    let getter = get_in_flight(&pool).await; // recycling object 0
     pool.manager().break_object(0);
     pool.close().await.unwrap();
     assert!(matches!(getter.await.unwrap(), Err(PoolError::Closed)));
@@ -603,11 +607,7 @@ async fn a_get_creating_when_close_runs_fails_with_closed() {
     pool.manager()
         .create_delay_ns
         .store(1_000_000_000, Ordering::SeqCst);
-    let getter = {
-        let pool = pool.clone();
-        tokio::spawn(async move { pool.get().await.map(|obj| *obj) })
-    };
-    settle().await; // creating object 0
+    let getter = get_in_flight(&pool).await; // creating object 0
     let start = Instant::now();
     pool.close().await.unwrap();
     assert_eq!(
@@ -627,11 +627,7 @@ async fn a_get_recycling_when_close_runs_fails_with_closed() {
     pool.manager()
         .recycle_delay_ns
         .store(10_000_000, Ordering::SeqCst);
-    let getter = {
-        let pool = pool.clone();
-        tokio::spawn(async move { pool.get().await.map(|obj| *obj) })
-    };
-    settle().await; // recycling object 0
+    let getter = get_in_flight(&pool).await; // recycling object 0
     pool.close().await.unwrap();
     assert!(matches!(getter.await.unwrap(), Err(PoolError::Closed)));
     let s = pool.status();
