@@ -560,10 +560,11 @@ pub(crate) struct Shared<M: Manager> {
     /// reads the clock (for its wait's start) before taking the lock rather
     /// than under it. Only a hint; written only when it changes.
     queuing: AtomicBool,
-    /// Set by `close` (under the lock). A checkout whose create, or
-    /// recycle, did not finish at once reads it without the lock before it
-    /// hands the object out: `close` may have run meanwhile, and the
-    /// object then goes back to the closed pool (which drops it) instead.
+    /// Set by `close` (under the lock, with the state's own flag), for
+    /// readers that hold no lock: [`is_closed`](Self::is_closed), and a
+    /// checkout whose create, or recycle, did not finish at once, before it
+    /// hands the object out (`close` may have run meanwhile, and the object
+    /// then goes back to the closed pool, which drops it, instead).
     closed: AtomicBool,
     drained: Notify,
     /// Wakes the task of [`Pool::top_up_in_background`], if one was started.
@@ -817,15 +818,10 @@ impl<M: Manager> Shared<M> {
         self.locked(self.state.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Whether the pool is closed. Reads the state under its own lock, not
-    /// [`lock`](Self::lock): a look changes nothing, so it owes nobody the
-    /// wake-ups that releasing `lock` may send (the background top-up task
-    /// would be woken by its own look).
+    /// Whether the pool is closed: the flag `close` sets beside the state's
+    /// own, read without a lock.
     fn is_closed(&self) -> bool {
-        self.state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .closed
+        self.closed.load(Ordering::Acquire)
     }
 
     /// The lock, if nobody holds it.
@@ -1609,7 +1605,7 @@ impl<M: Manager> Checkout<'_, M> {
         )
         .await;
         if matches!(done, Some(Ok(()))) {
-            if waited && shared.closed.load(Ordering::Acquire) {
+            if waited && shared.is_closed() {
                 // Closed while it recycled: the guard gives the object back
                 // to the closed pool, which drops it.
                 return Err(PoolError::Closed);
@@ -2577,7 +2573,7 @@ impl<M: Manager> Pool<M> {
                 },
                 Some(Grant::Slot) => {
                     let mut entry = shared.create().await?;
-                    if shared.closed.load(Ordering::Acquire) {
+                    if shared.is_closed() {
                         // Closed while it was made: the guard gives it back
                         // to the closed pool, which drops it.
                         guard.grant = Some(Grant::Object(entry));
