@@ -91,12 +91,13 @@ impl<S: Stream> Stream for Batch<S> {
                     }
                     if this.timer.is_none() {
                         let first = this.first.unwrap_or_else(Instant::now);
-                        let deadline = first.checked_add(*this.linger).unwrap_or_else(|| {
-                            // As `tokio::time::sleep` does for a wait too
-                            // long to add: about 30 years.
-                            first + Duration::from_secs(86_400 * 365 * 30)
-                        });
-                        this.timer.set(Some(tokio::time::sleep_until(deadline)));
+                        // A linger too long to add is left to `sleep`,
+                        // which caps it as it does any such wait.
+                        let timer = match first.checked_add(*this.linger) {
+                            Some(deadline) => tokio::time::sleep_until(deadline),
+                            None => tokio::time::sleep(*this.linger),
+                        };
+                        this.timer.set(Some(timer));
                     }
                     if let Some(t) = this.timer.as_mut().as_pin_mut() {
                         if t.poll(cx).is_ready() {
