@@ -43,6 +43,11 @@ impl Bucket {
     /// Bytes that may move now (at most `want`), or `Pending` with a timer
     /// armed for when `min(want, burst)` bytes may move, so a large transfer
     /// moves in full chunks rather than byte by byte.
+    ///
+    /// The wake time is worked out afresh on every poll and the timer only
+    /// moved when it differs, so a timer armed for a larger call that was
+    /// given up never holds back a smaller one, and polling again with the
+    /// same call registers nothing new.
     fn poll_allowance(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<usize> {
         // The time a full burst takes to pay for.
         let window = self.cost(self.burst);
@@ -54,12 +59,6 @@ impl Bucket {
             .min(self.bytes_in(window))
             .max(1);
         loop {
-            if let Some(s) = self.sleep.as_mut() {
-                if s.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                self.sleep = None;
-            }
             let now = Instant::now();
             let ahead = self
                 .tat
@@ -67,14 +66,31 @@ impl Bucket {
             let free = window.saturating_sub(ahead);
             let bytes = self.bytes_in(free).min(want);
             if bytes >= want {
+                // A timer still armed was for a call that wanted more and
+                // was given up: disarm it rather than let it wake the task
+                // for nothing. One that has fired is kept for reuse.
+                if self.sleep.as_ref().is_some_and(|s| !s.is_elapsed()) {
+                    self.sleep = None;
+                }
                 return Poll::Ready(usize::try_from(bytes).unwrap_or(usize::MAX));
             }
-            // Wait until `want` bytes' worth has drained.
+            // Wait until `want` bytes' worth has drained. This is
+            // `tat - (window - cost(want))`, later than `now`, so it stays
+            // the same from poll to poll while the budget does.
             let wake = now + (ahead + self.cost(want)).saturating_sub(window);
-            match self.sleep.as_mut() {
-                Some(s) => s.as_mut().reset(wake),
-                None => self.sleep = Some(Box::pin(tokio::time::sleep_until(wake))),
+            let sleep = match self.sleep.as_mut() {
+                Some(s) => {
+                    if s.deadline() != wake {
+                        s.as_mut().reset(wake);
+                    }
+                    s
+                }
+                None => self.sleep.insert(Box::pin(tokio::time::sleep_until(wake))),
+            };
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
             }
+            // Fired: `now` has reached `wake`, so the next pass is ready.
         }
     }
 
@@ -100,12 +116,14 @@ pin_project_lite::pin_project! {
     ///
     /// The pacing runs on tokio's clock (paused time works) with no task:
     /// a read or write that is over budget arms a timer and returns
-    /// `Pending`. Reads and writes have separate budgets. A read is paid
-    /// for before it is made, so a read that finds the end of the input
-    /// also waits for a chunk's budget. A read into a full buffer or a
-    /// write of no bytes moves nothing, so it goes straight to the inner
-    /// value, without waiting or spending budget (as zero cells of a
-    /// [rate limiter](crate::rate#zero-cells) do).
+    /// `Pending`. Reads and writes have separate budgets. A read or write
+    /// that is given up while it waits (its future dropped, say by a
+    /// timeout) leaves nothing behind: the next one waits only as long as
+    /// its own bytes need. A read is paid for before it is made, so a read
+    /// that finds the end of the input also waits for a chunk's budget. A
+    /// read into a full buffer or a write of no bytes moves nothing, so it
+    /// goes straight to the inner value, without waiting or spending budget
+    /// (as zero cells of a [rate limiter](crate::rate#zero-cells) do).
     ///
     /// ```
     /// use aqueduct_flow::Throttled;

@@ -111,3 +111,78 @@ async fn a_default_burst_follows_a_new_rate_and_a_chosen_one_stays() {
     assert_eq!(r.burst(), 50);
     assert_eq!(r.read(&mut buf).await.unwrap(), 50);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_small_write_after_an_abandoned_large_one_waits_only_for_its_own_bytes() {
+    // 100 B/s with a 100 B burst: a full burst takes 1 s to pay for, one
+    // byte 10 ms.
+    let mut w = Throttled::new(Vec::new(), 100).with_burst(100);
+    let start = Instant::now();
+    w.write_all(&[1u8; 100]).await.unwrap();
+    // A whole burst is 1 s away; the caller gives up after 5 ms but keeps
+    // the writer.
+    let gave_up = tokio::time::timeout(Duration::from_millis(5), w.write_all(&[2u8; 100])).await;
+    assert!(gave_up.is_err());
+    assert_eq!(start.elapsed(), Duration::from_millis(5));
+    // One byte has been paid for 10 ms after the burst was spent.
+    w.write_all(&[3u8]).await.unwrap();
+    assert_eq!(start.elapsed(), Duration::from_millis(10));
+    assert_eq!(w.get_ref().len(), 101);
+    assert_eq!(w.get_ref()[100], 3);
+    // The next byte comes 10 ms later, as it would have anyway.
+    w.write_all(&[4u8]).await.unwrap();
+    assert_eq!(start.elapsed(), Duration::from_millis(20));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_small_read_after_an_abandoned_large_one_waits_only_for_its_own_bytes() {
+    let data: Vec<u8> = (0..=255).collect();
+    let mut r = Throttled::new(&data[..], 100).with_burst(100);
+    let start = Instant::now();
+    let mut buf = [0u8; 100];
+    r.read_exact(&mut buf).await.unwrap();
+    let gave_up = tokio::time::timeout(Duration::from_millis(5), r.read(&mut buf)).await;
+    assert!(gave_up.is_err());
+    assert_eq!(start.elapsed(), Duration::from_millis(5));
+    let mut one = [0u8; 1];
+    assert_eq!(r.read(&mut one).await.unwrap(), 1);
+    assert_eq!((one[0], start.elapsed()), (100, Duration::from_millis(10)));
+    assert_eq!(r.read(&mut one).await.unwrap(), 1);
+    assert_eq!((one[0], start.elapsed()), (101, Duration::from_millis(20)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_abandoned_wait_in_one_direction_leaves_the_other_alone() {
+    // Each direction has its own budget and its own timer: a write left
+    // waiting for a full burst does not hold up a read.
+    let (client, mut server) = tokio::io::duplex(1 << 10);
+    server.write_all(&[9u8; 200]).await.unwrap();
+    let mut t = Throttled::new(client, 100).with_burst(100);
+    let start = Instant::now();
+    t.write_all(&[1u8; 100]).await.unwrap();
+    let gave_up = tokio::time::timeout(Duration::from_millis(5), t.write_all(&[2u8; 100])).await;
+    assert!(gave_up.is_err());
+    let mut buf = [0u8; 100];
+    assert_eq!(t.read(&mut buf).await.unwrap(), 100);
+    assert_eq!(start.elapsed(), Duration::from_millis(5));
+    // The write still waits for only one byte's worth.
+    t.write_all(&[3u8]).await.unwrap();
+    assert_eq!(start.elapsed(), Duration::from_millis(10));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_raised_rate_is_not_held_back_by_a_timer_armed_at_the_old_one() {
+    // 100 B/s, default burst 10 B: after a burst, 10 B are 100 ms away.
+    let mut w = Throttled::new(Vec::new(), 100);
+    let start = Instant::now();
+    w.write_all(&[1u8; 10]).await.unwrap();
+    let gave_up = tokio::time::timeout(Duration::from_millis(5), w.write_all(&[2u8; 10])).await;
+    assert!(gave_up.is_err());
+    // At 10 kB/s (burst 1,000 B) the 5 ms that passed pay for 50 B: the
+    // bytes already moved stay accounted at the old rate, 95 ms ahead.
+    w.set_bytes_per_sec(10_000);
+    w.write_all(&[3u8; 50]).await.unwrap();
+    assert_eq!(start.elapsed(), Duration::from_millis(5));
+    w.write_all(&[4u8; 10]).await.unwrap();
+    assert_eq!(start.elapsed(), Duration::from_millis(6));
+}
