@@ -251,3 +251,44 @@ fn batches_that_never_wait_need_no_runtime() {
     );
     assert_eq!(pairs.as_mut().poll_next(&mut cx), Poll::Ready(None));
 }
+
+/// Polls the stream `make` builds once inside a runtime, so its tasks are
+/// spawned there but never run, shuts that runtime down (cancelling them)
+/// and returns the panic message of the next poll.
+fn next_after_shutdown<S: Stream + Unpin>(make: impl FnOnce() -> S) -> String {
+    use std::task::{Context, Waker};
+    let mut cx = Context::from_waker(Waker::noop());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut s = {
+        let _in_rt = rt.enter();
+        let mut s = make();
+        assert!(s.poll_next_unpin(&mut cx).is_pending());
+        s
+    };
+    drop(rt);
+    let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        s.poll_next_unpin(&mut cx).map(|item| item.is_some())
+    }));
+    match next {
+        Ok(next) => panic!("lost tasks were answered with {next:?}, not a panic"),
+        Err(payload) => match payload.downcast::<String>() {
+            Ok(message) => *message,
+            Err(payload) => payload.downcast_ref::<&str>().unwrap().to_string(),
+        },
+    }
+}
+
+#[test]
+fn a_task_lost_to_a_runtime_shutdown_is_not_taken_for_the_end() {
+    // Both items were taken from the input; neither result will come.
+    let ordered = next_after_shutdown(|| {
+        futures::stream::iter(0..2u8).map_concurrent(2, |x| async move { x })
+    });
+    assert!(ordered.contains("cancelled"), "{ordered}");
+    let unordered = next_after_shutdown(|| {
+        futures::stream::iter(0..2u8).map_concurrent_unordered(2, |x| async move { x })
+    });
+    assert!(unordered.contains("cancelled"), "{unordered}");
+}

@@ -9,12 +9,15 @@ use futures_core::stream::FusedStream;
 use tokio::task::{JoinError, JoinSet};
 use tokio_util::task::AbortOnDropHandle;
 
-fn resume<T>(e: JoinError) -> Option<T> {
-    if e.is_panic() {
-        std::panic::resume_unwind(e.into_panic());
+/// A task that did not give back its result: its panic is resumed. The
+/// only other way, as nothing here aborts a task it still waits on, is a
+/// cancellation by the runtime shutting down; that is a panic too, rather
+/// than an end of stream that would pass the lost items off as done.
+fn resume<T>(e: JoinError) -> T {
+    match e.try_into_panic() {
+        Ok(payload) => std::panic::resume_unwind(payload),
+        Err(e) => panic!("a mapped item's task was cancelled, its runtime shutting down ({e})"),
     }
-    // Cancelled: only when the runtime shuts down; end the stream.
-    None
 }
 
 pin_project_lite::pin_project! {
@@ -83,7 +86,7 @@ where
             Poll::Pending => Poll::Pending,
             Poll::Ready(r) => {
                 this.in_flight.pop_front();
-                Poll::Ready(r.map_or_else(resume, Some))
+                Poll::Ready(Some(r.unwrap_or_else(resume)))
             }
         }
     }
@@ -155,7 +158,7 @@ where
             }
         }
         match this.in_flight.poll_join_next(cx) {
-            Poll::Ready(Some(r)) => Poll::Ready(r.map_or_else(resume, Some)),
+            Poll::Ready(Some(r)) => Poll::Ready(Some(r.unwrap_or_else(resume))),
             Poll::Ready(None) if *this.upstream_done => Poll::Ready(None),
             Poll::Ready(None) | Poll::Pending => Poll::Pending,
         }

@@ -23,7 +23,9 @@ use crate::RateLimiter;
 /// consumer is busy between two `next()` calls, instead of stalling
 /// ("snoozing") until the stream is polled again. That needs a tokio runtime
 /// and `Send + 'static` futures. Dropping the stream aborts the in-flight
-/// tasks; a panic in one is resumed in the consumer.
+/// tasks; a panic in one is resumed in the consumer, and a task lost to
+/// the runtime shutting down is a panic there too, never taken for the end
+/// of the stream.
 ///
 /// Every adapter implements `FusedStream` (as do the channel's receiver
 /// and the generators): it goes straight into `futures::select!`, with no
@@ -55,7 +57,10 @@ pub trait FlowStreamExt: Stream + Sized {
     /// # Panics
     ///
     /// The stream panics when polled outside a tokio runtime, and resumes a
-    /// panic of `f`'s future.
+    /// panic of `f`'s future. It also panics when a task is cancelled by
+    /// the runtime it was spawned on shutting down, while the stream is
+    /// still polled (say from another runtime): ending there would pass the
+    /// items taken from the input and never mapped off as done.
     ///
     /// ```
     /// use aqueduct_flow::FlowStreamExt;
