@@ -5,7 +5,7 @@
 use std::hint::black_box;
 
 use aqueduct_framing::{DelimiterCodec, LengthPrefixedCodec};
-use bytes::{BufMut, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{AnyDelimiterCodec, Decoder, LengthDelimitedCodec};
 
 /// The frame sizes every decode group measures.
@@ -145,6 +145,69 @@ pub fn theirs_length() -> LengthDelimitedCodec {
     LengthDelimitedCodec::builder()
         .max_frame_length(MAX)
         .new_codec()
+}
+
+/// The least a decoder of [`length_input`]'s frames can do, as a floor
+/// for ours: it reads the 4-byte length, makes room for the frame and 8 KiB
+/// past it, and splits the frame off, with no maximum, no options, no
+/// release of the room and no error but a short stream. Only the bench
+/// uses it: it trusts the peer with its memory.
+///
+/// ```
+/// use aqueduct_benches::framing::{BareLength, decode_chunked, length_input};
+/// use tokio_util::codec::Decoder;
+///
+/// let mut codec = BareLength::default();
+/// let mut buf = bytes::BytesMut::from(&[0, 0, 0, 2, b'h', b'i', 0, 0][..]);
+/// assert_eq!(codec.decode(&mut buf).unwrap().unwrap(), "hi");
+/// // Half a header waits for the rest.
+/// assert!(codec.decode(&mut buf).unwrap().is_none());
+/// assert_eq!(buf.len(), 2);
+///
+/// let mut buf = bytes::BytesMut::new();
+/// assert_eq!(decode_chunked(&mut codec, &mut buf, &length_input(1024)), 256);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct BareLength {
+    /// The frame in progress' length with its header, once read.
+    total: Option<usize>,
+}
+
+impl Decoder for BareLength {
+    type Item = Bytes;
+    type Error = std::io::Error;
+
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, Self::Error> {
+        let total = match self.total {
+            Some(total) => total,
+            None => {
+                let Some(head) = buf.first_chunk::<4>() else {
+                    return Ok(None);
+                };
+                let total = 4 + u32::from_be_bytes(*head) as usize;
+                if buf.len() < total {
+                    // Room for the rest and 8 KiB past it, in place if the
+                    // allocation has it (moving the bytes to its front),
+                    // else in one of exactly that size: ours does the same.
+                    let room = total - buf.len() + 8 * 1024;
+                    if !buf.try_reclaim(room) {
+                        let mut fresh = BytesMut::with_capacity(buf.len() + room);
+                        fresh.extend_from_slice(buf);
+                        *buf = fresh;
+                    }
+                }
+                total
+            }
+        };
+        if buf.len() < total {
+            self.total = Some(total);
+            return Ok(None);
+        }
+        self.total = None;
+        let mut frame = buf.split_to(total).freeze();
+        frame.advance(4);
+        Ok(Some(frame))
+    }
 }
 
 /// Our delimiter codec as measured: frames end at `,` or `;`.

@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use aqueduct_benches::Spread;
 use aqueduct_benches::framing::{
-    CHUNK, DELIMITED_SIZES, MAX, Run, SIZES, chunked, delimited_input, label, length_input,
-    line_input, memcpy_whole, ours_delimiter, ours_length, theirs_length, whole,
+    BareLength, CHUNK, DELIMITED_SIZES, MAX, Run, SIZES, chunked, delimited_input, label,
+    length_input, line_input, memcpy_whole, ours_delimiter, ours_length, theirs_length, whole,
 };
 use aqueduct_framing::{LineCodec, Utf8LineCodec};
 use bytes::BytesMut;
@@ -149,6 +149,41 @@ fn main() {
         });
     }
 
+    // The floors under the length-prefixed goals at the sizes where the
+    // copies are nearly all the work. A decoder that does the least
+    // (`BareLength`) fed in reads, against ours fed whole, and ours against
+    // it, both fed in reads: what feeding in reads costs any decoder, and
+    // what ours adds. The same two fed whole, against `LengthDelimitedCodec`
+    // and against each other: how far below parity any decoder can go.
+    for &size in &SIZES[3..] {
+        pairs.extend([
+            length_reference(
+                "reference: a bare length decoder in reads, against ours whole",
+                size,
+                chunked(BareLength::default()),
+                whole(ours_length()),
+            ),
+            length_reference(
+                "reference: ours in reads, against a bare length decoder in reads",
+                size,
+                chunked(ours_length()),
+                chunked(BareLength::default()),
+            ),
+            length_reference(
+                "reference: a bare length decoder whole, against LengthDelimitedCodec whole",
+                size,
+                whole(BareLength::default()),
+                whole(theirs_length()),
+            ),
+            length_reference(
+                "reference: ours whole, against a bare length decoder whole",
+                size,
+                whole(ours_length()),
+                whole(BareLength::default()),
+            ),
+        ]);
+    }
+
     println!("| goal | cell | ratio, median of {ROUNDS} rounds | quartiles | goal | met |");
     println!("|---|---|---:|---:|---:|---|");
     let mut met = 0;
@@ -192,6 +227,19 @@ where
         ours: chunked(codec.clone()),
         other: whole(codec),
         input: input(size),
+    }
+}
+
+/// A reference figure (no goal) on `size`-byte length-prefixed frames:
+/// `ours` time over `other` time.
+fn length_reference(what: &'static str, size: usize, ours: Run, other: Run) -> Pair {
+    Pair {
+        goal: what,
+        cell: label(size),
+        limit: None,
+        ours,
+        other,
+        input: length_input(size),
     }
 }
 
